@@ -1,1 +1,47 @@
-//! placeholder
+//! HTTP ingestion: `POST /v1/events` takes CloudEvents and produces them to Kafka, and answers `202` only once
+//! the broker has acknowledged every event of the request.
+#![forbid(unsafe_code)]
+
+mod config;
+mod error;
+mod health;
+mod producer;
+mod routes;
+
+pub use config::IngestConfig;
+pub use error::ApiError;
+pub use producer::{EventProducer, ProduceError};
+pub use routes::router;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Errors that stop ingest from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The Kafka producer could not be created (a bad setting, not an unreachable broker).
+    #[error("cannot create the Kafka producer: {0}")]
+    Producer(#[from] rdkafka::error::KafkaError),
+    /// The HTTP server failed.
+    #[error("HTTP server error: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Serves ingest on `listener` until `shutdown` completes, then flushes the producer.
+pub async fn serve(
+    config: IngestConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let producer = Arc::new(EventProducer::new(&config)?);
+    let ready = health::spawn_probe(producer.clone(), config.topic.clone());
+    let app = router(routes::AppState::new(producer.clone(), ready, &config));
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(?addr, topic = %config.topic, "ingest is listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    producer.flush();
+    tracing::info!("ingest stopped");
+    Ok(())
+}

@@ -1,1 +1,24 @@
-//! placeholder
+//! The worker: a Kafka consumer-group member that runs the micro-batch ETL (parse, enforce the schema, enrich)
+//! and writes each batch to PostgreSQL in one transaction, committing Kafka offsets only after that
+//! transaction has committed.
+#![forbid(unsafe_code)]
+
+mod backoff;
+mod batch;
+mod config;
+mod copy;
+mod metrics;
+mod ownership;
+mod run;
+mod settings;
+mod sink;
+mod transform;
+
+pub use backoff::Backoff;
+pub use batch::{Batch, FlushReason};
+pub use config::{WorkerConfig, default_worker_id};
+pub use metrics::BatchReport;
+pub use run::{WorkerError, run};
+pub use settings::{BatchSettings, SettingsHandle};
+pub use sink::{MIGRATOR, Sink, SinkError, WriteOutcome};
+pub use transform::{EVENT_COLUMNS, Transformed, transform};

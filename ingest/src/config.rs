@@ -1,0 +1,34 @@
+//! Ingest's settings.
+
+use std::time::Duration;
+
+/// What ingest needs to run; the binary fills it from flags and environment.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Kafka bootstrap servers, comma-separated `host:port`.
+    pub brokers: String,
+    /// The topic events are produced to.
+    pub topic: String,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a request may take to send its body before it is refused.
+    pub body_timeout: Duration,
+    /// How long the producer keeps trying to deliver an event before the request fails with 503.
+    pub delivery_timeout: Duration,
+    /// How long the producer waits to fill a Kafka batch (librdkafka `linger.ms`).
+    pub linger: Duration,
+}
+
+impl IngestConfig {
+    /// Defaults that suit a local stack.
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            max_body_bytes: 4 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
+            delivery_timeout: Duration::from_secs(10),
+            linger: Duration::from_millis(5),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The JSON errors of the HTTP API: each names what is wrong, with the status that fits it.
+
+use crate::producer::ProduceError;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pacer_event::{EventError, Problem};
+use serde::Serialize;
+
+/// Seconds a client is told to wait before retrying a 503.
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// An error answer of the ingest API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not an acceptable set of CloudEvents (400 or 422).
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The body is larger than the configured limit (413).
+    #[error("the request body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The content type is not one of the CloudEvents JSON forms (415).
+    #[error("unsupported content type {got:?}; use application/cloudevents+json, application/json, application/cloudevents-batch+json or application/x-ndjson")]
+    UnsupportedMediaType { got: String },
+    /// The body did not arrive in time (408).
+    #[error("the request body did not arrive within {secs} s")]
+    BodyTimeout { secs: u64 },
+    /// The body could not be read (400).
+    #[error("the request body could not be read: {0}")]
+    BodyRead(String),
+    /// The broker is unreachable (503).
+    #[error("the broker is unreachable; retry later")]
+    NotReady,
+    /// The broker did not take the events (503).
+    #[error(transparent)]
+    Produce(#[from] ProduceError),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attribute: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Event(e) if e.is_syntax() => StatusCode::BAD_REQUEST,
+            ApiError::Event(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotReady | ApiError::Produce(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Event(e) => e.code(),
+            ApiError::TooLarge { .. } => "body_too_large",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::BodyTimeout { .. } => "body_timeout",
+            ApiError::BodyRead(_) => "body_unreadable",
+            ApiError::NotReady => "broker_unavailable",
+            ApiError::Produce(ProduceError::QueueFull) => "producer_queue_full",
+            ApiError::Produce(ProduceError::Broker(_)) => "broker_unavailable",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (attribute, index, line, column) = match &self {
+            ApiError::Event(e) => {
+                let (line, column) = match &e.problem {
+                    Problem::Syntax { line, column, .. } => (Some(*line), Some(*column)),
+                    _ => (None, None),
+                };
+                (e.attribute(), e.index, line, column)
+            }
+            _ => (None, None, None, None),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail { code: self.code(), message: self.to_string(), attribute, index, line, column },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}

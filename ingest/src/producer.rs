@@ -1,0 +1,100 @@
+//! The Kafka side of ingest: an idempotent producer with `acks=all` that reports success only for events the
+//! broker acknowledged.
+
+use crate::config::IngestConfig;
+use futures::future::join_all;
+use pacer_event::CloudEvent;
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use std::time::Duration;
+
+/// Why a request's events were not all acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    /// The producer's local queue is full: the broker is slower than the clients.
+    #[error("the producer queue is full; retry later")]
+    QueueFull,
+    /// The broker did not acknowledge an event in time, or refused it.
+    #[error("the broker did not acknowledge the events: {0}")]
+    Broker(KafkaError),
+}
+
+/// A shared idempotent Kafka producer for one topic.
+pub struct EventProducer {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl std::fmt::Debug for EventProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventProducer").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl EventProducer {
+    /// Creates the producer; it connects lazily.
+    pub fn new(config: &IngestConfig) -> Result<Self, KafkaError> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", config.linger.as_millis().to_string())
+            .set("message.timeout.ms", config.delivery_timeout.as_millis().to_string())
+            .set("queue.buffering.max.messages", "200000")
+            .set("client.id", "pacer-ingest")
+            .create()?;
+        Ok(Self { producer, topic: config.topic.clone() })
+    }
+
+    /// Produces every event and waits until the broker has acknowledged all of them.
+    ///
+    /// On error some events may already be in the broker; a client that retries the request is safe, because
+    /// the worker keeps exactly one row per `(source, id)`.
+    pub async fn produce_all(&self, events: &[CloudEvent]) -> Result<usize, ProduceError> {
+        let mut deliveries = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = event.to_json();
+            let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(&payload);
+            if let Some(key) = event.partition_key() {
+                record = record.key(key);
+            }
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    return Err(ProduceError::QueueFull);
+                }
+                Err((e, _)) => return Err(ProduceError::Broker(e)),
+            }
+        }
+        for outcome in join_all(deliveries).await {
+            match outcome {
+                Ok(Ok(_delivery)) => {}
+                Ok(Err((e, _message))) => return Err(ProduceError::Broker(e)),
+                Err(_canceled) => return Err(ProduceError::Broker(KafkaError::Canceled)),
+            }
+        }
+        Ok(events.len())
+    }
+
+    /// True if the broker answers a metadata request for the topic within `timeout`. Blocking.
+    pub fn probe(&self, timeout: Duration) -> bool {
+        match self.producer.client().fetch_metadata(Some(&self.topic), Timeout::After(timeout)) {
+            Ok(metadata) => metadata.topics().iter().any(|t| t.error().is_none() && !t.partitions().is_empty()),
+            Err(_) => false,
+        }
+    }
+
+    /// Events waiting in the producer's queue for the broker.
+    pub fn queue_depth(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+
+    /// Waits (up to 10 s) for queued events to be delivered.
+    pub fn flush(&self) {
+        if let Err(e) = self.producer.flush(Timeout::After(Duration::from_secs(10))) {
+            tracing::warn!(error = %e, "producer flush at shutdown did not complete");
+        }
+    }
+}

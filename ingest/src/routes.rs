@@ -1,0 +1,95 @@
+//! The HTTP routes: `POST /v1/events`, `GET /healthz`, `GET /readyz`.
+
+use crate::config::IngestConfig;
+use crate::error::ApiError;
+use crate::health::Readiness;
+use crate::producer::EventProducer;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pacer_event::{BodyFormat, parse_body};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    producer: Arc<EventProducer>,
+    ready: Readiness,
+    max_body_bytes: usize,
+    body_timeout: Duration,
+}
+
+impl AppState {
+    pub(crate) fn new(producer: Arc<EventProducer>, ready: Readiness, config: &IngestConfig) -> Self {
+        Self { producer, ready, max_body_bytes: config.max_body_bytes, body_timeout: config.body_timeout }
+    }
+}
+
+/// The ingest router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.ready.is_ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "broker unreachable")
+    }
+}
+
+async fn post_events(State(state): State<AppState>, request: Request) -> Result<impl IntoResponse, ApiError> {
+    let received_at = OffsetDateTime::now_utc();
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let format =
+        BodyFormat::from_content_type(&content_type).ok_or(ApiError::UnsupportedMediaType { got: content_type })?;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > state.max_body_bytes) {
+        return Err(ApiError::TooLarge { limit: state.max_body_bytes });
+    }
+    let body = read_body(request.into_body(), state.max_body_bytes, state.body_timeout).await?;
+    let events = parse_body(format, &body, received_at)?;
+    if !state.ready.is_ready() {
+        return Err(ApiError::NotReady);
+    }
+    let accepted = state.producer.produce_all(&events).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "accepted": accepted }))))
+}
+
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<bytes::Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_elapsed) => Err(ApiError::BodyTimeout { secs: timeout.as_secs() }),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge { limit }),
+        Ok(Err(e)) => Err(ApiError::BodyRead(e.to_string())),
+    }
+}
+
+/// axum reports an over-long body as an error whose source chain holds `LengthLimitError`.
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}

@@ -1,0 +1,150 @@
+//! One micro-batch as it fills: the records, and which limit closed it.
+
+use crate::settings::BatchSettings;
+use rdkafka::message::{Message, OwnedMessage};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why a batch was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushReason {
+    /// The interval elapsed.
+    Interval,
+    /// The batch reached `max_rows`.
+    MaxRows,
+    /// The batch reached `max_bytes`.
+    MaxBytes,
+    /// The worker is stopping and wrote what it had.
+    Drain,
+}
+
+impl FlushReason {
+    /// The name stored in `batch_metrics.flush_reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlushReason::Interval => "interval",
+            FlushReason::MaxRows => "max_rows",
+            FlushReason::MaxBytes => "max_bytes",
+            FlushReason::Drain => "drain",
+        }
+    }
+}
+
+impl fmt::Display for FlushReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The highest offset seen in a partition during this batch, and the ownership epoch it was read under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionMark {
+    /// The assignment epoch of the partition when its first record of the batch arrived.
+    pub epoch: u64,
+    /// The highest offset in the batch.
+    pub last_offset: i64,
+}
+
+/// Records collected for one micro-batch.
+#[derive(Debug)]
+pub struct Batch {
+    settings: BatchSettings,
+    records: Vec<OwnedMessage>,
+    bytes: usize,
+    marks: BTreeMap<i32, PartitionMark>,
+}
+
+impl Batch {
+    /// An empty batch under `settings`.
+    pub fn new(settings: BatchSettings) -> Self {
+        Self { settings, records: Vec::new(), bytes: 0, marks: BTreeMap::new() }
+    }
+
+    /// Adds a record read under ownership `epoch` of its partition; returns the reason to close the batch now,
+    /// if a size limit is reached.
+    pub fn push(&mut self, record: OwnedMessage, epoch: u64) -> Option<FlushReason> {
+        self.bytes += record.payload().map_or(0, <[u8]>::len) + record.key().map_or(0, <[u8]>::len);
+        let mark = self.marks.entry(record.partition()).or_insert(PartitionMark { epoch, last_offset: -1 });
+        mark.last_offset = mark.last_offset.max(record.offset());
+        self.records.push(record);
+        if self.records.len() >= self.settings.max_rows {
+            Some(FlushReason::MaxRows)
+        } else if self.bytes >= self.settings.max_bytes {
+            Some(FlushReason::MaxBytes)
+        } else {
+            None
+        }
+    }
+
+    /// The settings this batch was opened under.
+    pub fn settings(&self) -> BatchSettings {
+        self.settings
+    }
+
+    /// The records, in arrival order.
+    pub fn records(&self) -> &[OwnedMessage] {
+        &self.records
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True if no record arrived.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Key and payload bytes of all records.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Per partition: the epoch it was read under and its highest offset.
+    pub fn marks(&self) -> &BTreeMap<i32, PartitionMark> {
+        &self.marks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::Timestamp;
+    use std::time::Duration;
+
+    fn record(partition: i32, offset: i64, size: usize) -> OwnedMessage {
+        OwnedMessage::new(Some(vec![b'x'; size]), None, "t".into(), Timestamp::NotAvailable, partition, offset, None)
+    }
+
+    fn settings(max_rows: usize, max_bytes: usize) -> BatchSettings {
+        BatchSettings { interval: Duration::from_secs(1), max_rows, max_bytes }
+    }
+
+    #[test]
+    fn closes_at_max_rows() {
+        let mut batch = Batch::new(settings(3, 1_000));
+        assert_eq!(batch.push(record(0, 0, 1), 1), None);
+        assert_eq!(batch.push(record(0, 1, 1), 1), None);
+        assert_eq!(batch.push(record(0, 2, 1), 1), Some(FlushReason::MaxRows));
+    }
+
+    #[test]
+    fn closes_at_max_bytes() {
+        let mut batch = Batch::new(settings(100, 10));
+        assert_eq!(batch.push(record(0, 0, 6), 1), None);
+        assert_eq!(batch.push(record(0, 1, 6), 1), Some(FlushReason::MaxBytes));
+        assert_eq!(batch.bytes(), 12);
+    }
+
+    #[test]
+    fn tracks_highest_offset_and_first_epoch_per_partition() {
+        let mut batch = Batch::new(settings(100, 1_000));
+        batch.push(record(1, 7, 1), 3);
+        batch.push(record(2, 4, 1), 5);
+        batch.push(record(1, 9, 1), 4);
+        assert_eq!(batch.marks()[&1], PartitionMark { epoch: 3, last_offset: 9 });
+        assert_eq!(batch.marks()[&2], PartitionMark { epoch: 5, last_offset: 4 });
+        assert_eq!(batch.len(), 3);
+    }
+}

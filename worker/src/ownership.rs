@@ -1,0 +1,121 @@
+//! Which partitions this worker owns, with an epoch per assignment, kept up to date by the rebalance callbacks.
+//! A batch commits a partition's offset only if the partition's epoch has not changed since the batch read it,
+//! so a worker never commits for a partition it lost, even if it got it back in between.
+
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Statistics, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+struct Owned {
+    epochs: HashMap<(String, i32), u64>,
+    next_epoch: u64,
+    /// Consumer lag per owned partition, from librdkafka's latest statistics.
+    lag: HashMap<i32, i64>,
+}
+
+/// The consumer context: tracks ownership across rebalances.
+#[derive(Debug, Default)]
+pub struct OwnershipContext {
+    owned: Mutex<Owned>,
+}
+
+impl OwnershipContext {
+    /// The current epoch of a partition, or `None` if this worker does not own it.
+    pub fn epoch(&self, topic: &str, partition: i32) -> Option<u64> {
+        self.lock().epochs.get(&(topic.to_owned(), partition)).copied()
+    }
+
+    /// The consumer lag of each owned partition, from the latest statistics (refreshed every second).
+    pub fn lag(&self) -> Vec<(i32, i64)> {
+        let owned = self.lock();
+        let mut lag: Vec<(i32, i64)> = owned
+            .epochs
+            .keys()
+            .filter_map(|(_, p)| owned.lag.get(p).map(|l| (*p, *l)))
+            .collect();
+        lag.sort_unstable();
+        lag
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
+        // A poisoned lock only means a panic elsewhere; the map itself is always consistent.
+        self.owned.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn assign(&self, list: &TopicPartitionList) {
+        let mut owned = self.lock();
+        for element in list.elements() {
+            owned.next_epoch += 1;
+            let epoch = owned.next_epoch;
+            owned.epochs.insert((element.topic().to_owned(), element.partition()), epoch);
+        }
+        tracing::info!(partitions = ?list.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions assigned");
+    }
+
+    fn revoke(&self, list: &TopicPartitionList) {
+        let mut owned = self.lock();
+        for element in list.elements() {
+            owned.epochs.remove(&(element.topic().to_owned(), element.partition()));
+        }
+        tracing::info!(partitions = ?list.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions revoked");
+    }
+}
+
+impl ClientContext for OwnershipContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut owned = self.lock();
+        owned.lag.clear();
+        for topic in statistics.topics.values() {
+            for (&partition, stats) in &topic.partitions {
+                // Partition -1 is librdkafka's internal queue; a negative lag means "not known yet".
+                if partition >= 0 && stats.consumer_lag >= 0 {
+                    owned.lag.insert(partition, stats.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for OwnershipContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(list) => self.revoke(list),
+            Rebalance::Assign(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            self.assign(list);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::Offset;
+
+    fn list(partitions: &[i32]) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for &p in partitions {
+            list.add_partition_offset("t", p, Offset::Invalid).unwrap();
+        }
+        list
+    }
+
+    #[test]
+    fn a_partition_lost_and_regained_has_a_new_epoch() {
+        let ctx = OwnershipContext::default();
+        ctx.assign(&list(&[0, 1]));
+        let first = ctx.epoch("t", 0).unwrap();
+        ctx.revoke(&list(&[0]));
+        assert_eq!(ctx.epoch("t", 0), None);
+        assert!(ctx.epoch("t", 1).is_some());
+        ctx.assign(&list(&[0]));
+        assert_ne!(ctx.epoch("t", 0), Some(first));
+    }
+}

@@ -1,0 +1,241 @@
+//! The batch loop: collect a batch until a limit closes it, write it, commit its offsets, report it.
+
+use crate::backoff::Backoff;
+use crate::batch::{Batch, FlushReason};
+use crate::config::WorkerConfig;
+use crate::metrics::BatchReport;
+use crate::ownership::OwnershipContext;
+use crate::settings::BatchSettings;
+use crate::sink::{Sink, SinkError, WriteOutcome, is_transient};
+use crate::transform::{Transformed, transform};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+/// Errors that stop a worker.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The Kafka consumer could not be created or subscribed.
+    #[error("Kafka consumer error: {0}")]
+    Kafka(#[from] KafkaError),
+    /// The database could not be set up.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+type Kafka = Arc<StreamConsumer<OwnershipContext>>;
+
+/// Runs a worker until `shutdown` completes; the batch in progress is then written and committed.
+pub async fn run(
+    config: WorkerConfig,
+    settings: watch::Receiver<BatchSettings>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let sink = Sink::new(&config.database_url, &config.worker_id)?;
+    migrate_with_retry(&sink, stop.clone()).await?;
+    let consumer: Kafka = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("group.id", &config.group)
+            .set("client.id", &config.worker_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
+            .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 3).max(100).to_string())
+            .set("fetch.wait.max.ms", "100")
+            .set("statistics.interval.ms", "1000")
+            .create_with_context(OwnershipContext::default())?,
+    );
+    consumer.subscribe(&[&config.topic])?;
+    tracing::info!(worker = %config.worker_id, topic = %config.topic, group = %config.group, "worker started");
+    let mut worker = Worker { config, consumer, sink, settings, stop, batch_no: 0 };
+    worker.run().await;
+    tracing::info!(worker = %worker.config.worker_id, batches = worker.batch_no, "worker stopped");
+    Ok(())
+}
+
+async fn migrate_with_retry(sink: &Sink, mut stop: watch::Receiver<bool>) -> Result<(), SinkError> {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        match sink.migrate().await {
+            Ok(()) => return Ok(()),
+            Err(SinkError::Database(e)) if is_transient(&e) && !*stop.borrow() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?delay, "cannot reach PostgreSQL to apply the schema; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+struct Worker {
+    config: WorkerConfig,
+    consumer: Kafka,
+    sink: Sink,
+    settings: watch::Receiver<BatchSettings>,
+    stop: watch::Receiver<bool>,
+    batch_no: u64,
+}
+
+impl Worker {
+    async fn run(&mut self) {
+        loop {
+            let settings = *self.settings.borrow_and_update();
+            let started_at = OffsetDateTime::now_utc();
+            let started = Instant::now();
+            let (batch, reason) = self.collect(settings).await;
+            let poll = started.elapsed();
+            if !batch.is_empty() {
+                self.process(batch, reason, started_at, poll).await;
+            }
+            if reason == FlushReason::Drain {
+                return;
+            }
+        }
+    }
+
+    /// Reads records until the interval elapses, a size limit is reached or the worker is told to stop.
+    async fn collect(&mut self, settings: BatchSettings) -> (Batch, FlushReason) {
+        let mut batch = Batch::new(settings);
+        let deadline = tokio::time::Instant::now() + settings.interval;
+        if *self.stop.borrow() {
+            return (batch, FlushReason::Drain);
+        }
+        loop {
+            tokio::select! {
+                _ = self.stop.changed() => return (batch, FlushReason::Drain),
+                _ = tokio::time::sleep_until(deadline) => return (batch, FlushReason::Interval),
+                received = self.consumer.recv() => match received {
+                    Ok(message) => {
+                        let epoch = self.consumer.context().epoch(message.topic(), message.partition()).unwrap_or(0);
+                        if let Some(reason) = batch.push(message.detach(), epoch) {
+                            return (batch, reason);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Kafka consumer error");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn process(&mut self, batch: Batch, reason: FlushReason, started_at: OffsetDateTime, poll: Duration) {
+        self.batch_no += 1;
+        let t0 = Instant::now();
+        let transformed = transform(&batch, OffsetDateTime::now_utc());
+        let transform_time = t0.elapsed();
+
+        let t1 = Instant::now();
+        let Some((outcome, attempts)) = self.write_with_retry(&transformed).await else {
+            tracing::warn!(batch = self.batch_no, "stopping before the batch was written; it is not committed and will be re-delivered");
+            return;
+        };
+        let write_time = t1.elapsed();
+
+        let t2 = Instant::now();
+        self.commit(&batch).await;
+        let commit_time = t2.elapsed();
+
+        let (e2e_p50, e2e_max) = transformed.latency_p50_max().map_or((None, None), |(p50, max)| {
+            (Some(p50.try_into().unwrap_or_default()), Some(max.try_into().unwrap_or_default()))
+        });
+        let report = BatchReport {
+            worker_id: self.config.worker_id.clone(),
+            batch_no: self.batch_no,
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+            records: batch.len(),
+            rows_written: outcome.written,
+            duplicates: outcome.duplicates,
+            invalid: transformed.dead.len(),
+            bytes: batch.bytes(),
+            flush_reason: reason,
+            settings: batch.settings(),
+            poll,
+            transform: transform_time,
+            write: write_time,
+            commit: commit_time,
+            write_attempts: attempts,
+            lag: self.lag(),
+            e2e_p50,
+            e2e_max,
+        };
+        tracing::debug!(batch = report.batch_no, records = report.records, written = report.rows_written, reason = %reason, "batch written");
+        if let Err(e) = report.insert(self.sink.pool()).await {
+            tracing::warn!(error = %e, batch = report.batch_no, "could not record batch metrics");
+        }
+    }
+
+    /// Writes the batch, retrying with capped back-off while PostgreSQL is failing. `None` if told to stop first.
+    async fn write_with_retry(&mut self, transformed: &Transformed) -> Option<(WriteOutcome, u32)> {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match self.sink.write(transformed).await {
+                Ok(outcome) => return Some((outcome, attempts)),
+                Err(e) => e,
+            };
+            let delay = backoff.next_delay();
+            if is_transient(&error) {
+                tracing::warn!(error = %error, attempt = attempts, ?delay, "writing the batch failed; retrying");
+            } else {
+                tracing::error!(error = %error, attempt = attempts, ?delay, "PostgreSQL refused the batch; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.stop.changed() => return None,
+            }
+        }
+    }
+
+    /// Commits the next offset of every partition in the batch that this worker still owns under the same
+    /// assignment; a partition lost (or lost and regained) meanwhile is left to its new owner.
+    async fn commit(&self, batch: &Batch) {
+        let mut offsets = TopicPartitionList::new();
+        let context = self.consumer.context();
+        for (&partition, mark) in batch.marks() {
+            if context.epoch(&self.config.topic, partition) == Some(mark.epoch) {
+                let next = Offset::Offset(mark.last_offset + 1);
+                if let Err(e) = offsets.add_partition_offset(&self.config.topic, partition, next) {
+                    tracing::warn!(error = %e, partition, "cannot build the offset commit");
+                }
+            } else {
+                tracing::info!(partition, "partition changed owner during the batch; not committing it");
+            }
+        }
+        if offsets.count() == 0 {
+            return;
+        }
+        let consumer = self.consumer.clone();
+        let committed = tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await;
+        match committed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "offset commit failed; the batch will be re-delivered and absorbed"),
+            Err(e) => tracing::warn!(error = %e, "offset commit task failed"),
+        }
+    }
+
+    /// Records behind the end of the owned partitions, from librdkafka's statistics of the last second.
+    fn lag(&self) -> Option<i64> {
+        let lag = self.consumer.context().lag();
+        (!lag.is_empty()).then(|| lag.iter().map(|(_, l)| l).sum())
+    }
+}

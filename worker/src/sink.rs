@@ -1,0 +1,175 @@
+//! The PostgreSQL side of the worker: one transaction per batch, rows by `COPY`, exactly one row per
+//! `(source, id)`.
+//!
+//! The fast path copies straight into `events`: its primary key refuses a duplicate, which then happens only
+//! after a crash or a rebalance re-delivers records, or when a client retried a request. When that happens the
+//! transaction is rolled back and the batch goes through a staging table and `INSERT ... ON CONFLICT DO
+//! NOTHING`. So the common case costs one `COPY`, and the guarantee comes from the key, not from luck.
+
+use crate::transform::{EVENT_COLUMNS, Transformed};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How a batch was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Rows inserted into `events`.
+    pub written: u64,
+    /// Valid events that were already there (re-deliveries or client retries).
+    pub duplicates: u64,
+    /// Dead letters inserted (re-delivered ones are not counted twice).
+    pub dead_letters: u64,
+}
+
+/// Errors of the sink.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The database URL does not parse.
+    #[error("invalid database URL: {0}")]
+    Url(sqlx::Error),
+    /// Connecting or running a statement failed.
+    #[error("PostgreSQL error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema migrations failed.
+    #[error("schema migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A connection pool to the pipeline's database.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    pool: PgPool,
+    worker_id: String,
+}
+
+/// The schema, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Sink {
+    /// Connects lazily (so that a database that is down at start-up is retried like any other outage).
+    pub fn new(database_url: &str, worker_id: impl Into<String>) -> Result<Self, SinkError> {
+        let options = PgConnectOptions::from_str(database_url).map_err(SinkError::Url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        Ok(Self { pool, worker_id: worker_id.into() })
+    }
+
+    /// Applies the schema migrations (idempotent; concurrent callers serialise on an advisory lock).
+    pub async fn migrate(&self) -> Result<(), SinkError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The pool, for the batch metrics and for tests.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Writes a transformed batch in one transaction: one attempt.
+    pub async fn write(&self, batch: &Transformed) -> Result<WriteOutcome, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        match self.write_in_tx(&mut conn, batch, CopyPath::Direct).await {
+            Err(e) if is_unique_violation(&e) => {
+                tracing::debug!("batch holds events already written; writing it through the staging table");
+                self.write_in_tx(&mut conn, batch, CopyPath::Staged).await
+            }
+            other => other,
+        }
+    }
+
+    async fn write_in_tx(
+        &self,
+        conn: &mut PgConnection,
+        batch: &Transformed,
+        path: CopyPath,
+    ) -> Result<WriteOutcome, sqlx::Error> {
+        let mut tx = conn.begin().await?;
+        let written = if batch.valid == 0 {
+            0
+        } else {
+            match path {
+                CopyPath::Direct => copy_into(&mut tx, "events", batch).await?,
+                CopyPath::Staged => {
+                    sqlx::query(
+                        "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) \
+                         ON COMMIT DELETE ROWS",
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    copy_into(&mut tx, "events_staging", batch).await?;
+                    let insert = format!(
+                        "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM events_staging \
+                         ON CONFLICT (source, id) DO NOTHING"
+                    );
+                    sqlx::query(AssertSqlSafe(insert)).execute(&mut *tx).await?.rows_affected()
+                }
+            }
+        };
+        let dead_letters = self.insert_dead_letters(&mut tx, batch).await?;
+        tx.commit().await?;
+        Ok(WriteOutcome { written, duplicates: batch.valid as u64 - written, dead_letters })
+    }
+
+    async fn insert_dead_letters(&self, conn: &mut PgConnection, batch: &Transformed) -> Result<u64, sqlx::Error> {
+        if batch.dead.is_empty() {
+            return Ok(0);
+        }
+        let dead = &batch.dead;
+        let result = sqlx::query(
+            "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, key, payload, reason, ingested_at, worker_id) \
+             SELECT t.*, $8 FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::bytea[], $6::text[], \
+             $7::timestamptz[]) AS t ON CONFLICT DO NOTHING",
+        )
+        .bind(dead.iter().map(|d| d.topic.clone()).collect::<Vec<_>>())
+        .bind(dead.iter().map(|d| d.partition).collect::<Vec<_>>())
+        .bind(dead.iter().map(|d| d.offset).collect::<Vec<_>>())
+        .bind(dead.iter().map(|d| d.key.clone()).collect::<Vec<_>>())
+        .bind(dead.iter().map(|d| d.payload.clone()).collect::<Vec<_>>())
+        .bind(dead.iter().map(|d| d.reason.clone()).collect::<Vec<_>>())
+        .bind(dead.iter().map(|d| d.ingested_at).collect::<Vec<Option<OffsetDateTime>>>())
+        .bind(&self.worker_id)
+        .execute(conn)
+        .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CopyPath {
+    Direct,
+    Staged,
+}
+
+async fn copy_into(conn: &mut PgConnection, table: &str, batch: &Transformed) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(&format!("COPY {table} ({EVENT_COLUMNS}) FROM STDIN")).await?;
+    if let Err(e) = copy.send(batch.events.as_bytes()).await {
+        // Leave the connection usable; the send error is the one to report.
+        let _ = copy.abort("send failed").await;
+        return Err(e);
+    }
+    copy.finish().await
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("23505"))
+}
+
+/// True for errors that a retry can cure: the connection, the server going away or being unable to accept
+/// work now. False for errors that the same batch would hit again (bad data).
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            let code = e.code();
+            let code = code.as_deref().unwrap_or("");
+            // 08: connection exception; 40: transaction rollback; 53: insufficient resources;
+            // 57: operator intervention (shutdown); 58: system error.
+            ["08", "40", "53", "57", "58"].iter().any(|class| code.starts_with(class))
+        }
+        _ => true,
+    }
+}
