@@ -1,0 +1,82 @@
+//! The command line: one module per subcommand.
+
+mod ingest;
+mod load;
+mod up;
+mod worker;
+
+use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+/// pacer: events from HTTP through Kafka into PostgreSQL, in micro-batches sized while they run.
+#[derive(Debug, Parser)]
+#[command(name = "pacer", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log filter, in `tracing` syntax (for example `info,pacer_worker=debug`).
+    #[arg(long, global = true, env = "PACER_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole pipeline locally: PostgreSQL, a Kafka-compatible broker, ingest and workers.
+    Up(up::UpArgs),
+    /// Run the HTTP ingestion service alone.
+    Ingest(ingest::IngestArgs),
+    /// Run one worker (a member of the Kafka consumer group) alone.
+    Worker(worker::WorkerArgs),
+    /// Post generated CloudEvents to ingest at a set rate.
+    Load(load::LoadArgs),
+}
+
+/// Where the pipeline's Kafka topic is.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (`host:port`, comma-separated).
+    #[arg(long, env = "PACER_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// The topic events flow through.
+    #[arg(long, env = "PACER_TOPIC", default_value = "events")]
+    pub topic: String,
+}
+
+/// The micro-batch settings a worker starts with.
+#[derive(Debug, Clone, Args)]
+pub struct BatchArgs {
+    /// How long a batch collects records before it is written (for example `200ms`, `1s`).
+    #[arg(long, env = "PACER_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// The most records in one batch.
+    #[arg(long, env = "PACER_MAX_ROWS", default_value_t = 10_000)]
+    pub max_rows: usize,
+    /// The most record bytes in one batch.
+    #[arg(long, env = "PACER_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_bytes: usize,
+}
+
+impl BatchArgs {
+    fn settings(&self) -> pacer_worker::BatchSettings {
+        pacer_worker::BatchSettings { interval: self.interval, max_rows: self.max_rows, max_bytes: self.max_bytes }
+    }
+}
+
+/// Parses `250ms`, `2s`, `1m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write it like 250ms, 2s or 1m)"))
+}
+
+pub fn init_tracing(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => up::run(args).await,
+        Command::Ingest(args) => ingest::run(args).await,
+        Command::Worker(args) => worker::run(args).await,
+        Command::Load(args) => load::run(args).await,
+    }
+}

@@ -1,0 +1,20 @@
+//! Ctrl-C and SIGTERM as one future, for every long-running subcommand.
+
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Completes on the first Ctrl-C (SIGINT) or SIGTERM.
+pub async fn signalled() {
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops pacer");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping");
+}

@@ -1,0 +1,185 @@
+//! The Kafka-compatible broker: nisshi as a child process, and the topic the pipeline uses.
+
+use crate::StackError;
+use crate::ports::{free_port, port_is_free};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::util::Timeout;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// How to run the broker.
+#[derive(Debug, Clone)]
+pub struct BrokerOptions {
+    /// The nisshi executable.
+    pub program: PathBuf,
+    /// The port; 0 picks a free one.
+    pub port: u16,
+    /// Where the broker's log goes.
+    pub log_file: PathBuf,
+    /// nisshi's `--storage-engine` URL (`memory://nisshi/` keeps everything in memory).
+    pub storage: String,
+}
+
+/// A running broker child process; it is killed when dropped.
+#[derive(Debug)]
+pub struct Broker {
+    child: Child,
+    port: u16,
+    options: BrokerOptions,
+}
+
+impl Broker {
+    /// Starts nisshi and waits until it answers Kafka metadata requests.
+    pub async fn start(mut options: BrokerOptions) -> Result<Self, StackError> {
+        if options.port == 0 {
+            options.port = free_port().map_err(StackError::io("picking a free port for the broker"))?;
+        } else if !port_is_free(options.port) {
+            return Err(StackError::PortInUse { port: options.port, what: "the Kafka broker", flag: "--kafka-port" });
+        }
+        let child = spawn(&options)?;
+        let broker = Self { child, port: options.port, options };
+        broker.wait_ready().await?;
+        tracing::info!(port = broker.port, "nisshi broker started");
+        Ok(broker)
+    }
+
+    /// `127.0.0.1:port`, for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (as a crash would) and waits for it to exit.
+    pub async fn kill(&mut self) -> Result<(), StackError> {
+        self.child.kill().await.map_err(StackError::io("killing the broker"))
+    }
+
+    /// Stops the broker with SIGTERM and waits up to 5 s, then kills it.
+    pub async fn stop(&mut self) -> Result<(), StackError> {
+        if let Some(pid) = self.child.id() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGTERM);
+            if tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_ok() {
+                return Ok(());
+            }
+        }
+        self.kill().await
+    }
+
+    /// Starts the broker again on the same port after [`Broker::kill`] or [`Broker::stop`].
+    pub async fn restart(&mut self) -> Result<(), StackError> {
+        self.child = spawn(&self.options)?;
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&self) -> Result<(), StackError> {
+        wait_for_broker(&self.bootstrap(), Duration::from_secs(30)).await.map_err(|e| match e {
+            StackError::Timeout { what, secs, .. } => StackError::Timeout { what, secs, log: self.options.log_file.clone() },
+            other => other,
+        })
+    }
+}
+
+fn spawn(options: &BrokerOptions) -> Result<Child, StackError> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&options.log_file)
+        .map_err(StackError::io(format!("opening {}", options.log_file.display())))?;
+    let log_err = log.try_clone().map_err(StackError::io("duplicating the broker log handle"))?;
+    let url = format!("tcp://127.0.0.1:{}", options.port);
+    Command::new(&options.program)
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args(["--storage-engine", &options.storage])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(StackError::io(format!("starting {}", options.program.display())))
+}
+
+/// Waits until a broker at `bootstrap` answers a metadata request.
+pub async fn wait_for_broker(bootstrap: &str, timeout: Duration) -> Result<(), StackError> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "3")
+        .create()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let ok = tokio::task::block_in_place(|| {
+            producer.client().fetch_metadata(None, Timeout::After(Duration::from_millis(500))).is_ok()
+        });
+        if ok {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(StackError::Timeout {
+                what: format!("the Kafka broker at {bootstrap}"),
+                secs: timeout.as_secs(),
+                log: PathBuf::new(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists, and waits until its metadata shows them.
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), StackError> {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics([&new_topic], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(StackError::Failed { what: format!("creating topic {name}"), detail: code.to_string() });
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = tokio::task::block_in_place(|| {
+            admin
+                .inner()
+                .fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(2)))
+                .map(|m| m.topics().first().map_or(0, |t| t.partitions().len()))
+        });
+        match found {
+            Ok(n) if n > 0 => return Ok(()),
+            _ if Instant::now() >= deadline => {
+                return Err(StackError::Failed {
+                    what: format!("creating topic {topic}"),
+                    detail: "the broker does not list the topic's partitions".into(),
+                });
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// The nisshi executable: `PACER_NISSHI`, then the install cache (`~/.cache/pacer/bin/nisshi`), then `PATH`.
+pub fn find_nisshi() -> Result<PathBuf, StackError> {
+    if let Some(path) = std::env::var_os("PACER_NISSHI") {
+        return Ok(PathBuf::from(path));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let cached = home.join(".cache/pacer/bin/nisshi");
+    if cached.exists() {
+        return Ok(cached);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("nisshi"))
+        .find(|candidate| candidate.exists())
+        .ok_or_else(|| StackError::Missing {
+            program: "the nisshi broker".into(),
+            hint: "run scripts/setup.sh (it installs nisshi 0.8.1 into ~/.cache/pacer/bin), or set PACER_NISSHI".into(),
+        })
+}

@@ -1,0 +1,260 @@
+//! A private PostgreSQL cluster from Debian's binaries (`initdb`, `pg_ctl`), in a data directory of its own,
+//! listening on loopback only. As root, the binaries run as the unprivileged `postgres` user.
+
+use crate::StackError;
+use crate::ports::{free_port, port_is_free};
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::process::Command;
+
+/// Where and how to run the cluster.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// The directory holding the cluster's data directory and log.
+    pub state_dir: PathBuf,
+    /// The TCP port; 0 picks a free one.
+    pub port: u16,
+    /// The database the pipeline uses (created if missing).
+    pub database: String,
+}
+
+/// A running private cluster.
+#[derive(Debug)]
+pub struct PrivatePostgres {
+    data_dir: PathBuf,
+    bin_dir: PathBuf,
+    port: u16,
+    database: String,
+    started_here: bool,
+    run_as: Option<(u32, u32)>,
+}
+
+const SUPERUSER: &str = "pacer";
+
+impl PrivatePostgres {
+    /// Starts the cluster, creating it on first use, or reuses it if it is already running.
+    pub async fn start_or_reuse(options: &PostgresOptions) -> Result<Self, StackError> {
+        let bin_dir = find_bin_dir()?;
+        let run_as = unprivileged_user()?;
+        std::fs::create_dir_all(&options.state_dir)
+            .map_err(StackError::io(format!("creating {}", options.state_dir.display())))?;
+        let state_dir = options
+            .state_dir
+            .canonicalize()
+            .map_err(StackError::io(format!("resolving {}", options.state_dir.display())))?;
+        let data_dir = state_dir.join("pg");
+        prepare_dir(&state_dir, &data_dir, run_as)?;
+        let mut pg = Self {
+            data_dir,
+            bin_dir,
+            port: options.port,
+            database: options.database.clone(),
+            started_here: false,
+            run_as,
+        };
+        if !pg.data_dir.join("PG_VERSION").exists() {
+            pg.initdb().await?;
+        }
+        match pg.running_port() {
+            Some(port) => {
+                tracing::info!(port, data_dir = %pg.data_dir.display(), "reusing the running private PostgreSQL");
+                pg.port = port;
+            }
+            None => pg.start().await?,
+        }
+        pg.create_database().await?;
+        Ok(pg)
+    }
+
+    /// The URL of the pipeline's database.
+    pub fn url(&self) -> String {
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{}", self.port, self.database)
+    }
+
+    /// The URL of another database of this cluster.
+    pub fn url_for(&self, database: &str) -> String {
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The server log.
+    pub fn log_file(&self) -> PathBuf {
+        self.data_dir.with_file_name("pg.log")
+    }
+
+    /// True if this process started the cluster (and so should stop it).
+    pub fn started_here(&self) -> bool {
+        self.started_here
+    }
+
+    /// Stops the cluster (fast shutdown: running transactions are rolled back).
+    pub async fn stop(&self) -> Result<(), StackError> {
+        let data_dir = self.data_dir.display().to_string();
+        self.pg_ctl(&["-D", &data_dir, "-m", "fast", "-w", "stop"], "pg_ctl stop").await
+    }
+
+    /// Starts a stopped cluster again on the same port.
+    pub async fn start(&mut self) -> Result<(), StackError> {
+        if self.port == 0 {
+            self.port = free_port().map_err(StackError::io("picking a free port for PostgreSQL"))?;
+        } else if !port_is_free(self.port) {
+            return Err(StackError::PortInUse { port: self.port, what: "PostgreSQL", flag: "--pg-port" });
+        }
+        let data_dir = self.data_dir.display().to_string();
+        let log = self.log_file().display().to_string();
+        let server_options =
+            format!("-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''", self.port);
+        self.pg_ctl(&["-D", &data_dir, "-l", &log, "-o", &server_options, "-w", "-t", "60", "start"], "pg_ctl start")
+            .await?;
+        self.started_here = true;
+        tracing::info!(port = self.port, data_dir = %data_dir, "private PostgreSQL started");
+        Ok(())
+    }
+
+    async fn initdb(&self) -> Result<(), StackError> {
+        let data_dir = self.data_dir.display().to_string();
+        let mut command = self.command("initdb");
+        command.args(["-D", &data_dir, "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]);
+        command.arg("--no-instructions");
+        run(command, "initdb").await?;
+        tracing::info!(data_dir = %data_dir, "private PostgreSQL cluster created");
+        Ok(())
+    }
+
+    /// The port of a server already running on this data directory, if any.
+    fn running_port(&self) -> Option<u16> {
+        let pid_file = std::fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
+        let mut lines = pid_file.lines();
+        let pid: i32 = lines.next()?.trim().parse().ok()?;
+        let port: u16 = lines.nth(2)?.trim().parse().ok()?;
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        (alive && !port_is_free(port)).then_some(port)
+    }
+
+    async fn create_database(&self) -> Result<(), StackError> {
+        let mut conn = sqlx::PgConnection::connect(&self.url_for("postgres")).await?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(&self.database)
+            .fetch_optional(&mut conn)
+            .await?;
+        if exists.is_none() {
+            let quoted = self.database.replace('"', "\"\"");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\""))).execute(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn pg_ctl(&self, args: &[&str], what: &str) -> Result<(), StackError> {
+        let mut command = self.command("pg_ctl");
+        command.args(args);
+        run(command, what).await
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bin_dir.join(program));
+        command.current_dir(self.data_dir.parent().unwrap_or(Path::new("/")));
+        command.env("LC_ALL", "C.UTF-8");
+        if let Some((uid, gid)) = self.run_as {
+            command.uid(uid).gid(gid);
+        }
+        command
+    }
+}
+
+async fn run(mut command: Command, what: &str) -> Result<(), StackError> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(StackError::io(format!("running {what}")))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(StackError::Failed {
+        what: what.to_owned(),
+        detail: format!(
+            "{}: {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim(),
+            String::from_utf8_lossy(&output.stdout).trim()
+        ),
+    })
+}
+
+/// The newest Debian PostgreSQL binary directory, or `PACER_PG_BINDIR`.
+fn find_bin_dir() -> Result<PathBuf, StackError> {
+    if let Some(dir) = std::env::var_os("PACER_PG_BINDIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin).ok_or_else(|| StackError::Missing {
+        program: "PostgreSQL (initdb, pg_ctl)".into(),
+        hint: "install Debian's postgresql package (scripts/setup.sh does), or set PACER_PG_BINDIR".into(),
+    })
+}
+
+/// As root, PostgreSQL refuses to run: use the `postgres` system user. Otherwise run as ourselves.
+fn unprivileged_user() -> Result<Option<(u32, u32)>, StackError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    match nix::unistd::User::from_name("postgres") {
+        Ok(Some(user)) => Ok(Some((user.uid.as_raw(), user.gid.as_raw()))),
+        _ => Err(StackError::Missing {
+            program: "the `postgres` system user".into(),
+            hint: "as root, PostgreSQL must run as an unprivileged user; install Debian's postgresql package".into(),
+        }),
+    }
+}
+
+/// Creates the state directory (reachable by the server's user) and hands the data directory to that user.
+fn prepare_dir(state_dir: &Path, data_dir: &Path, run_as: Option<(u32, u32)>) -> Result<(), StackError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(data_dir).map_err(StackError::io(format!("creating {}", data_dir.display())))?;
+    if let Some((uid, gid)) = run_as {
+        // The server's user must be able to walk down to its data directory; say so rather than chmod a parent.
+        let mut dir = state_dir.parent();
+        while let Some(d) = dir {
+            let mode = std::fs::metadata(d).map(|m| m.permissions().mode()).unwrap_or(0o755);
+            if mode & 0o001 == 0 {
+                return Err(StackError::Failed {
+                    what: "preparing the PostgreSQL data directory".into(),
+                    detail: format!(
+                        "{} is not searchable by the postgres user; choose a --state-dir outside it",
+                        d.display()
+                    ),
+                });
+            }
+            dir = d.parent();
+        }
+        let chown = |p: &Path| {
+            std::os::unix::fs::chown(p, Some(uid), Some(gid))
+                .map_err(StackError::io(format!("handing {} to the postgres user", p.display())))
+        };
+        chown(state_dir)?;
+        chown(data_dir)?;
+    }
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(StackError::io(format!("restricting {}", data_dir.display())))?;
+    Ok(())
+}
