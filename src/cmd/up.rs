@@ -93,12 +93,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut broker = match &args.brokers {
         Some(_) => None,
         None => Some(
-            Broker::start(BrokerOptions {
-                program: pacer_stack::find_nisshi()?,
-                port: args.kafka_port,
-                log_file: state_dir.join("nisshi.log"),
-                storage: "memory://nisshi/".into(),
-            })
+            Broker::start(BrokerOptions::in_memory(
+                pacer_stack::find_nisshi()?,
+                args.kafka_port,
+                state_dir.join("nisshi.log"),
+            ))
             .await
             .context("cannot start the nisshi broker")?,
         ),

@@ -24,6 +24,21 @@ pub struct BrokerOptions {
     pub log_file: PathBuf,
     /// nisshi's `--storage-engine` URL (`memory://nisshi/` keeps everything in memory).
     pub storage: String,
+    /// How long the first rebalance of an empty consumer group waits for more members.
+    pub initial_rebalance_delay: Duration,
+}
+
+impl BrokerOptions {
+    /// In-memory storage on `port` (0: any free port), logging to `log_file`.
+    pub fn in_memory(program: PathBuf, port: u16, log_file: PathBuf) -> Self {
+        Self {
+            program,
+            port,
+            log_file,
+            storage: "memory://nisshi/".into(),
+            initial_rebalance_delay: Duration::from_secs(1),
+        }
+    }
 }
 
 /// A running broker child process; it is killed when dropped.
@@ -59,10 +74,10 @@ impl Broker {
         self.child.kill().await.map_err(StackError::io("killing the broker"))
     }
 
-    /// Stops the broker with SIGTERM and waits up to 5 s, then kills it.
+    /// Stops the broker with SIGINT (nisshi's clean shutdown) and waits up to 5 s, then kills it.
     pub async fn stop(&mut self) -> Result<(), StackError> {
         if let Some(pid) = self.child.id() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGTERM);
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGINT);
             if tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_ok() {
                 return Ok(());
             }
@@ -95,6 +110,7 @@ fn spawn(options: &BrokerOptions) -> Result<Child, StackError> {
     Command::new(&options.program)
         .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
         .args(["--storage-engine", &options.storage])
+        .args(["--group-initial-rebalance-delay", &format!("{}ms", options.initial_rebalance_delay.as_millis())])
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)

@@ -103,6 +103,18 @@ impl PrivatePostgres {
         self.pg_ctl(&["-D", &data_dir, "-m", "fast", "-w", "stop"], "pg_ctl stop").await
     }
 
+    /// Stops the cluster at once, blocking (immediate shutdown, as after a crash; for `Drop` in tests).
+    pub fn stop_now(&self) {
+        let mut command = std::process::Command::new(self.bin_dir.join("pg_ctl"));
+        command.args(["-D"]).arg(&self.data_dir).args(["-m", "immediate", "-w", "stop"]);
+        command.stdout(Stdio::null()).stderr(Stdio::null()).current_dir("/");
+        if let Some((uid, gid)) = self.run_as {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(gid);
+        }
+        let _ = command.status();
+    }
+
     /// Starts a stopped cluster again on the same port.
     pub async fn start(&mut self) -> Result<(), StackError> {
         if self.port == 0 {

@@ -1,0 +1,234 @@
+//! The end-to-end harness: each test gets its own private PostgreSQL and nisshi broker (real ones, never
+//! mocks), and runs ingest and workers in-process or as `pacer` child processes.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use pacer_stack::{Broker, BrokerOptions, PostgresOptions, PrivatePostgres};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub const TOPIC: &str = "events";
+
+/// A private PostgreSQL cluster and a broker for one test; both stop when it is dropped.
+pub struct Stack {
+    pub pg: PrivatePostgres,
+    pub broker: Broker,
+    pub dir: TempDir,
+    pub partitions: i32,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("PACER_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+impl Stack {
+    /// Starts PostgreSQL and the broker and creates the topic. Fails (never skips) if either is missing.
+    pub async fn start(partitions: i32) -> Stack {
+        init_logs();
+        let dir = tempfile::Builder::new().prefix("pacer-test-").tempdir().expect("temp dir");
+        let pg = PrivatePostgres::start_or_reuse(&PostgresOptions {
+            state_dir: dir.path().to_path_buf(),
+            port: 0,
+            database: "pacer".into(),
+        })
+        .await
+        .expect("start the private PostgreSQL (scripts/setup.sh installs it)");
+        let nisshi = pacer_stack::find_nisshi().expect("the nisshi broker (scripts/setup.sh installs it)");
+        let mut options = BrokerOptions::in_memory(nisshi, 0, dir.path().join("nisshi.log"));
+        options.initial_rebalance_delay = Duration::from_millis(200);
+        let broker = Broker::start(options).await.expect("start the nisshi broker");
+        pacer_stack::create_topic(&broker.bootstrap(), TOPIC, partitions).await.expect("create the topic");
+        let stack = Stack { pg, broker, dir, partitions };
+        pacer_worker::Sink::new(&stack.database_url(), "test").unwrap().migrate().await.expect("migrate");
+        stack
+    }
+
+    pub fn database_url(&self) -> String {
+        self.pg.url()
+    }
+
+    pub fn brokers(&self) -> String {
+        self.broker.bootstrap()
+    }
+
+    pub async fn pool(&self) -> PgPool {
+        sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&self.database_url()).await.unwrap()
+    }
+
+    /// Ingest in-process on a free port.
+    pub async fn start_ingest(&self) -> Service {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = pacer_ingest::IngestConfig::new(self.brokers(), TOPIC);
+        config.max_body_bytes = 1024 * 1024;
+        config.delivery_timeout = Duration::from_secs(5);
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            pacer_ingest::serve(config, listener, wait(rx)).await.map_err(|e| e.to_string())
+        });
+        let service = Service { addr, stop, task };
+        service.wait_ready().await;
+        service
+    }
+
+    pub fn worker_config(&self, id: &str) -> pacer_worker::WorkerConfig {
+        let mut config = pacer_worker::WorkerConfig::new(self.brokers(), TOPIC, self.database_url());
+        config.worker_id = id.into();
+        config.group = "test".into();
+        config.settings.interval = Duration::from_millis(100);
+        config.session_timeout = Duration::from_secs(3);
+        config
+    }
+
+    /// A worker in-process.
+    pub fn start_worker(&self, id: &str) -> Worker {
+        let config = self.worker_config(id);
+        let (handle, settings) = pacer_worker::SettingsHandle::new(config.settings);
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(async move { pacer_worker::run(config, settings, wait(rx)).await.map_err(|e| e.to_string()) });
+        Worker { handle, stop, task }
+    }
+
+    /// A worker as a `pacer worker` child process (so that it can be killed with SIGKILL).
+    pub fn spawn_worker_process(&self, id: &str) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"))
+            .args(["worker", "--brokers", &self.brokers(), "--topic", TOPIC, "--group", "test"])
+            .args(["--database-url", &self.database_url(), "--worker-id", id, "--interval", "100ms"])
+            .args(["--session-timeout", "3s"])
+            .env("PACER_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn pacer worker")
+    }
+
+    /// Waits until `events` holds `n` rows (or more), or panics after `timeout`.
+    pub async fn wait_for_rows(&self, pool: &PgPool, table: &str, n: i64, timeout: Duration) -> i64 {
+        let query = format!("SELECT count(*) FROM {table}");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(query.clone())).fetch_one(pool).await.unwrap_or(-1);
+            if count >= n {
+                return count;
+            }
+            assert!(Instant::now() < deadline, "{table} holds {count} rows after {timeout:?}, expected {n}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The sum of the high watermarks of the topic's partitions: how many records it holds.
+    pub fn topic_records(&self) -> i64 {
+        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", self.brokers()).create().unwrap();
+        (0..self.partitions)
+            .map(|p| consumer.fetch_watermarks(TOPIC, p, Duration::from_secs(5)).expect("watermarks").1)
+            .sum()
+    }
+
+    /// Produces raw records straight to the topic, not through ingest.
+    pub async fn produce_raw(&self, payloads: &[Option<Vec<u8>>]) {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .set("enable.idempotence", "true")
+            .create()
+            .unwrap();
+        for payload in payloads {
+            let mut record = FutureRecord::<str, [u8]>::to(TOPIC).key("raw");
+            if let Some(p) = payload {
+                record = record.payload(p);
+            }
+            producer.send(record, Duration::from_secs(5)).await.map_err(|(e, _)| e).expect("produce");
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.pg.stop_now();
+    }
+}
+
+async fn wait(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// An in-process service that stops when told.
+pub struct Service {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), String>>,
+}
+
+impl Service {
+    pub fn url(&self) -> String {
+        format!("http://{}/v1/events", self.addr)
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = client.get(format!("http://{}/readyz", self.addr)).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("ingest did not become ready");
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// An in-process worker.
+pub struct Worker {
+    pub handle: pacer_worker::SettingsHandle,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), String>>,
+}
+
+impl Worker {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A valid CloudEvent with a given id.
+pub fn event(id: &str, seq: u64) -> serde_json::Value {
+    serde_json::json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "/test",
+        "type": "test.event",
+        "partitionkey": format!("k{}", seq % 16),
+        "data": { "seq": seq },
+    })
+}
+
+/// Posts `events` as one batch request; returns the status.
+pub async fn post_batch(client: &reqwest::Client, url: &str, events: &[serde_json::Value]) -> u16 {
+    client
+        .post(url)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(serde_json::Value::Array(events.to_vec()).to_string())
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
