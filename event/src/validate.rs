@@ -21,8 +21,15 @@ pub(crate) fn validate(object: RawObject, default_time: OffsetDateTime) -> Resul
     let source = required_string(&mut object, "source")?;
     let ty = required_string(&mut object, "type")?;
     let time = match optional_string(&mut object, "time")? {
-        Some(text) => OffsetDateTime::parse(&text, &Rfc3339)
-            .map_err(|e| invalid("time", format!("must be an RFC 3339 timestamp ({e})")))?,
+        Some(text) => {
+            let time = OffsetDateTime::parse(&text, &Rfc3339)
+                .map_err(|e| invalid("time", format!("must be an RFC 3339 timestamp ({e})")))?;
+            // RFC 3339 allows year 0000, which PostgreSQL (and the proleptic calendar it uses) does not.
+            if time.to_offset(time::UtcOffset::UTC).year() < 1 {
+                return Err(invalid("time", "must be in the years 0001 to 9999".into()));
+            }
+            time
+        }
         None => default_time,
     };
     let subject = optional_string(&mut object, "subject")?;

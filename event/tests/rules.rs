@@ -77,6 +77,7 @@ fn invalid_values_are_named() {
         (r#"{"specversion":"0.3","id":"1","source":"/s","type":"t"}"#, "specversion"),
         (r#"{"specversion":"1.0","id":"","source":"/s","type":"t"}"#, "id"),
         (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"yesterday"}"#, "time"),
+        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"0000-06-01T00:00:00Z"}"#, "time"),
         (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","Bad_Name":"x"}"#, "Bad_Name"),
         (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":"\u0000"}"#, "data"),
         (r#"{"specversion":"1.0","id":"a\u0000","source":"/s","type":"t"}"#, "id"),

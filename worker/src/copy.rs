@@ -9,12 +9,13 @@ use time::format_description::well_known::Rfc3339;
 pub struct CopyText {
     buf: String,
     first_in_row: bool,
+    row_ends: Vec<usize>,
 }
 
 impl CopyText {
     /// An empty stream with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { buf: String::with_capacity(capacity), first_in_row: true }
+        Self { buf: String::with_capacity(capacity), first_in_row: true, row_ends: Vec::new() }
     }
 
     /// A text column.
@@ -53,10 +54,10 @@ impl CopyText {
         self
     }
 
-    /// A timestamptz column, in RFC 3339.
+    /// A timestamptz column, in RFC 3339 and UTC (PostgreSQL refuses offsets beyond ±15:59 that RFC 3339 allows).
     pub fn timestamp(&mut self, value: OffsetDateTime) -> &mut Self {
         self.separator();
-        match value.format(&Rfc3339) {
+        match value.to_offset(time::UtcOffset::UTC).format(&Rfc3339) {
             Ok(text) => self.buf.push_str(&text),
             // Only timestamps outside years 0..=9999 cannot be formatted; parsing never yields them.
             Err(_) => self.buf.push_str("\\N"),
@@ -75,6 +76,13 @@ impl CopyText {
     pub fn end_row(&mut self) {
         self.buf.push('\n');
         self.first_in_row = true;
+        self.row_ends.push(self.buf.len());
+    }
+
+    /// Each row's bytes (with its newline), to write rows one at a time.
+    pub fn rows(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.row_ends.iter().copied());
+        starts.zip(self.row_ends.iter().copied()).map(|(start, end)| &self.buf.as_bytes()[start..end])
     }
 
     /// The stream's bytes.
@@ -98,9 +106,11 @@ mod tests {
     #[test]
     fn escapes_and_nulls() {
         let mut copy = CopyText::with_capacity(64);
-        copy.text("a\tb\\c\nd\re").opt_text(None).int(-5).timestamp(datetime!(2020-01-02 03:04:05.25 UTC));
+        copy.text("a\tb\\c\nd\re").opt_text(None).int(-5).timestamp(datetime!(2020-01-02 23:04:05.25 +20:00));
         copy.end_row();
         copy.text("é").end_row();
+        let rows: Vec<&[u8]> = copy.rows().collect();
+        assert_eq!(rows, vec![&b"a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\n"[..], "é\n".as_bytes()]);
         assert_eq!(
             std::str::from_utf8(copy.as_bytes()).unwrap(),
             "a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\né\n"

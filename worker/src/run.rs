@@ -143,7 +143,7 @@ impl Worker {
         let transform_time = t0.elapsed();
 
         let t1 = Instant::now();
-        let Some((outcome, attempts)) = self.write_with_retry(&transformed).await else {
+        let Some((outcome, attempts)) = self.write_with_retry(&batch, &transformed).await else {
             tracing::warn!(batch = self.batch_no, "stopping before the batch was written; it is not committed and will be re-delivered");
             return;
         };
@@ -184,21 +184,31 @@ impl Worker {
     }
 
     /// Writes the batch, retrying with capped back-off while PostgreSQL is failing. `None` if told to stop first.
-    async fn write_with_retry(&mut self, transformed: &Transformed) -> Option<(WriteOutcome, u32)> {
+    ///
+    /// A batch that PostgreSQL refuses for its data is written again row by row, and the refused rows become
+    /// dead letters; transient failures (connection, shutdown) are retried as they are.
+    async fn write_with_retry(&mut self, batch: &Batch, transformed: &Transformed) -> Option<(WriteOutcome, u32)> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut attempts = 0;
+        let mut isolate = false;
         loop {
             attempts += 1;
-            let error = match self.sink.write(transformed).await {
+            let result = if isolate {
+                self.sink.write_isolating(batch, transformed).await
+            } else {
+                self.sink.write(transformed).await
+            };
+            let error = match result {
                 Ok(outcome) => return Some((outcome, attempts)),
                 Err(e) => e,
             };
-            let delay = backoff.next_delay();
-            if is_transient(&error) {
-                tracing::warn!(error = %error, attempt = attempts, ?delay, "writing the batch failed; retrying");
-            } else {
-                tracing::error!(error = %error, attempt = attempts, ?delay, "PostgreSQL refused the batch; retrying");
+            if !is_transient(&error) && !isolate {
+                tracing::warn!(error = %error, "PostgreSQL refused the batch; writing it row by row to find the bad rows");
+                isolate = true;
+                continue;
             }
+            let delay = backoff.next_delay();
+            tracing::warn!(error = %error, attempt = attempts, ?delay, "writing the batch failed; retrying");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.stop.changed() => return None,

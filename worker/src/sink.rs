@@ -6,7 +6,9 @@
 //! transaction is rolled back and the batch goes through a staging table and `INSERT ... ON CONFLICT DO
 //! NOTHING`. So the common case costs one `COPY`, and the guarantee comes from the key, not from luck.
 
-use crate::transform::{EVENT_COLUMNS, Transformed};
+use crate::batch::Batch;
+use crate::transform::{DeadLetter, EVENT_COLUMNS, Transformed, dead_letter, record_time};
+use rdkafka::Message;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use std::str::FromStr;
@@ -82,6 +84,36 @@ impl Sink {
         }
     }
 
+    /// Writes a batch that PostgreSQL refused as a whole (bad data that validation let through): every row is
+    /// copied on its own under a savepoint, and a row PostgreSQL refuses becomes a dead letter with its error.
+    /// Slow, but it happens only for such batches, and it keeps one bad record from stalling its partition.
+    pub async fn write_isolating(&self, batch: &Batch, transformed: &Transformed) -> Result<WriteOutcome, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        create_staging(&mut tx).await?;
+        let mut dead = transformed.dead.clone();
+        for (row, &record_index) in transformed.events.rows().zip(&transformed.row_records) {
+            sqlx::query("SAVEPOINT pacer_row").execute(&mut *tx).await?;
+            match copy_bytes(&mut tx, "events_staging", row).await {
+                Ok(_) => {
+                    sqlx::query("RELEASE SAVEPOINT pacer_row").execute(&mut *tx).await?;
+                }
+                Err(e) if !is_transient(&e) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT pacer_row").execute(&mut *tx).await?;
+                    let record = &batch.records()[record_index];
+                    tracing::warn!(partition = record.partition(), offset = record.offset(), error = %e, "PostgreSQL refused one event; dead-lettering it");
+                    dead.push(dead_letter(record, record_time(record), format!("PostgreSQL refused the event: {e}")));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let written = insert_from_staging(&mut tx).await?;
+        let dead_letters = self.insert_dead_letters(&mut tx, &dead).await?;
+        tx.commit().await?;
+        let valid = (transformed.valid + transformed.dead.len() - dead.len()) as u64;
+        Ok(WriteOutcome { written, duplicates: valid - written, dead_letters })
+    }
+
     async fn write_in_tx(
         &self,
         conn: &mut PgConnection,
@@ -95,31 +127,21 @@ impl Sink {
             match path {
                 CopyPath::Direct => copy_into(&mut tx, "events", batch).await?,
                 CopyPath::Staged => {
-                    sqlx::query(
-                        "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) \
-                         ON COMMIT DELETE ROWS",
-                    )
-                    .execute(&mut *tx)
-                    .await?;
+                    create_staging(&mut tx).await?;
                     copy_into(&mut tx, "events_staging", batch).await?;
-                    let insert = format!(
-                        "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM events_staging \
-                         ON CONFLICT (source, id) DO NOTHING"
-                    );
-                    sqlx::query(AssertSqlSafe(insert)).execute(&mut *tx).await?.rows_affected()
+                    insert_from_staging(&mut tx).await?
                 }
             }
         };
-        let dead_letters = self.insert_dead_letters(&mut tx, batch).await?;
+        let dead_letters = self.insert_dead_letters(&mut tx, &batch.dead).await?;
         tx.commit().await?;
         Ok(WriteOutcome { written, duplicates: batch.valid as u64 - written, dead_letters })
     }
 
-    async fn insert_dead_letters(&self, conn: &mut PgConnection, batch: &Transformed) -> Result<u64, sqlx::Error> {
-        if batch.dead.is_empty() {
+    async fn insert_dead_letters(&self, conn: &mut PgConnection, dead: &[DeadLetter]) -> Result<u64, sqlx::Error> {
+        if dead.is_empty() {
             return Ok(0);
         }
-        let dead = &batch.dead;
         let result = sqlx::query(
             "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, key, payload, reason, ingested_at, worker_id) \
              SELECT t.*, $8 FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::bytea[], $6::text[], \
@@ -145,9 +167,31 @@ enum CopyPath {
     Staged,
 }
 
+async fn create_staging(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves the staged rows into `events`, skipping those already there; returns how many were inserted.
+async fn insert_from_staging(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
+    let insert = format!(
+        "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM events_staging \
+         ON CONFLICT (source, id) DO NOTHING"
+    );
+    Ok(sqlx::query(AssertSqlSafe(insert)).execute(conn).await?.rows_affected())
+}
+
 async fn copy_into(conn: &mut PgConnection, table: &str, batch: &Transformed) -> Result<u64, sqlx::Error> {
+    copy_bytes(conn, table, batch.events.as_bytes()).await
+}
+
+async fn copy_bytes(conn: &mut PgConnection, table: &str, rows: &[u8]) -> Result<u64, sqlx::Error> {
     let mut copy = conn.copy_in_raw(&format!("COPY {table} ({EVENT_COLUMNS}) FROM STDIN")).await?;
-    if let Err(e) = copy.send(batch.events.as_bytes()).await {
+    if let Err(e) = copy.send(rows).await {
         // Leave the connection usable; the send error is the one to report.
         let _ = copy.abort("send failed").await;
         return Err(e);

@@ -34,6 +34,8 @@ pub struct Transformed {
     pub events: CopyText,
     /// Number of rows in [`Self::events`].
     pub valid: usize,
+    /// For each row of [`Self::events`], the index of its record in the batch.
+    pub row_records: Vec<usize>,
     /// Invalid records.
     pub dead: Vec<DeadLetter>,
     /// End-to-end latency (`processed_at - time`) of the valid events, sorted ascending.
@@ -54,7 +56,8 @@ pub fn transform(batch: &Batch, processed_at: OffsetDateTime) -> Transformed {
     let mut dead = Vec::new();
     let mut latencies = Vec::with_capacity(batch.len());
     let mut valid = 0;
-    for record in batch.records() {
+    let mut row_records = Vec::with_capacity(batch.len());
+    for (index, record) in batch.records().iter().enumerate() {
         let ingested_at = record_time(record);
         let Some(payload) = record.payload() else {
             dead.push(dead_letter(record, ingested_at, "the record has no payload".into()));
@@ -85,13 +88,15 @@ pub fn transform(batch: &Batch, processed_at: OffsetDateTime) -> Transformed {
             .int(record.offset());
         events.end_row();
         latencies.push(processed_at - event.time);
+        row_records.push(index);
         valid += 1;
     }
     latencies.sort_unstable();
-    Transformed { events, valid, dead, latencies }
+    Transformed { events, valid, row_records, dead, latencies }
 }
 
-fn record_time(record: &OwnedMessage) -> Option<OffsetDateTime> {
+/// The record's timestamp (create or log-append time), if it has one.
+pub fn record_time(record: &OwnedMessage) -> Option<OffsetDateTime> {
     let millis = match record.timestamp() {
         Timestamp::CreateTime(ms) | Timestamp::LogAppendTime(ms) => ms,
         Timestamp::NotAvailable => return None,
@@ -99,7 +104,10 @@ fn record_time(record: &OwnedMessage) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
 }
 
-fn dead_letter(record: &OwnedMessage, ingested_at: Option<OffsetDateTime>, reason: String) -> DeadLetter {
+/// A dead letter for a record, with `reason`.
+pub fn dead_letter(record: &OwnedMessage, ingested_at: Option<OffsetDateTime>, reason: String) -> DeadLetter {
+    // The reason may quote the record (an attribute name, say); PostgreSQL text cannot hold NUL.
+    let reason = reason.replace('\0', "\\u0000");
     DeadLetter {
         topic: record.topic().to_owned(),
         partition: record.partition(),
