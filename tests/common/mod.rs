@@ -232,3 +232,58 @@ pub async fn post_batch(client: &reqwest::Client, url: &str, events: &[serde_jso
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
 }
+
+/// Posts events `e0..e{total}` in batches of `batch`, at about `rate` events/s, in the background.
+/// The task returns how many were acknowledged; any other answer than 202 fails the test.
+pub fn post_steadily(url: String, total: u64, batch: u64, rate: f64) -> JoinHandle<u64> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        let mut inflight = tokio::task::JoinSet::new();
+        let mut next = 0;
+        let mut acked = 0;
+        while next < total {
+            let due = (start.elapsed().as_secs_f64() * rate) as u64;
+            if next >= due {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            let end = (next + batch).min(total);
+            let events: Vec<serde_json::Value> = (next..end).map(|i| event(&format!("e{i}"), i)).collect();
+            let (client, url) = (client.clone(), url.clone());
+            inflight.spawn(async move {
+                // A 503 (broker busy) is retried, as a client should; the key makes the retry safe.
+                for _ in 0..50 {
+                    match post_batch(&client, &url, &events).await {
+                        202 => return events.len() as u64,
+                        503 => tokio::time::sleep(Duration::from_millis(200)).await,
+                        other => panic!("ingest answered {other}"),
+                    }
+                }
+                panic!("ingest kept answering 503");
+            });
+            next = end;
+            while inflight.len() > 16 {
+                acked += inflight.join_next().await.unwrap().unwrap();
+            }
+        }
+        while let Some(result) = inflight.join_next().await {
+            acked += result.unwrap();
+        }
+        acked
+    })
+}
+
+/// Asserts that `events` holds exactly the ids `e0..e{total}` from source `/test`, once each.
+pub async fn assert_exactly_once(pool: &PgPool, total: u64) {
+    let (rows, distinct, in_range): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE source = '/test' AND substr(id, 2)::bigint < $1) FROM events",
+    )
+    .bind(total as i64)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!((rows, distinct, in_range), (total as i64, total as i64, total as i64));
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters").fetch_one(pool).await.unwrap();
+    assert_eq!(dead, 0);
+}
