@@ -58,12 +58,23 @@ impl FromStr for Profile {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         if let Some(base) = text.strip_prefix("spike:") {
-            let rate: f64 = base.parse().map_err(|_| format!("bad base rate in {text:?}"))?;
+            let rate: f64 = base
+                .parse()
+                .map_err(|_| format!("bad base rate in {text:?}"))?;
             let s = Duration::from_secs;
             return Ok(Self(vec![
-                Phase { rate, duration: s(10) },
-                Phase { rate: rate * 10.0, duration: s(10) },
-                Phase { rate, duration: s(10) },
+                Phase {
+                    rate,
+                    duration: s(10),
+                },
+                Phase {
+                    rate: rate * 10.0,
+                    duration: s(10),
+                },
+                Phase {
+                    rate,
+                    duration: s(10),
+                },
             ]));
         }
         let phases = text
@@ -72,7 +83,10 @@ impl FromStr for Profile {
                 let (rate, duration) = part
                     .split_once(':')
                     .ok_or_else(|| format!("phase {part:?} must be RATE:DURATION, like 500:10s"))?;
-                let rate: f64 = rate.trim().parse().map_err(|_| format!("bad rate {rate:?} in phase {part:?}"))?;
+                let rate: f64 = rate
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad rate {rate:?} in phase {part:?}"))?;
                 let duration = humantime::parse_duration(duration.trim())
                     .map_err(|e| format!("bad duration in phase {part:?}: {e}"))?;
                 if !(rate >= 0.0 && rate.is_finite()) {
@@ -98,7 +112,11 @@ pub struct LoadStats {
 
 impl LoadStats {
     pub fn snapshot(&self) -> (u64, u64, u64) {
-        (self.sent.load(Ordering::Relaxed), self.acked.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.acked.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -132,7 +150,9 @@ pub async fn generate(plan: LoadPlan, stats: Arc<LoadStats>, mut stop: watch::Re
         let due = plan.profile.due(start.elapsed());
         while next_seq < due {
             let count = (due - next_seq).min(plan.batch as u64);
-            let Ok(permit) = permits.clone().acquire_owned().await else { return };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
             let (content_type, body) = request_body(&run, next_seq, count, plan.batch > 1);
             next_seq += count;
             stats.sent.fetch_add(count, Ordering::Relaxed);
@@ -169,7 +189,10 @@ fn request_body(run: &str, first: u64, count: u64, as_batch: bool) -> (&'static 
     };
     if as_batch {
         let events: Vec<_> = (first..first + count).map(event).collect();
-        ("application/cloudevents-batch+json", serde_json::Value::Array(events).to_string())
+        (
+            "application/cloudevents-batch+json",
+            serde_json::Value::Array(events).to_string(),
+        )
     } else {
         ("application/cloudevents+json", event(first).to_string())
     }

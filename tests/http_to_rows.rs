@@ -1,5 +1,9 @@
 //! 20,000 events posted over HTTP, as single events, batches and NDJSON, end up as exactly 20,000 rows, and
 //! every field round-trips.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 
 mod common;
 
@@ -21,26 +25,27 @@ fn varied_event(i: u64) -> Value {
         "type": format!("t.{}", i % 3),
     });
     let o = e.as_object_mut().unwrap();
-    if i % 2 == 0 {
-        let t = OffsetDateTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_000_000 + i * 1_001);
+    if i.is_multiple_of(2) {
+        let t =
+            OffsetDateTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_000_000 + i * 1_001);
         o.insert("time".into(), json!(t.format(&Rfc3339).unwrap()));
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         o.insert("subject".into(), json!(format!("subject\t{i}")));
     }
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         o.insert("datacontenttype".into(), json!("application/json"));
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         o.insert("dataschema".into(), json!("https://example.com/schema/v1"));
     }
-    if i % 6 == 0 {
+    if i.is_multiple_of(6) {
         o.insert("extstr".into(), json!(format!("v{i}")));
         o.insert("extnum".into(), json!(i));
-        o.insert("extbool".into(), json!(i % 12 == 0));
+        o.insert("extbool".into(), json!(i.is_multiple_of(12)));
         o.insert("partitionkey".into(), json!(format!("pk{}", i % 10)));
     }
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         o.insert("data_base64".into(), json!("aGVsbG8gd29ybGQ="));
     } else {
         o.insert(
@@ -61,11 +66,19 @@ async fn twenty_thousand_events_become_exactly_twenty_thousand_rows() {
     let events: Vec<Value> = (0..TOTAL).map(varied_event).collect();
     let mut requests: Vec<(String, String, usize)> = Vec::new();
     for (n, e) in events[..2_000].iter().enumerate() {
-        let ct = if n % 2 == 0 { "application/json" } else { "application/cloudevents+json; charset=utf-8" };
+        let ct = if n.is_multiple_of(2) {
+            "application/json"
+        } else {
+            "application/cloudevents+json; charset=utf-8"
+        };
         requests.push((ct.into(), e.to_string(), 1));
     }
     for chunk in events[2_000..11_000].chunks(100) {
-        requests.push(("application/cloudevents-batch+json".into(), Value::Array(chunk.to_vec()).to_string(), chunk.len()));
+        requests.push((
+            "application/cloudevents-batch+json".into(),
+            Value::Array(chunk.to_vec()).to_string(),
+            chunk.len(),
+        ));
     }
     for chunk in events[11_000..].chunks(100) {
         let body: String = chunk.iter().map(|e| format!("{e}\n")).collect();
@@ -77,9 +90,19 @@ async fn twenty_thousand_events_become_exactly_twenty_thousand_rows() {
         .map(|(ct, body, n)| {
             let (client, url) = (client.clone(), url.clone());
             async move {
-                let r = client.post(&url).header("content-type", ct).body(body).send().await.unwrap();
+                let r = client
+                    .post(&url)
+                    .header("content-type", ct)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
                 let status = r.status().as_u16();
-                (status, serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap(), n)
+                (
+                    status,
+                    serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap(),
+                    n,
+                )
             }
         })
         .buffer_unordered(16)
@@ -91,18 +114,42 @@ async fn twenty_thousand_events_become_exactly_twenty_thousand_rows() {
     }
 
     let pool = stack.pool().await;
-    let rows = stack.wait_for_rows(&pool, "events", TOTAL as i64, Duration::from_secs(180)).await;
+    let rows = stack
+        .wait_for_rows(&pool, "events", TOTAL as i64, Duration::from_secs(180))
+        .await;
     assert_eq!(rows, TOTAL as i64);
     // Let a late duplicate (there should be none) show up before the final count.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(rows, TOTAL as i64);
-    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters").fetch_one(&pool).await.unwrap();
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(dead, 0);
-    let written: i64 = sqlx::query_scalar("SELECT sum(rows_written)::bigint FROM batch_metrics").fetch_one(&pool).await.unwrap();
+    let written: i64 = sqlx::query_scalar("SELECT sum(rows_written)::bigint FROM batch_metrics")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(written, TOTAL as i64);
 
-    type Row = (String, String, String, OffsetDateTime, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, String, OffsetDateTime, OffsetDateTime);
+    type Row = (
+        String,
+        String,
+        String,
+        OffsetDateTime,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        OffsetDateTime,
+        OffsetDateTime,
+    );
     let stored: Vec<Row> = sqlx::query_as(
         "SELECT source, id, type, time, subject, datacontenttype, dataschema, data::text, data_base64, extensions::text, \
          ingested_at, processed_at FROM events",
@@ -110,22 +157,47 @@ async fn twenty_thousand_events_become_exactly_twenty_thousand_rows() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    let by_key: HashMap<(String, String), Row> = stored.into_iter().map(|r| ((r.0.clone(), r.1.clone()), r)).collect();
+    let by_key: HashMap<(String, String), Row> = stored
+        .into_iter()
+        .map(|r| ((r.0.clone(), r.1.clone()), r))
+        .collect();
     let now = OffsetDateTime::now_utc();
     for e in &events {
-        let key = (e["source"].as_str().unwrap().to_owned(), e["id"].as_str().unwrap().to_owned());
-        let row = by_key.get(&key).unwrap_or_else(|| panic!("no row for {key:?}"));
+        let key = (
+            e["source"].as_str().unwrap().to_owned(),
+            e["id"].as_str().unwrap().to_owned(),
+        );
+        let row = by_key
+            .get(&key)
+            .unwrap_or_else(|| panic!("no row for {key:?}"));
         assert_eq!(row.2, e["type"].as_str().unwrap());
         match e.get("time") {
-            Some(t) => assert_eq!(row.3, OffsetDateTime::parse(t.as_str().unwrap(), &Rfc3339).unwrap(), "{key:?}"),
-            None => assert!(row.3 >= started - Duration::from_secs(1) && row.3 <= now, "receive time {:?}", row.3),
+            Some(t) => assert_eq!(
+                row.3,
+                OffsetDateTime::parse(t.as_str().unwrap(), &Rfc3339).unwrap(),
+                "{key:?}"
+            ),
+            None => assert!(
+                row.3 >= started - Duration::from_secs(1) && row.3 <= now,
+                "receive time {:?}",
+                row.3
+            ),
         }
         assert_eq!(row.4.as_deref(), e.get("subject").and_then(Value::as_str));
-        assert_eq!(row.5.as_deref(), e.get("datacontenttype").and_then(Value::as_str));
-        assert_eq!(row.6.as_deref(), e.get("dataschema").and_then(Value::as_str));
+        assert_eq!(
+            row.5.as_deref(),
+            e.get("datacontenttype").and_then(Value::as_str)
+        );
+        assert_eq!(
+            row.6.as_deref(),
+            e.get("dataschema").and_then(Value::as_str)
+        );
         let data: Option<Value> = row.7.as_deref().map(|d| serde_json::from_str(d).unwrap());
         assert_eq!(data.as_ref(), e.get("data"), "{key:?}");
-        assert_eq!(row.8.as_deref(), e.get("data_base64").and_then(Value::as_str));
+        assert_eq!(
+            row.8.as_deref(),
+            e.get("data_base64").and_then(Value::as_str)
+        );
         let extensions: Value = serde_json::from_str(&row.9).unwrap();
         let expected: serde_json::Map<String, Value> = e
             .as_object()

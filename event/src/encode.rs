@@ -6,7 +6,10 @@ use time::format_description::well_known::Rfc3339;
 
 impl Serialize for CloudEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let time = self.time.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+        let time = self
+            .time
+            .format(&Rfc3339)
+            .map_err(serde::ser::Error::custom)?;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("specversion", CloudEvent::SPEC_VERSION)?;
         map.serialize_entry("id", &self.id)?;

@@ -27,14 +27,20 @@ pub enum Problem {
     /// A required attribute is absent (or `null`).
     Missing { attribute: &'static str },
     /// An attribute has the wrong JSON type.
-    WrongType { attribute: String, expected: &'static str },
+    WrongType {
+        attribute: String,
+        expected: &'static str,
+    },
     /// An attribute has the right type but a value the specification forbids.
     Invalid { attribute: String, reason: String },
 }
 
 impl EventError {
     pub(crate) fn new(problem: Problem) -> Self {
-        Self { index: None, problem }
+        Self {
+            index: None,
+            problem,
+        }
     }
 
     pub(crate) fn at(mut self, index: usize) -> Self {
@@ -51,7 +57,9 @@ impl EventError {
     pub fn attribute(&self) -> Option<&str> {
         match &self.problem {
             Problem::Missing { attribute } => Some(attribute),
-            Problem::WrongType { attribute, .. } | Problem::Invalid { attribute, .. } => Some(attribute),
+            Problem::WrongType { attribute, .. } | Problem::Invalid { attribute, .. } => {
+                Some(attribute)
+            }
             _ => None,
         }
     }
@@ -75,13 +83,25 @@ impl fmt::Display for EventError {
             write!(f, "event {index}: ")?;
         }
         match &self.problem {
-            Problem::Syntax { line, column, message } => {
-                write!(f, "malformed JSON at line {line}, column {column}: {message}")
+            Problem::Syntax {
+                line,
+                column,
+                message,
+            } => {
+                write!(
+                    f,
+                    "malformed JSON at line {line}, column {column}: {message}"
+                )
             }
             Problem::NotAnObject => f.write_str("a CloudEvent must be a JSON object"),
             Problem::EmptyBatch => f.write_str("the batch holds no events"),
-            Problem::Missing { attribute } => write!(f, "required attribute `{attribute}` is missing"),
-            Problem::WrongType { attribute, expected } => {
+            Problem::Missing { attribute } => {
+                write!(f, "required attribute `{attribute}` is missing")
+            }
+            Problem::WrongType {
+                attribute,
+                expected,
+            } => {
                 write!(f, "attribute `{attribute}` must be {expected}")
             }
             Problem::Invalid { attribute, reason } => write!(f, "attribute `{attribute}` {reason}"),

@@ -23,7 +23,12 @@ pub enum BodyFormat {
 impl BodyFormat {
     /// The format for a `Content-Type` header value (parameters such as `charset` are ignored), if supported.
     pub fn from_content_type(value: &str) -> Option<Self> {
-        let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match essence.as_str() {
             "application/cloudevents+json" | "application/json" => Some(Self::Single),
             "application/cloudevents-batch+json" => Some(Self::Batch),
@@ -34,7 +39,11 @@ impl BodyFormat {
 }
 
 /// Parses and validates a whole request body. Either every event is valid, or the first error is returned.
-pub fn parse_body(format: BodyFormat, body: &[u8], now: OffsetDateTime) -> Result<Vec<CloudEvent>, EventError> {
+pub fn parse_body(
+    format: BodyFormat,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<Vec<CloudEvent>, EventError> {
     match format {
         BodyFormat::Single => parse_one(body, now).map(|event| vec![event]),
         BodyFormat::Batch => parse_batch(body, now),
@@ -57,7 +66,11 @@ pub fn parse_batch(body: &[u8], now: OffsetDateTime) -> Result<Vec<CloudEvent>, 
         .map_err(|e| {
             let error = EventError::new(Problem::syntax(&e, 0));
             // A syntax error inside the array is inside the element after the last complete one.
-            if e.classify() == serde_json::error::Category::Syntax || e.is_eof() { error.at(complete.get()) } else { error }
+            if e.classify() == serde_json::error::Category::Syntax || e.is_eof() {
+                error.at(complete.get())
+            } else {
+                error
+            }
         })?;
     if items.is_empty() {
         return Err(EventError::new(Problem::EmptyBatch));
@@ -85,7 +98,11 @@ pub fn parse_ndjson(body: &[u8], now: OffsetDateTime) -> Result<Vec<CloudEvent>,
     Ok(events)
 }
 
-fn parse_object(bytes: &[u8], line_offset: usize, now: OffsetDateTime) -> Result<CloudEvent, EventError> {
+fn parse_object(
+    bytes: &[u8],
+    line_offset: usize,
+    now: OffsetDateTime,
+) -> Result<CloudEvent, EventError> {
     let object: RawObject = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         // Well-formed JSON of another type than an object.
         serde_json::error::Category::Data => EventError::new(Problem::NotAnObject),

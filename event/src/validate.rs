@@ -11,11 +11,17 @@ use time::format_description::well_known::Rfc3339;
 pub(crate) type RawObject = BTreeMap<String, Box<RawValue>>;
 
 /// Checks every attribute of `object` and builds the event. `default_time` fills a missing `time`.
-pub(crate) fn validate(object: RawObject, default_time: OffsetDateTime) -> Result<CloudEvent, EventError> {
+pub(crate) fn validate(
+    object: RawObject,
+    default_time: OffsetDateTime,
+) -> Result<CloudEvent, EventError> {
     let mut object = object;
     let specversion = required_string(&mut object, "specversion")?;
     if specversion != CloudEvent::SPEC_VERSION {
-        return Err(invalid("specversion", format!("must be \"1.0\", got {specversion:?}")));
+        return Err(invalid(
+            "specversion",
+            format!("must be \"1.0\", got {specversion:?}"),
+        ));
     }
     let id = required_string(&mut object, "id")?;
     let source = required_string(&mut object, "source")?;
@@ -45,20 +51,33 @@ pub(crate) fn validate(object: RawObject, default_time: OffsetDateTime) -> Resul
     }
     let data_base64 = optional_string(&mut object, "data_base64")?;
     if data.is_some() && data_base64.is_some() {
-        return Err(invalid("data_base64", "cannot be given together with `data`".into()));
+        return Err(invalid(
+            "data_base64",
+            "cannot be given together with `data`".into(),
+        ));
     }
     if let Some(b64) = &data_base64
-        && !b64.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n'))
+        && !b64
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n'))
     {
         return Err(invalid("data_base64", "must be base64 text".into()));
     }
 
     let mut extensions = BTreeMap::new();
     for (name, raw) in object {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-            return Err(invalid(&name, "is not a valid attribute name (lower-case ASCII letters and digits)".into()));
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(invalid(
+                &name,
+                "is not a valid attribute name (lower-case ASCII letters and digits)".into(),
+            ));
         }
-        let value: serde_json::Value = serde_json::from_str(raw.get()).map_err(|_| wrong_type(&name, "a string, integer or boolean"))?;
+        let value: serde_json::Value = serde_json::from_str(raw.get())
+            .map_err(|_| wrong_type(&name, "a string, integer or boolean"))?;
         match &value {
             serde_json::Value::Null => continue,
             serde_json::Value::String(s) => check_text(&name, s)?,
@@ -69,7 +88,18 @@ pub(crate) fn validate(object: RawObject, default_time: OffsetDateTime) -> Resul
         extensions.insert(name, value);
     }
     if name_is_string_or_absent(&extensions, "partitionkey") {
-        Ok(CloudEvent { id, source, ty, time, subject, datacontenttype, dataschema, data, data_base64, extensions })
+        Ok(CloudEvent {
+            id,
+            source,
+            ty,
+            time,
+            subject,
+            datacontenttype,
+            dataschema,
+            data,
+            data_base64,
+            extensions,
+        })
     } else {
         Err(wrong_type("partitionkey", "a string"))
     }
@@ -80,26 +110,36 @@ fn name_is_string_or_absent(extensions: &BTreeMap<String, serde_json::Value>, na
 }
 
 fn required_string(object: &mut RawObject, name: &'static str) -> Result<String, EventError> {
-    let value = optional_string(object, name)?.ok_or(EventError::new(Problem::Missing { attribute: name }))?;
+    let value = optional_string(object, name)?
+        .ok_or(EventError::new(Problem::Missing { attribute: name }))?;
     if value.is_empty() {
         return Err(invalid(name, "must not be empty".into()));
     }
     Ok(value)
 }
 
-fn optional_string(object: &mut RawObject, name: &'static str) -> Result<Option<String>, EventError> {
-    let Some(raw) = object.remove(name) else { return Ok(None) };
+fn optional_string(
+    object: &mut RawObject,
+    name: &'static str,
+) -> Result<Option<String>, EventError> {
+    let Some(raw) = object.remove(name) else {
+        return Ok(None);
+    };
     if raw.get() == "null" {
         return Ok(None);
     }
-    let value: String = serde_json::from_str(raw.get()).map_err(|_| wrong_type(name, "a string"))?;
+    let value: String =
+        serde_json::from_str(raw.get()).map_err(|_| wrong_type(name, "a string"))?;
     check_text(name, &value)?;
     Ok(Some(value))
 }
 
 fn check_text(name: &str, value: &str) -> Result<(), EventError> {
     if value.contains('\0') {
-        return Err(invalid(name, "holds a NUL character, which PostgreSQL cannot store".into()));
+        return Err(invalid(
+            name,
+            "holds a NUL character, which PostgreSQL cannot store".into(),
+        ));
     }
     Ok(())
 }
@@ -125,7 +165,10 @@ fn check_depth(json: &str) -> Result<(), EventError> {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_DATA_DEPTH {
-                    return Err(invalid("data", format!("is nested deeper than {MAX_DATA_DEPTH} levels")));
+                    return Err(invalid(
+                        "data",
+                        format!("is nested deeper than {MAX_DATA_DEPTH} levels"),
+                    ));
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
@@ -141,10 +184,17 @@ fn check_escapes(json: &str) -> Result<(), EventError> {
     if !json.contains("\\u") {
         return Ok(());
     }
-    let value: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| invalid("data", format!("holds an escape PostgreSQL cannot store ({e})")))?;
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        invalid(
+            "data",
+            format!("holds an escape PostgreSQL cannot store ({e})"),
+        )
+    })?;
     if holds_nul(&value) {
-        return Err(invalid("data", "holds a NUL character (\\u0000), which PostgreSQL cannot store".into()));
+        return Err(invalid(
+            "data",
+            "holds a NUL character (\\u0000), which PostgreSQL cannot store".into(),
+        ));
     }
     Ok(())
 }
@@ -159,11 +209,17 @@ fn holds_nul(value: &serde_json::Value) -> bool {
 }
 
 fn invalid(name: &str, reason: String) -> EventError {
-    EventError::new(Problem::Invalid { attribute: name.to_owned(), reason })
+    EventError::new(Problem::Invalid {
+        attribute: name.to_owned(),
+        reason,
+    })
 }
 
 fn wrong_type(name: &str, expected: &'static str) -> EventError {
-    EventError::new(Problem::WrongType { attribute: name.to_owned(), expected })
+    EventError::new(Problem::WrongType {
+        attribute: name.to_owned(),
+        expected,
+    })
 }
 
 #[cfg(test)]

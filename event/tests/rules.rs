@@ -17,7 +17,10 @@ fn err(json: &str) -> pacer_event::EventError {
 #[test]
 fn a_minimal_event_gets_the_receive_time() {
     let e = ok(r#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#);
-    assert_eq!((e.id.as_str(), e.source.as_str(), e.ty.as_str()), ("1", "/s", "t"));
+    assert_eq!(
+        (e.id.as_str(), e.source.as_str(), e.ty.as_str()),
+        ("1", "/s", "t")
+    );
     assert_eq!(e.time, NOW);
     assert!(e.data.is_none());
 }
@@ -26,7 +29,10 @@ fn a_minimal_event_gets_the_receive_time() {
 fn data_is_kept_as_exact_text_and_round_trips() {
     let json = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"2020-01-01T00:00:00.5+02:00","subject":"sub","datacontenttype":"application/json","dataschema":"https://x/y","partitionkey":"k","n":7,"flag":true,"data":{"big":123456789012345678901234567890,"z":1,"a":[1.50,"é"]}}"#;
     let e = ok(json);
-    assert_eq!(e.data.as_ref().unwrap().get(), r#"{"big":123456789012345678901234567890,"z":1,"a":[1.50,"é"]}"#);
+    assert_eq!(
+        e.data.as_ref().unwrap().get(),
+        r#"{"big":123456789012345678901234567890,"z":1,"a":[1.50,"é"]}"#
+    );
     assert_eq!(e.partition_key(), Some("k"));
     assert_eq!(e.time, datetime!(2020-01-01 00:00:00.5 +02:00));
     let again = ok(std::str::from_utf8(&e.to_json()).unwrap());
@@ -54,18 +60,45 @@ fn each_missing_required_attribute_is_named() {
 #[test]
 fn wrong_types_are_named() {
     let cases = [
-        (r#"{"specversion":1.0,"id":"1","source":"/s","type":"t"}"#, "specversion"),
-        (r#"{"specversion":"1.0","id":5,"source":"/s","type":"t"}"#, "id"),
-        (r#"{"specversion":"1.0","id":"1","source":["/s"],"type":"t"}"#, "source"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":true}"#, "type"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":3}"#, "time"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","subject":{}}"#, "subject"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","ext":{"a":1}}"#, "ext"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","partitionkey":3}"#, "partitionkey"),
+        (
+            r#"{"specversion":1.0,"id":"1","source":"/s","type":"t"}"#,
+            "specversion",
+        ),
+        (
+            r#"{"specversion":"1.0","id":5,"source":"/s","type":"t"}"#,
+            "id",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":["/s"],"type":"t"}"#,
+            "source",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":true}"#,
+            "type",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":3}"#,
+            "time",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","subject":{}}"#,
+            "subject",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","ext":{"a":1}}"#,
+            "ext",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","partitionkey":3}"#,
+            "partitionkey",
+        ),
     ];
     for (json, attribute) in cases {
         let e = err(json);
-        assert!(matches!(e.problem, Problem::WrongType { .. }), "{json}: {e}");
+        assert!(
+            matches!(e.problem, Problem::WrongType { .. }),
+            "{json}: {e}"
+        );
         assert_eq!(e.attribute(), Some(attribute), "{json}");
         assert!(!e.is_syntax());
     }
@@ -74,14 +107,38 @@ fn wrong_types_are_named() {
 #[test]
 fn invalid_values_are_named() {
     let cases = [
-        (r#"{"specversion":"0.3","id":"1","source":"/s","type":"t"}"#, "specversion"),
-        (r#"{"specversion":"1.0","id":"","source":"/s","type":"t"}"#, "id"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"yesterday"}"#, "time"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"0000-06-01T00:00:00Z"}"#, "time"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","Bad_Name":"x"}"#, "Bad_Name"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":"\u0000"}"#, "data"),
-        (r#"{"specversion":"1.0","id":"a\u0000","source":"/s","type":"t"}"#, "id"),
-        (r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":1,"data_base64":"AA=="}"#, "data_base64"),
+        (
+            r#"{"specversion":"0.3","id":"1","source":"/s","type":"t"}"#,
+            "specversion",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"","source":"/s","type":"t"}"#,
+            "id",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"yesterday"}"#,
+            "time",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"0000-06-01T00:00:00Z"}"#,
+            "time",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","Bad_Name":"x"}"#,
+            "Bad_Name",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":"\u0000"}"#,
+            "data",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"a\u0000","source":"/s","type":"t"}"#,
+            "id",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":1,"data_base64":"AA=="}"#,
+            "data_base64",
+        ),
     ];
     for (json, attribute) in cases {
         let e = err(json);
@@ -99,8 +156,16 @@ fn malformed_json_reports_line_and_column() {
     }
     assert!(e.is_syntax());
     assert!(err("[1,2]").problem == Problem::NotAnObject);
-    assert!(parse_one(b"{\"id\":\"\xff\"}", NOW).unwrap_err().is_syntax());
-    let deep = format!("{{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"data\":{}1{}}}", "[".repeat(500), "]".repeat(500));
+    assert!(
+        parse_one(b"{\"id\":\"\xff\"}", NOW)
+            .unwrap_err()
+            .is_syntax()
+    );
+    let deep = format!(
+        "{{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"data\":{}1{}}}",
+        "[".repeat(500),
+        "]".repeat(500)
+    );
     let e = err(&deep);
     assert_eq!(e.attribute(), Some("data"), "{e}");
     assert!(e.to_string().contains("nested deeper"), "{e}");
@@ -111,7 +176,8 @@ fn malformed_json_reports_line_and_column() {
 #[test]
 fn a_batch_names_the_index_of_the_bad_event() {
     let good = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#;
-    let body = format!("[{good},{good},{{\"specversion\":\"1.0\",\"source\":\"/s\",\"type\":\"t\"}}]");
+    let body =
+        format!("[{good},{good},{{\"specversion\":\"1.0\",\"source\":\"/s\",\"type\":\"t\"}}]");
     let e = parse_batch(body.as_bytes(), NOW).unwrap_err();
     assert_eq!(e.index, Some(2));
     assert_eq!(e.attribute(), Some("id"));
@@ -121,8 +187,16 @@ fn a_batch_names_the_index_of_the_bad_event() {
     assert_eq!(e.index, Some(2));
     assert!(matches!(e.problem, Problem::Syntax { line: 3, .. }), "{e}");
 
-    assert_eq!(parse_batch(b"[]", NOW).unwrap_err().problem, Problem::EmptyBatch);
-    assert_eq!(parse_batch(format!("[{good},{good}]").as_bytes(), NOW).unwrap().len(), 2);
+    assert_eq!(
+        parse_batch(b"[]", NOW).unwrap_err().problem,
+        Problem::EmptyBatch
+    );
+    assert_eq!(
+        parse_batch(format!("[{good},{good}]").as_bytes(), NOW)
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -132,16 +206,36 @@ fn ndjson_names_line_and_index() {
     let e = parse_ndjson(body.as_bytes(), NOW).unwrap_err();
     assert_eq!(e.index, Some(2));
     assert!(matches!(e.problem, Problem::Syntax { line: 4, .. }), "{e}");
-    assert_eq!(parse_ndjson(format!("{good}\r\n{good}\r\n").as_bytes(), NOW).unwrap().len(), 2);
-    assert_eq!(parse_ndjson(b"\n \n", NOW).unwrap_err().problem, Problem::EmptyBatch);
+    assert_eq!(
+        parse_ndjson(format!("{good}\r\n{good}\r\n").as_bytes(), NOW)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        parse_ndjson(b"\n \n", NOW).unwrap_err().problem,
+        Problem::EmptyBatch
+    );
 }
 
 #[test]
 fn content_types_choose_the_format() {
-    assert_eq!(BodyFormat::from_content_type("application/cloudevents+json; charset=utf-8"), Some(BodyFormat::Single));
-    assert_eq!(BodyFormat::from_content_type("Application/JSON"), Some(BodyFormat::Single));
-    assert_eq!(BodyFormat::from_content_type("application/cloudevents-batch+json"), Some(BodyFormat::Batch));
-    assert_eq!(BodyFormat::from_content_type("application/x-ndjson"), Some(BodyFormat::Ndjson));
+    assert_eq!(
+        BodyFormat::from_content_type("application/cloudevents+json; charset=utf-8"),
+        Some(BodyFormat::Single)
+    );
+    assert_eq!(
+        BodyFormat::from_content_type("Application/JSON"),
+        Some(BodyFormat::Single)
+    );
+    assert_eq!(
+        BodyFormat::from_content_type("application/cloudevents-batch+json"),
+        Some(BodyFormat::Batch)
+    );
+    assert_eq!(
+        BodyFormat::from_content_type("application/x-ndjson"),
+        Some(BodyFormat::Ndjson)
+    );
     assert_eq!(BodyFormat::from_content_type("text/plain"), None);
     let body = br#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#;
     assert_eq!(parse_body(BodyFormat::Single, body, NOW).unwrap().len(), 1);

@@ -20,7 +20,9 @@ pub enum ApiError {
     #[error("the request body exceeds the limit of {limit} bytes")]
     TooLarge { limit: usize },
     /// The content type is not one of the CloudEvents JSON forms (415).
-    #[error("unsupported content type {got:?}; use application/cloudevents+json, application/json, application/cloudevents-batch+json or application/x-ndjson")]
+    #[error(
+        "unsupported content type {got:?}; use application/cloudevents+json, application/json, application/cloudevents-batch+json or application/x-ndjson"
+    )]
     UnsupportedMediaType { got: String },
     /// The body did not arrive in time (408).
     #[error("the request body did not arrive within {secs} s")]
@@ -97,11 +99,20 @@ impl IntoResponse for ApiError {
             _ => (None, None, None, None),
         };
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code(), message: self.to_string(), attribute, index, line, column },
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                attribute,
+                index,
+                line,
+                column,
+            },
         };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         response
     }

@@ -26,7 +26,9 @@ pub fn spawn_probe(producer: Arc<EventProducer>, topic: String) -> Readiness {
     tokio::spawn(async move {
         loop {
             let p = producer.clone();
-            let up = tokio::task::spawn_blocking(move || p.probe(PROBE_TIMEOUT)).await.unwrap_or(false);
+            let up = tokio::task::spawn_blocking(move || p.probe(PROBE_TIMEOUT))
+                .await
+                .unwrap_or(false);
             if flag.swap(up, Ordering::Relaxed) != up {
                 if up {
                     tracing::info!(%topic, "broker is reachable; ingest is ready");

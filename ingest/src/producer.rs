@@ -29,7 +29,9 @@ pub struct EventProducer {
 
 impl std::fmt::Debug for EventProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventProducer").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("EventProducer")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,11 +43,17 @@ impl EventProducer {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", config.linger.as_millis().to_string())
-            .set("message.timeout.ms", config.delivery_timeout.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                config.delivery_timeout.as_millis().to_string(),
+            )
             .set("queue.buffering.max.messages", "200000")
             .set("client.id", "pacer-ingest")
             .create()?;
-        Ok(Self { producer, topic: config.topic.clone() })
+        Ok(Self {
+            producer,
+            topic: config.topic.clone(),
+        })
     }
 
     /// Produces every event and waits until the broker has acknowledged all of them.
@@ -80,8 +88,15 @@ impl EventProducer {
 
     /// True if the broker answers a metadata request for the topic within `timeout`. Blocking.
     pub fn probe(&self, timeout: Duration) -> bool {
-        match self.producer.client().fetch_metadata(Some(&self.topic), Timeout::After(timeout)) {
-            Ok(metadata) => metadata.topics().iter().any(|t| t.error().is_none() && !t.partitions().is_empty()),
+        match self
+            .producer
+            .client()
+            .fetch_metadata(Some(&self.topic), Timeout::After(timeout))
+        {
+            Ok(metadata) => metadata
+                .topics()
+                .iter()
+                .any(|t| t.error().is_none() && !t.partitions().is_empty()),
             Err(_) => false,
         }
     }

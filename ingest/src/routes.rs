@@ -25,8 +25,17 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn new(producer: Arc<EventProducer>, ready: Readiness, config: &IngestConfig) -> Self {
-        Self { producer, ready, max_body_bytes: config.max_body_bytes, body_timeout: config.body_timeout }
+    pub(crate) fn new(
+        producer: Arc<EventProducer>,
+        ready: Readiness,
+        config: &IngestConfig,
+    ) -> Self {
+        Self {
+            producer,
+            ready,
+            max_body_bytes: config.max_body_bytes,
+            body_timeout: config.body_timeout,
+        }
     }
 }
 
@@ -47,35 +56,50 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn post_events(State(state): State<AppState>, request: Request) -> Result<impl IntoResponse, ApiError> {
+async fn post_events(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<impl IntoResponse, ApiError> {
     let received_at = OffsetDateTime::now_utc();
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
-    let format =
-        BodyFormat::from_content_type(&content_type).ok_or(ApiError::UnsupportedMediaType { got: content_type })?;
+    let format = BodyFormat::from_content_type(&content_type)
+        .ok_or(ApiError::UnsupportedMediaType { got: content_type })?;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > state.max_body_bytes) {
-        return Err(ApiError::TooLarge { limit: state.max_body_bytes });
+        return Err(ApiError::TooLarge {
+            limit: state.max_body_bytes,
+        });
     }
-    let body = read_body(request.into_body(), state.max_body_bytes, state.body_timeout).await?;
+    let body = read_body(
+        request.into_body(),
+        state.max_body_bytes,
+        state.body_timeout,
+    )
+    .await?;
     let events = parse_body(format, &body, received_at)?;
     if !state.ready.is_ready() {
         return Err(ApiError::NotReady);
     }
     let accepted = state.producer.produce_all(&events).await?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "accepted": accepted }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "accepted": accepted })),
+    ))
 }
 
 async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<bytes::Bytes, ApiError> {
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
-        Err(_elapsed) => Err(ApiError::BodyTimeout { secs: timeout.as_secs() }),
+        Err(_elapsed) => Err(ApiError::BodyTimeout {
+            secs: timeout.as_secs(),
+        }),
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge { limit }),
         Ok(Err(e)) => Err(ApiError::BodyRead(e.to_string())),

@@ -33,7 +33,12 @@ impl IngestArgs {
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}; is another process using it? Pass --listen", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another process using it? Pass --listen",
+                args.listen
+            )
+        })?;
     pacer_ingest::serve(args.config(), listener, crate::shutdown::signalled()).await?;
     Ok(())
 }

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Ingest's base URL.
-    #[arg(long, env = "PACER_INGEST_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "PACER_INGEST_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub url: String,
     /// Events per second (ignored with --profile).
     #[arg(long, default_value_t = 1000.0)]
@@ -33,7 +37,10 @@ impl LoadArgs {
     pub fn plan(&self) -> LoadPlan {
         LoadPlan {
             url: self.url.clone(),
-            profile: self.profile.clone().unwrap_or_else(|| Profile::constant(self.rate, self.duration)),
+            profile: self
+                .profile
+                .clone()
+                .unwrap_or_else(|| Profile::constant(self.rate, self.duration)),
             batch: self.batch.max(1),
             concurrency: self.concurrency.max(1),
         }
@@ -51,8 +58,10 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     });
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} events sent  {msg}")?
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} events sent  {msg}",
+        )?
+        .progress_chars("=> "),
     );
     let start = Instant::now();
     let task = tokio::spawn(generate(plan, stats.clone(), stop));
@@ -62,13 +71,23 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         let (sent, acked, failed) = stats.snapshot();
         let rate = acked as f64 / start.elapsed().as_secs_f64().max(1e-3);
         bar.set_position(sent);
-        bar.set_message(format!("{acked} acknowledged ({rate:.0}/s), {failed} failed"));
+        bar.set_message(format!(
+            "{acked} acknowledged ({rate:.0}/s), {failed} failed"
+        ));
     }
     task.await?;
     let (sent, acked, failed) = stats.snapshot();
     let rate = acked as f64 / start.elapsed().as_secs_f64().max(1e-3);
-    bar.finish_with_message(format!("{acked} acknowledged ({rate:.0}/s), {failed} failed"));
-    tracing::info!(sent, acked, failed, rate = format!("{rate:.0}/s"), "load finished");
+    bar.finish_with_message(format!(
+        "{acked} acknowledged ({rate:.0}/s), {failed} failed"
+    ));
+    tracing::info!(
+        sent,
+        acked,
+        failed,
+        rate = format!("{rate:.0}/s"),
+        "load finished"
+    );
     if failed > 0 {
         anyhow::bail!("{failed} of {sent} events were not acknowledged");
     }

@@ -58,7 +58,11 @@ pub struct BatchArgs {
 
 impl BatchArgs {
     fn settings(&self) -> pacer_worker::BatchSettings {
-        pacer_worker::BatchSettings { interval: self.interval, max_rows: self.max_rows, max_bytes: self.max_bytes }
+        pacer_worker::BatchSettings {
+            interval: self.interval,
+            max_rows: self.max_rows,
+            max_bytes: self.max_bytes,
+        }
     }
 }
 
@@ -69,7 +73,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn init_tracing(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -64,13 +64,19 @@ fn default_state_dir() -> PathBuf {
     if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/var/lib/pacer");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    std::env::var_os("XDG_STATE_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".local/state")).join("pacer")
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".local/state"))
+        .join("pacer")
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
-    std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create {}", state_dir.display()))?;
 
     let postgres = match &args.database_url {
         Some(_) => None,
@@ -121,7 +127,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let ingest_config = pacer_ingest::IngestConfig::new(&brokers, &args.topic);
     tasks.spawn({
         let shutdown = stopped(stop.clone());
-        async move { pacer_ingest::serve(ingest_config, listener, shutdown).await.map_err(anyhow::Error::from) }
+        async move {
+            pacer_ingest::serve(ingest_config, listener, shutdown)
+                .await
+                .map_err(anyhow::Error::from)
+        }
     });
     // Workers start after ingest is listening: migrations run once, in the first worker, then the others.
     for i in 0..args.workers {
@@ -130,7 +140,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         config.settings = args.batch.settings();
         let (_handle, settings) = pacer_worker::SettingsHandle::new(config.settings);
         let shutdown = stopped(stop.clone());
-        tasks.spawn(async move { pacer_worker::run(config, settings, shutdown).await.map_err(anyhow::Error::from) });
+        tasks.spawn(async move {
+            pacer_worker::run(config, settings, shutdown)
+                .await
+                .map_err(anyhow::Error::from)
+        });
     }
 
     banner(&http, &brokers, &database_url, &state_dir, args.workers);
@@ -138,15 +152,28 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let load_stats = Arc::new(LoadStats::default());
     if args.load.is_some() || args.load_profile.is_some() {
         let profile = args.load_profile.clone().unwrap_or_else(|| {
-            Profile::constant(args.load.unwrap_or(0.0), args.load_duration.unwrap_or(Duration::from_secs(365 * 86_400)))
+            Profile::constant(
+                args.load.unwrap_or(0.0),
+                args.load_duration
+                    .unwrap_or(Duration::from_secs(365 * 86_400)),
+            )
         });
-        let plan = LoadPlan { url: format!("http://{http}"), profile, batch: 100, concurrency: 16 };
+        let plan = LoadPlan {
+            url: format!("http://{http}"),
+            profile,
+            batch: 100,
+            concurrency: 16,
+        };
         // Give the workers a moment to join the group so the first events are not waiting on a rebalance.
         tokio::time::sleep(Duration::from_secs(1)).await;
         tokio::spawn(generate(plan, load_stats.clone(), stop.clone()));
     }
 
-    let status = tokio::spawn(report_status(database_url.clone(), load_stats, stop.clone()));
+    let status = tokio::spawn(report_status(
+        database_url.clone(),
+        load_stats,
+        stop.clone(),
+    ));
     tokio::select! {
         _ = crate::shutdown::signalled() => {}
         _ = sleep_or_forever(args.run_for) => tracing::info!("--run-for elapsed; stopping"),
@@ -184,15 +211,28 @@ async fn bind_http(port: u16) -> anyhow::Result<TcpListener> {
         Ok(listener) => Ok(listener),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-            tracing::warn!(port, instead = listener.local_addr()?.port(), "HTTP port is taken; using a free one");
+            tracing::warn!(
+                port,
+                instead = listener.local_addr()?.port(),
+                "HTTP port is taken; using a free one"
+            );
             Ok(listener)
         }
         Err(e) => Err(e).with_context(|| format!("cannot listen on 127.0.0.1:{port}")),
     }
 }
 
-#[allow(clippy::print_stdout, reason = "the banner is pacer up's output to the person who ran it")]
-fn banner(http: &SocketAddr, brokers: &str, database_url: &str, state_dir: &std::path::Path, workers: usize) {
+#[allow(
+    clippy::print_stdout,
+    reason = "the banner is pacer up's output to the person who ran it"
+)]
+fn banner(
+    http: &SocketAddr,
+    brokers: &str,
+    database_url: &str,
+    state_dir: &std::path::Path,
+    workers: usize,
+) {
     println!();
     println!("pacer is up");
     println!("  ingest      http://{http}/v1/events   (health: /healthz, /readyz)");
@@ -202,7 +242,9 @@ fn banner(http: &SocketAddr, brokers: &str, database_url: &str, state_dir: &std:
     println!("  state, logs {}", state_dir.display());
     println!();
     println!("  try: curl -H 'content-type: application/cloudevents+json' \\");
-    println!("         -d '{{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/demo\",\"type\":\"demo\",\"data\":{{\"hello\":\"world\"}}}}' \\");
+    println!(
+        "         -d '{{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/demo\",\"type\":\"demo\",\"data\":{{\"hello\":\"world\"}}}}' \\"
+    );
     println!("         http://{http}/v1/events");
     println!("  Ctrl-C stops everything.");
     println!();
@@ -210,7 +252,10 @@ fn banner(http: &SocketAddr, brokers: &str, database_url: &str, state_dir: &std:
 
 /// Every 5 s: what was posted, what was written, what was dead-lettered.
 async fn report_status(database_url: String, load: Arc<LoadStats>, stop: watch::Receiver<bool>) {
-    let Ok(pool) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_lazy(&database_url) else {
+    let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(&database_url)
+    else {
         return;
     };
     let mut tick = tokio::time::interval(Duration::from_secs(5));

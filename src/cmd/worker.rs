@@ -25,7 +25,8 @@ pub struct WorkerArgs {
 }
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
-    let mut config = pacer_worker::WorkerConfig::new(&args.kafka.brokers, &args.kafka.topic, &args.database_url);
+    let mut config =
+        pacer_worker::WorkerConfig::new(&args.kafka.brokers, &args.kafka.topic, &args.database_url);
     config.group = args.group;
     config.settings = args.batch.settings();
     config.session_timeout = args.session_timeout;

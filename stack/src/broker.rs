@@ -53,12 +53,21 @@ impl Broker {
     /// Starts nisshi and waits until it answers Kafka metadata requests.
     pub async fn start(mut options: BrokerOptions) -> Result<Self, StackError> {
         if options.port == 0 {
-            options.port = free_port().map_err(StackError::io("picking a free port for the broker"))?;
+            options.port =
+                free_port().map_err(StackError::io("picking a free port for the broker"))?;
         } else if !port_is_free(options.port) {
-            return Err(StackError::PortInUse { port: options.port, what: "the Kafka broker", flag: "--kafka-port" });
+            return Err(StackError::PortInUse {
+                port: options.port,
+                what: "the Kafka broker",
+                flag: "--kafka-port",
+            });
         }
         let child = spawn(&options)?;
-        let broker = Self { child, port: options.port, options };
+        let broker = Self {
+            child,
+            port: options.port,
+            options,
+        };
         broker.wait_ready().await?;
         tracing::info!(port = broker.port, "nisshi broker started");
         Ok(broker)
@@ -71,14 +80,23 @@ impl Broker {
 
     /// Kills the broker (as a crash would) and waits for it to exit.
     pub async fn kill(&mut self) -> Result<(), StackError> {
-        self.child.kill().await.map_err(StackError::io("killing the broker"))
+        self.child
+            .kill()
+            .await
+            .map_err(StackError::io("killing the broker"))
     }
 
     /// Stops the broker with SIGINT (nisshi's clean shutdown) and waits up to 5 s, then kills it.
     pub async fn stop(&mut self) -> Result<(), StackError> {
         if let Some(pid) = self.child.id() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGINT);
-            if tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_ok() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::SIGINT,
+            );
+            if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
         }
@@ -92,10 +110,16 @@ impl Broker {
     }
 
     async fn wait_ready(&self) -> Result<(), StackError> {
-        wait_for_broker(&self.bootstrap(), Duration::from_secs(30)).await.map_err(|e| match e {
-            StackError::Timeout { what, secs, .. } => StackError::Timeout { what, secs, log: self.options.log_file.clone() },
-            other => other,
-        })
+        wait_for_broker(&self.bootstrap(), Duration::from_secs(30))
+            .await
+            .map_err(|e| match e {
+                StackError::Timeout { what, secs, .. } => StackError::Timeout {
+                    what,
+                    secs,
+                    log: self.options.log_file.clone(),
+                },
+                other => other,
+            })
     }
 }
 
@@ -104,19 +128,36 @@ fn spawn(options: &BrokerOptions) -> Result<Child, StackError> {
         .create(true)
         .append(true)
         .open(&options.log_file)
-        .map_err(StackError::io(format!("opening {}", options.log_file.display())))?;
-    let log_err = log.try_clone().map_err(StackError::io("duplicating the broker log handle"))?;
+        .map_err(StackError::io(format!(
+            "opening {}",
+            options.log_file.display()
+        )))?;
+    let log_err = log
+        .try_clone()
+        .map_err(StackError::io("duplicating the broker log handle"))?;
     let url = format!("tcp://127.0.0.1:{}", options.port);
     Command::new(&options.program)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .args(["--storage-engine", &options.storage])
-        .args(["--group-initial-rebalance-delay", &format!("{}ms", options.initial_rebalance_delay.as_millis())])
+        .args([
+            "--group-initial-rebalance-delay",
+            &format!("{}ms", options.initial_rebalance_delay.as_millis()),
+        ])
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
         .kill_on_drop(true)
         .spawn()
-        .map_err(StackError::io(format!("starting {}", options.program.display())))
+        .map_err(StackError::io(format!(
+            "starting {}",
+            options.program.display()
+        )))
 }
 
 /// Waits until a broker at `bootstrap` answers a metadata request.
@@ -128,7 +169,10 @@ pub async fn wait_for_broker(bootstrap: &str, timeout: Duration) -> Result<(), S
     let deadline = Instant::now() + timeout;
     loop {
         let ok = tokio::task::block_in_place(|| {
-            producer.client().fetch_metadata(None, Timeout::After(Duration::from_millis(500))).is_ok()
+            producer
+                .client()
+                .fetch_metadata(None, Timeout::After(Duration::from_millis(500)))
+                .is_ok()
         });
         if ok {
             return Ok(());
@@ -146,15 +190,19 @@ pub async fn wait_for_broker(bootstrap: &str, timeout: Duration) -> Result<(), S
 
 /// Creates `topic` with `partitions` partitions unless it exists, and waits until its metadata shows them.
 pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), StackError> {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics([&new_topic], &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
-                return Err(StackError::Failed { what: format!("creating topic {name}"), detail: code.to_string() });
+                return Err(StackError::Failed {
+                    what: format!("creating topic {name}"),
+                    detail: code.to_string(),
+                });
             }
         }
     }
@@ -184,7 +232,9 @@ pub fn find_nisshi() -> Result<PathBuf, StackError> {
     if let Some(path) = std::env::var_os("PACER_NISSHI") {
         return Ok(PathBuf::from(path));
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let cached = home.join(".cache/pacer/bin/nisshi");
     if cached.exists() {
         return Ok(cached);

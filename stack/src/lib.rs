@@ -22,14 +22,27 @@ pub enum StackError {
     #[error("{what} failed: {detail}")]
     Failed { what: String, detail: String },
     /// A port asked for is in use.
-    #[error("port {port} on 127.0.0.1 is already in use ({what}); choose another with {flag}, or 0 for any free port")]
-    PortInUse { port: u16, what: &'static str, flag: &'static str },
+    #[error(
+        "port {port} on 127.0.0.1 is already in use ({what}); choose another with {flag}, or 0 for any free port"
+    )]
+    PortInUse {
+        port: u16,
+        what: &'static str,
+        flag: &'static str,
+    },
     /// Waiting for a service timed out.
     #[error("{what} did not become ready within {secs} s; see {log}")]
-    Timeout { what: String, secs: u64, log: PathBuf },
+    Timeout {
+        what: String,
+        secs: u64,
+        log: PathBuf,
+    },
     /// File-system or process error.
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     /// Kafka admin error.
     #[error("Kafka error: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),

@@ -37,12 +37,17 @@ impl PrivatePostgres {
     pub async fn start_or_reuse(options: &PostgresOptions) -> Result<Self, StackError> {
         let bin_dir = find_bin_dir()?;
         let run_as = unprivileged_user()?;
-        std::fs::create_dir_all(&options.state_dir)
-            .map_err(StackError::io(format!("creating {}", options.state_dir.display())))?;
+        std::fs::create_dir_all(&options.state_dir).map_err(StackError::io(format!(
+            "creating {}",
+            options.state_dir.display()
+        )))?;
         let state_dir = options
             .state_dir
             .canonicalize()
-            .map_err(StackError::io(format!("resolving {}", options.state_dir.display())))?;
+            .map_err(StackError::io(format!(
+                "resolving {}",
+                options.state_dir.display()
+            )))?;
         let data_dir = state_dir.join("pg");
         prepare_dir(&state_dir, &data_dir, run_as)?;
         let mut pg = Self {
@@ -69,7 +74,10 @@ impl PrivatePostgres {
 
     /// The URL of the pipeline's database.
     pub fn url(&self) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{}", self.port, self.database)
+        format!(
+            "postgres://{SUPERUSER}@127.0.0.1:{}/{}",
+            self.port, self.database
+        )
     }
 
     /// The URL of another database of this cluster.
@@ -100,14 +108,24 @@ impl PrivatePostgres {
     /// Stops the cluster (fast shutdown: running transactions are rolled back).
     pub async fn stop(&self) -> Result<(), StackError> {
         let data_dir = self.data_dir.display().to_string();
-        self.pg_ctl(&["-D", &data_dir, "-m", "fast", "-w", "stop"], "pg_ctl stop").await
+        self.pg_ctl(
+            &["-D", &data_dir, "-m", "fast", "-w", "stop"],
+            "pg_ctl stop",
+        )
+        .await
     }
 
     /// Stops the cluster at once, blocking (immediate shutdown, as after a crash; for `Drop` in tests).
     pub fn stop_now(&self) {
         let mut command = std::process::Command::new(self.bin_dir.join("pg_ctl"));
-        command.args(["-D"]).arg(&self.data_dir).args(["-m", "immediate", "-w", "stop"]);
-        command.stdout(Stdio::null()).stderr(Stdio::null()).current_dir("/");
+        command
+            .args(["-D"])
+            .arg(&self.data_dir)
+            .args(["-m", "immediate", "-w", "stop"]);
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .current_dir("/");
         if let Some((uid, gid)) = self.run_as {
             use std::os::unix::process::CommandExt;
             command.uid(uid).gid(gid);
@@ -118,16 +136,37 @@ impl PrivatePostgres {
     /// Starts a stopped cluster again on the same port.
     pub async fn start(&mut self) -> Result<(), StackError> {
         if self.port == 0 {
-            self.port = free_port().map_err(StackError::io("picking a free port for PostgreSQL"))?;
+            self.port =
+                free_port().map_err(StackError::io("picking a free port for PostgreSQL"))?;
         } else if !port_is_free(self.port) {
-            return Err(StackError::PortInUse { port: self.port, what: "PostgreSQL", flag: "--pg-port" });
+            return Err(StackError::PortInUse {
+                port: self.port,
+                what: "PostgreSQL",
+                flag: "--pg-port",
+            });
         }
         let data_dir = self.data_dir.display().to_string();
         let log = self.log_file().display().to_string();
-        let server_options =
-            format!("-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''", self.port);
-        self.pg_ctl(&["-D", &data_dir, "-l", &log, "-o", &server_options, "-w", "-t", "60", "start"], "pg_ctl start")
-            .await?;
+        let server_options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
+            self.port
+        );
+        self.pg_ctl(
+            &[
+                "-D",
+                &data_dir,
+                "-l",
+                &log,
+                "-o",
+                &server_options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            "pg_ctl start",
+        )
+        .await?;
         self.started_here = true;
         tracing::info!(port = self.port, data_dir = %data_dir, "private PostgreSQL started");
         Ok(())
@@ -136,7 +175,16 @@ impl PrivatePostgres {
     async fn initdb(&self) -> Result<(), StackError> {
         let data_dir = self.data_dir.display().to_string();
         let mut command = self.command("initdb");
-        command.args(["-D", &data_dir, "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]);
+        command.args([
+            "-D",
+            &data_dir,
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]);
         command.arg("--no-instructions");
         run(command, "initdb").await?;
         tracing::info!(data_dir = %data_dir, "private PostgreSQL cluster created");
@@ -155,13 +203,16 @@ impl PrivatePostgres {
 
     async fn create_database(&self) -> Result<(), StackError> {
         let mut conn = sqlx::PgConnection::connect(&self.url_for("postgres")).await?;
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-            .bind(&self.database)
-            .fetch_optional(&mut conn)
-            .await?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(&self.database)
+                .fetch_optional(&mut conn)
+                .await?;
         if exists.is_none() {
             let quoted = self.database.replace('"', "\"\"");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\""))).execute(&mut conn).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\"")))
+                .execute(&mut conn)
+                .await?;
         }
         Ok(())
     }
@@ -240,14 +291,21 @@ fn unprivileged_user() -> Result<Option<(u32, u32)>, StackError> {
 }
 
 /// Creates the state directory (reachable by the server's user) and hands the data directory to that user.
-fn prepare_dir(state_dir: &Path, data_dir: &Path, run_as: Option<(u32, u32)>) -> Result<(), StackError> {
+fn prepare_dir(
+    state_dir: &Path,
+    data_dir: &Path,
+    run_as: Option<(u32, u32)>,
+) -> Result<(), StackError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(data_dir).map_err(StackError::io(format!("creating {}", data_dir.display())))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(StackError::io(format!("creating {}", data_dir.display())))?;
     if let Some((uid, gid)) = run_as {
         // The server's user must be able to walk down to its data directory; say so rather than chmod a parent.
         let mut dir = state_dir.parent();
         while let Some(d) = dir {
-            let mode = std::fs::metadata(d).map(|m| m.permissions().mode()).unwrap_or(0o755);
+            let mode = std::fs::metadata(d)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0o755);
             if mode & 0o001 == 0 {
                 return Err(StackError::Failed {
                     what: "preparing the PostgreSQL data directory".into(),
@@ -260,13 +318,16 @@ fn prepare_dir(state_dir: &Path, data_dir: &Path, run_as: Option<(u32, u32)>) ->
             dir = d.parent();
         }
         let chown = |p: &Path| {
-            std::os::unix::fs::chown(p, Some(uid), Some(gid))
-                .map_err(StackError::io(format!("handing {} to the postgres user", p.display())))
+            std::os::unix::fs::chown(p, Some(uid), Some(gid)).map_err(StackError::io(format!(
+                "handing {} to the postgres user",
+                p.display()
+            )))
         };
         chown(state_dir)?;
         chown(data_dir)?;
     }
-    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(StackError::io(format!("restricting {}", data_dir.display())))?;
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)).map_err(
+        StackError::io(format!("restricting {}", data_dir.display())),
+    )?;
     Ok(())
 }

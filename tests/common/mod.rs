@@ -38,7 +38,10 @@ impl Stack {
     /// Starts PostgreSQL and the broker and creates the topic. Fails (never skips) if either is missing.
     pub async fn start(partitions: i32) -> Stack {
         init_logs();
-        let dir = tempfile::Builder::new().prefix("pacer-test-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("pacer-test-")
+            .tempdir()
+            .expect("temp dir");
         let pg = PrivatePostgres::start_or_reuse(&PostgresOptions {
             state_dir: dir.path().to_path_buf(),
             port: 0,
@@ -46,13 +49,27 @@ impl Stack {
         })
         .await
         .expect("start the private PostgreSQL (scripts/setup.sh installs it)");
-        let nisshi = pacer_stack::find_nisshi().expect("the nisshi broker (scripts/setup.sh installs it)");
+        let nisshi =
+            pacer_stack::find_nisshi().expect("the nisshi broker (scripts/setup.sh installs it)");
         let mut options = BrokerOptions::in_memory(nisshi, 0, dir.path().join("nisshi.log"));
         options.initial_rebalance_delay = Duration::from_millis(200);
-        let broker = Broker::start(options).await.expect("start the nisshi broker");
-        pacer_stack::create_topic(&broker.bootstrap(), TOPIC, partitions).await.expect("create the topic");
-        let stack = Stack { pg, broker, dir, partitions };
-        pacer_worker::Sink::new(&stack.database_url(), "test").unwrap().migrate().await.expect("migrate");
+        let broker = Broker::start(options)
+            .await
+            .expect("start the nisshi broker");
+        pacer_stack::create_topic(&broker.bootstrap(), TOPIC, partitions)
+            .await
+            .expect("create the topic");
+        let stack = Stack {
+            pg,
+            broker,
+            dir,
+            partitions,
+        };
+        pacer_worker::Sink::new(&stack.database_url(), "test")
+            .unwrap()
+            .migrate()
+            .await
+            .expect("migrate");
         stack
     }
 
@@ -65,7 +82,11 @@ impl Stack {
     }
 
     pub async fn pool(&self) -> PgPool {
-        sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&self.database_url()).await.unwrap()
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.database_url())
+            .await
+            .unwrap()
     }
 
     /// Ingest in-process on a free port.
@@ -77,7 +98,9 @@ impl Stack {
         config.delivery_timeout = Duration::from_secs(5);
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(async move {
-            pacer_ingest::serve(config, listener, wait(rx)).await.map_err(|e| e.to_string())
+            pacer_ingest::serve(config, listener, wait(rx))
+                .await
+                .map_err(|e| e.to_string())
         });
         let service = Service { addr, stop, task };
         service.wait_ready().await;
@@ -85,7 +108,8 @@ impl Stack {
     }
 
     pub fn worker_config(&self, id: &str) -> pacer_worker::WorkerConfig {
-        let mut config = pacer_worker::WorkerConfig::new(self.brokers(), TOPIC, self.database_url());
+        let mut config =
+            pacer_worker::WorkerConfig::new(self.brokers(), TOPIC, self.database_url());
         config.worker_id = id.into();
         config.group = "test".into();
         config.settings.interval = Duration::from_millis(100);
@@ -98,15 +122,34 @@ impl Stack {
         let config = self.worker_config(id);
         let (handle, settings) = pacer_worker::SettingsHandle::new(config.settings);
         let (stop, rx) = watch::channel(false);
-        let task = tokio::spawn(async move { pacer_worker::run(config, settings, wait(rx)).await.map_err(|e| e.to_string()) });
+        let task = tokio::spawn(async move {
+            pacer_worker::run(config, settings, wait(rx))
+                .await
+                .map_err(|e| e.to_string())
+        });
         Worker { handle, stop, task }
     }
 
     /// A worker as a `pacer worker` child process (so that it can be killed with SIGKILL).
     pub fn spawn_worker_process(&self, id: &str) -> tokio::process::Child {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"))
-            .args(["worker", "--brokers", &self.brokers(), "--topic", TOPIC, "--group", "test"])
-            .args(["--database-url", &self.database_url(), "--worker-id", id, "--interval", "100ms"])
+            .args([
+                "worker",
+                "--brokers",
+                &self.brokers(),
+                "--topic",
+                TOPIC,
+                "--group",
+                "test",
+            ])
+            .args([
+                "--database-url",
+                &self.database_url(),
+                "--worker-id",
+                id,
+                "--interval",
+                "100ms",
+            ])
             .args(["--session-timeout", "3s"])
             .env("PACER_LOG", "warn")
             .kill_on_drop(true)
@@ -115,24 +158,44 @@ impl Stack {
     }
 
     /// Waits until `events` holds `n` rows (or more), or panics after `timeout`.
-    pub async fn wait_for_rows(&self, pool: &PgPool, table: &str, n: i64, timeout: Duration) -> i64 {
+    pub async fn wait_for_rows(
+        &self,
+        pool: &PgPool,
+        table: &str,
+        n: i64,
+        timeout: Duration,
+    ) -> i64 {
         let query = format!("SELECT count(*) FROM {table}");
         let deadline = Instant::now() + timeout;
         loop {
-            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(query.clone())).fetch_one(pool).await.unwrap_or(-1);
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(query.clone()))
+                .fetch_one(pool)
+                .await
+                .unwrap_or(-1);
             if count >= n {
                 return count;
             }
-            assert!(Instant::now() < deadline, "{table} holds {count} rows after {timeout:?}, expected {n}");
+            assert!(
+                Instant::now() < deadline,
+                "{table} holds {count} rows after {timeout:?}, expected {n}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     /// The sum of the high watermarks of the topic's partitions: how many records it holds.
     pub fn topic_records(&self) -> i64 {
-        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", self.brokers()).create().unwrap();
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .create()
+            .unwrap();
         (0..self.partitions)
-            .map(|p| consumer.fetch_watermarks(TOPIC, p, Duration::from_secs(5)).expect("watermarks").1)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(TOPIC, p, Duration::from_secs(5))
+                    .expect("watermarks")
+                    .1
+            })
             .sum()
     }
 
@@ -148,7 +211,11 @@ impl Stack {
             if let Some(p) = payload {
                 record = record.payload(p);
             }
-            producer.send(record, Duration::from_secs(5)).await.map_err(|(e, _)| e).expect("produce");
+            producer
+                .send(record, Duration::from_secs(5))
+                .await
+                .map_err(|(e, _)| e)
+                .expect("produce");
         }
     }
 }
@@ -179,7 +246,10 @@ impl Service {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(r) = client.get(format!("http://{}/readyz", self.addr)).send().await
+            if let Ok(r) = client
+                .get(format!("http://{}/readyz", self.addr))
+                .send()
+                .await
                 && r.status() == 200
             {
                 return;
@@ -249,7 +319,8 @@ pub fn post_steadily(url: String, total: u64, batch: u64, rate: f64) -> JoinHand
                 continue;
             }
             let end = (next + batch).min(total);
-            let events: Vec<serde_json::Value> = (next..end).map(|i| event(&format!("e{i}"), i)).collect();
+            let events: Vec<serde_json::Value> =
+                (next..end).map(|i| event(&format!("e{i}"), i)).collect();
             let (client, url) = (client.clone(), url.clone());
             inflight.spawn(async move {
                 // A 503 (broker busy) is retried, as a client should; the key makes the retry safe.
@@ -283,7 +354,13 @@ pub async fn assert_exactly_once(pool: &PgPool, total: u64) {
     .fetch_one(pool)
     .await
     .unwrap();
-    assert_eq!((rows, distinct, in_range), (total as i64, total as i64, total as i64));
-    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters").fetch_one(pool).await.unwrap();
+    assert_eq!(
+        (rows, distinct, in_range),
+        (total as i64, total as i64, total as i64)
+    );
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(dead, 0);
 }

@@ -15,12 +15,20 @@ pub struct Backoff {
 impl Backoff {
     /// A back-off starting at `base` and never above `cap`.
     pub fn new(base: Duration, cap: Duration) -> Self {
-        Self { base, cap: cap.max(base), current: base, rng: fastrand::Rng::new() }
+        Self {
+            base,
+            cap: cap.max(base),
+            current: base,
+            rng: fastrand::Rng::new(),
+        }
     }
 
     /// The same, with a fixed seed (for tests).
     pub fn with_seed(base: Duration, cap: Duration, seed: u64) -> Self {
-        Self { rng: fastrand::Rng::with_seed(seed), ..Self::new(base, cap) }
+        Self {
+            rng: fastrand::Rng::with_seed(seed),
+            ..Self::new(base, cap)
+        }
     }
 
     /// The next delay to wait.

@@ -57,14 +57,25 @@ pub struct Batch {
 impl Batch {
     /// An empty batch under `settings`.
     pub fn new(settings: BatchSettings) -> Self {
-        Self { settings, records: Vec::new(), bytes: 0, marks: BTreeMap::new() }
+        Self {
+            settings,
+            records: Vec::new(),
+            bytes: 0,
+            marks: BTreeMap::new(),
+        }
     }
 
     /// Adds a record read under ownership `epoch` of its partition; returns the reason to close the batch now,
     /// if a size limit is reached.
     pub fn push(&mut self, record: OwnedMessage, epoch: u64) -> Option<FlushReason> {
         self.bytes += record.payload().map_or(0, <[u8]>::len) + record.key().map_or(0, <[u8]>::len);
-        let mark = self.marks.entry(record.partition()).or_insert(PartitionMark { epoch, last_offset: -1 });
+        let mark = self
+            .marks
+            .entry(record.partition())
+            .or_insert(PartitionMark {
+                epoch,
+                last_offset: -1,
+            });
         mark.last_offset = mark.last_offset.max(record.offset());
         self.records.push(record);
         if self.records.len() >= self.settings.max_rows {
@@ -114,11 +125,23 @@ mod tests {
     use std::time::Duration;
 
     fn record(partition: i32, offset: i64, size: usize) -> OwnedMessage {
-        OwnedMessage::new(Some(vec![b'x'; size]), None, "t".into(), Timestamp::NotAvailable, partition, offset, None)
+        OwnedMessage::new(
+            Some(vec![b'x'; size]),
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            partition,
+            offset,
+            None,
+        )
     }
 
     fn settings(max_rows: usize, max_bytes: usize) -> BatchSettings {
-        BatchSettings { interval: Duration::from_secs(1), max_rows, max_bytes }
+        BatchSettings {
+            interval: Duration::from_secs(1),
+            max_rows,
+            max_bytes,
+        }
     }
 
     #[test]
@@ -143,8 +166,20 @@ mod tests {
         batch.push(record(1, 7, 1), 3);
         batch.push(record(2, 4, 1), 5);
         batch.push(record(1, 9, 1), 4);
-        assert_eq!(batch.marks()[&1], PartitionMark { epoch: 3, last_offset: 9 });
-        assert_eq!(batch.marks()[&2], PartitionMark { epoch: 5, last_offset: 4 });
+        assert_eq!(
+            batch.marks()[&1],
+            PartitionMark {
+                epoch: 3,
+                last_offset: 9
+            }
+        );
+        assert_eq!(
+            batch.marks()[&2],
+            PartitionMark {
+                epoch: 5,
+                last_offset: 4
+            }
+        );
         assert_eq!(batch.len(), 3);
     }
 }

@@ -24,7 +24,11 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     /// Defaults that suit a local stack.
-    pub fn new(brokers: impl Into<String>, topic: impl Into<String>, database_url: impl Into<String>) -> Self {
+    pub fn new(
+        brokers: impl Into<String>,
+        topic: impl Into<String>,
+        database_url: impl Into<String>,
+    ) -> Self {
         Self {
             brokers: brokers.into(),
             topic: topic.into(),

@@ -15,7 +15,11 @@ pub struct CopyText {
 impl CopyText {
     /// An empty stream with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { buf: String::with_capacity(capacity), first_in_row: true, row_ends: Vec::new() }
+        Self {
+            buf: String::with_capacity(capacity),
+            first_in_row: true,
+            row_ends: Vec::new(),
+        }
     }
 
     /// A text column.
@@ -82,7 +86,9 @@ impl CopyText {
     /// Each row's bytes (with its newline), to write rows one at a time.
     pub fn rows(&self) -> impl Iterator<Item = &[u8]> {
         let starts = std::iter::once(0).chain(self.row_ends.iter().copied());
-        starts.zip(self.row_ends.iter().copied()).map(|(start, end)| &self.buf.as_bytes()[start..end])
+        starts
+            .zip(self.row_ends.iter().copied())
+            .map(|(start, end)| &self.buf.as_bytes()[start..end])
     }
 
     /// The stream's bytes.
@@ -106,11 +112,20 @@ mod tests {
     #[test]
     fn escapes_and_nulls() {
         let mut copy = CopyText::with_capacity(64);
-        copy.text("a\tb\\c\nd\re").opt_text(None).int(-5).timestamp(datetime!(2020-01-02 23:04:05.25 +20:00));
+        copy.text("a\tb\\c\nd\re")
+            .opt_text(None)
+            .int(-5)
+            .timestamp(datetime!(2020-01-02 23:04:05.25 +20:00));
         copy.end_row();
         copy.text("é").end_row();
         let rows: Vec<&[u8]> = copy.rows().collect();
-        assert_eq!(rows, vec![&b"a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\n"[..], "é\n".as_bytes()]);
+        assert_eq!(
+            rows,
+            vec![
+                &b"a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\n"[..],
+                "é\n".as_bytes()
+            ]
+        );
         assert_eq!(
             std::str::from_utf8(copy.as_bytes()).unwrap(),
             "a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\né\n"

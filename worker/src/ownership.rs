@@ -24,7 +24,10 @@ pub struct OwnershipContext {
 impl OwnershipContext {
     /// The current epoch of a partition, or `None` if this worker does not own it.
     pub fn epoch(&self, topic: &str, partition: i32) -> Option<u64> {
-        self.lock().epochs.get(&(topic.to_owned(), partition)).copied()
+        self.lock()
+            .epochs
+            .get(&(topic.to_owned(), partition))
+            .copied()
     }
 
     /// The consumer lag of each owned partition, from the latest statistics (refreshed every second).
@@ -41,7 +44,9 @@ impl OwnershipContext {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
         // A poisoned lock only means a panic elsewhere; the map itself is always consistent.
-        self.owned.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.owned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn assign(&self, list: &TopicPartitionList) {
@@ -49,7 +54,9 @@ impl OwnershipContext {
         for element in list.elements() {
             owned.next_epoch += 1;
             let epoch = owned.next_epoch;
-            owned.epochs.insert((element.topic().to_owned(), element.partition()), epoch);
+            owned
+                .epochs
+                .insert((element.topic().to_owned(), element.partition()), epoch);
         }
         tracing::info!(partitions = ?list.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions assigned");
     }
@@ -57,7 +64,9 @@ impl OwnershipContext {
     fn revoke(&self, list: &TopicPartitionList) {
         let mut owned = self.lock();
         for element in list.elements() {
-            owned.epochs.remove(&(element.topic().to_owned(), element.partition()));
+            owned
+                .epochs
+                .remove(&(element.topic().to_owned(), element.partition()));
         }
         tracing::info!(partitions = ?list.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions revoked");
     }

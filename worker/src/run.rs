@@ -51,15 +51,30 @@ pub async fn run(
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
-            .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 3).max(100).to_string())
+            .set(
+                "session.timeout.ms",
+                config.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (config.session_timeout.as_millis() / 3)
+                    .max(100)
+                    .to_string(),
+            )
             .set("fetch.wait.max.ms", "100")
             .set("statistics.interval.ms", "1000")
             .create_with_context(OwnershipContext::default())?,
     );
     consumer.subscribe(&[&config.topic])?;
     tracing::info!(worker = %config.worker_id, topic = %config.topic, group = %config.group, "worker started");
-    let mut worker = Worker { config, consumer, sink, settings, stop, batch_no: 0 };
+    let mut worker = Worker {
+        config,
+        consumer,
+        sink,
+        settings,
+        stop,
+        batch_no: 0,
+    };
     worker.run().await;
     tracing::info!(worker = %worker.config.worker_id, batches = worker.batch_no, "worker stopped");
     Ok(())
@@ -136,7 +151,13 @@ impl Worker {
         }
     }
 
-    async fn process(&mut self, batch: Batch, reason: FlushReason, started_at: OffsetDateTime, poll: Duration) {
+    async fn process(
+        &mut self,
+        batch: Batch,
+        reason: FlushReason,
+        started_at: OffsetDateTime,
+        poll: Duration,
+    ) {
         self.batch_no += 1;
         let t0 = Instant::now();
         let transformed = transform(&batch, OffsetDateTime::now_utc());
@@ -144,7 +165,10 @@ impl Worker {
 
         let t1 = Instant::now();
         let Some((outcome, attempts)) = self.write_with_retry(&batch, &transformed).await else {
-            tracing::warn!(batch = self.batch_no, "stopping before the batch was written; it is not committed and will be re-delivered");
+            tracing::warn!(
+                batch = self.batch_no,
+                "stopping before the batch was written; it is not committed and will be re-delivered"
+            );
             return;
         };
         let write_time = t1.elapsed();
@@ -153,9 +177,15 @@ impl Worker {
         self.commit(&batch).await;
         let commit_time = t2.elapsed();
 
-        let (e2e_p50, e2e_max) = transformed.latency_p50_max().map_or((None, None), |(p50, max)| {
-            (Some(p50.try_into().unwrap_or_default()), Some(max.try_into().unwrap_or_default()))
-        });
+        let (e2e_p50, e2e_max) =
+            transformed
+                .latency_p50_max()
+                .map_or((None, None), |(p50, max)| {
+                    (
+                        Some(p50.try_into().unwrap_or_default()),
+                        Some(max.try_into().unwrap_or_default()),
+                    )
+                });
         let report = BatchReport {
             worker_id: self.config.worker_id.clone(),
             batch_no: self.batch_no,
@@ -187,7 +217,11 @@ impl Worker {
     ///
     /// A batch that PostgreSQL refuses for its data is written again row by row, and the refused rows become
     /// dead letters; transient failures (connection, shutdown) are retried as they are.
-    async fn write_with_retry(&mut self, batch: &Batch, transformed: &Transformed) -> Option<(WriteOutcome, u32)> {
+    async fn write_with_retry(
+        &mut self,
+        batch: &Batch,
+        transformed: &Transformed,
+    ) -> Option<(WriteOutcome, u32)> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut attempts = 0;
         let mut isolate = false;
@@ -228,17 +262,23 @@ impl Worker {
                     tracing::warn!(error = %e, partition, "cannot build the offset commit");
                 }
             } else {
-                tracing::info!(partition, "partition changed owner during the batch; not committing it");
+                tracing::info!(
+                    partition,
+                    "partition changed owner during the batch; not committing it"
+                );
             }
         }
         if offsets.count() == 0 {
             return;
         }
         let consumer = self.consumer.clone();
-        let committed = tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await;
+        let committed =
+            tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await;
         match committed {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "offset commit failed; the batch will be re-delivered and absorbed"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "offset commit failed; the batch will be re-delivered and absorbed")
+            }
             Err(e) => tracing::warn!(error = %e, "offset commit task failed"),
         }
     }

@@ -17,7 +17,11 @@ pub struct BatchSettings {
 
 impl Default for BatchSettings {
     fn default() -> Self {
-        Self { interval: Duration::from_millis(500), max_rows: 10_000, max_bytes: 16 * 1024 * 1024 }
+        Self {
+            interval: Duration::from_millis(500),
+            max_rows: 10_000,
+            max_bytes: 16 * 1024 * 1024,
+        }
     }
 }
 

@@ -58,7 +58,10 @@ impl Sink {
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options);
-        Ok(Self { pool, worker_id: worker_id.into() })
+        Ok(Self {
+            pool,
+            worker_id: worker_id.into(),
+        })
     }
 
     /// Applies the schema migrations (idempotent; concurrent callers serialise on an advisory lock).
@@ -77,7 +80,9 @@ impl Sink {
         let mut conn = self.pool.acquire().await?;
         match self.write_in_tx(&mut conn, batch, CopyPath::Direct).await {
             Err(e) if is_unique_violation(&e) => {
-                tracing::debug!("batch holds events already written; writing it through the staging table");
+                tracing::debug!(
+                    "batch holds events already written; writing it through the staging table"
+                );
                 self.write_in_tx(&mut conn, batch, CopyPath::Staged).await
             }
             other => other,
@@ -87,7 +92,11 @@ impl Sink {
     /// Writes a batch that PostgreSQL refused as a whole (bad data that validation let through): every row is
     /// copied on its own under a savepoint, and a row PostgreSQL refuses becomes a dead letter with its error.
     /// Slow, but it happens only for such batches, and it keeps one bad record from stalling its partition.
-    pub async fn write_isolating(&self, batch: &Batch, transformed: &Transformed) -> Result<WriteOutcome, sqlx::Error> {
+    pub async fn write_isolating(
+        &self,
+        batch: &Batch,
+        transformed: &Transformed,
+    ) -> Result<WriteOutcome, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         create_staging(&mut tx).await?;
@@ -96,13 +105,21 @@ impl Sink {
             sqlx::query("SAVEPOINT pacer_row").execute(&mut *tx).await?;
             match copy_bytes(&mut tx, "events_staging", row).await {
                 Ok(_) => {
-                    sqlx::query("RELEASE SAVEPOINT pacer_row").execute(&mut *tx).await?;
+                    sqlx::query("RELEASE SAVEPOINT pacer_row")
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 Err(e) if !is_transient(&e) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT pacer_row").execute(&mut *tx).await?;
+                    sqlx::query("ROLLBACK TO SAVEPOINT pacer_row")
+                        .execute(&mut *tx)
+                        .await?;
                     let record = &batch.records()[record_index];
                     tracing::warn!(partition = record.partition(), offset = record.offset(), error = %e, "PostgreSQL refused one event; dead-lettering it");
-                    dead.push(dead_letter(record, record_time(record), format!("PostgreSQL refused the event: {e}")));
+                    dead.push(dead_letter(
+                        record,
+                        record_time(record),
+                        format!("PostgreSQL refused the event: {e}"),
+                    ));
                 }
                 Err(e) => return Err(e),
             }
@@ -111,7 +128,11 @@ impl Sink {
         let dead_letters = self.insert_dead_letters(&mut tx, &dead).await?;
         tx.commit().await?;
         let valid = (transformed.valid + transformed.dead.len() - dead.len()) as u64;
-        Ok(WriteOutcome { written, duplicates: valid - written, dead_letters })
+        Ok(WriteOutcome {
+            written,
+            duplicates: valid - written,
+            dead_letters,
+        })
     }
 
     async fn write_in_tx(
@@ -135,10 +156,18 @@ impl Sink {
         };
         let dead_letters = self.insert_dead_letters(&mut tx, &batch.dead).await?;
         tx.commit().await?;
-        Ok(WriteOutcome { written, duplicates: batch.valid as u64 - written, dead_letters })
+        Ok(WriteOutcome {
+            written,
+            duplicates: batch.valid as u64 - written,
+            dead_letters,
+        })
     }
 
-    async fn insert_dead_letters(&self, conn: &mut PgConnection, dead: &[DeadLetter]) -> Result<u64, sqlx::Error> {
+    async fn insert_dead_letters(
+        &self,
+        conn: &mut PgConnection,
+        dead: &[DeadLetter],
+    ) -> Result<u64, sqlx::Error> {
         if dead.is_empty() {
             return Ok(0);
         }
@@ -182,15 +211,24 @@ async fn insert_from_staging(conn: &mut PgConnection) -> Result<u64, sqlx::Error
         "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM events_staging \
          ON CONFLICT (source, id) DO NOTHING"
     );
-    Ok(sqlx::query(AssertSqlSafe(insert)).execute(conn).await?.rows_affected())
+    Ok(sqlx::query(AssertSqlSafe(insert))
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
-async fn copy_into(conn: &mut PgConnection, table: &str, batch: &Transformed) -> Result<u64, sqlx::Error> {
+async fn copy_into(
+    conn: &mut PgConnection,
+    table: &str,
+    batch: &Transformed,
+) -> Result<u64, sqlx::Error> {
     copy_bytes(conn, table, batch.events.as_bytes()).await
 }
 
 async fn copy_bytes(conn: &mut PgConnection, table: &str, rows: &[u8]) -> Result<u64, sqlx::Error> {
-    let mut copy = conn.copy_in_raw(&format!("COPY {table} ({EVENT_COLUMNS}) FROM STDIN")).await?;
+    let mut copy = conn
+        .copy_in_raw(&format!("COPY {table} ({EVENT_COLUMNS}) FROM STDIN"))
+        .await?;
     if let Err(e) = copy.send(rows).await {
         // Leave the connection usable; the send error is the one to report.
         let _ = copy.abort("send failed").await;
@@ -212,7 +250,9 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
             let code = code.as_deref().unwrap_or("");
             // 08: connection exception; 40: transaction rollback; 53: insufficient resources;
             // 57: operator intervention (shutdown); 58: system error.
-            ["08", "40", "53", "57", "58"].iter().any(|class| code.starts_with(class))
+            ["08", "40", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
         }
         _ => true,
     }

@@ -60,13 +60,21 @@ pub fn transform(batch: &Batch, processed_at: OffsetDateTime) -> Transformed {
     for (index, record) in batch.records().iter().enumerate() {
         let ingested_at = record_time(record);
         let Some(payload) = record.payload() else {
-            dead.push(dead_letter(record, ingested_at, "the record has no payload".into()));
+            dead.push(dead_letter(
+                record,
+                ingested_at,
+                "the record has no payload".into(),
+            ));
             continue;
         };
         let event = match pacer_event::parse_one(payload, ingested_at.unwrap_or(processed_at)) {
             Ok(event) => event,
             Err(e) => {
-                dead.push(dead_letter(record, ingested_at, format!("not a valid CloudEvent: {e}")));
+                dead.push(dead_letter(
+                    record,
+                    ingested_at,
+                    format!("not a valid CloudEvent: {e}"),
+                ));
                 continue;
             }
         };
@@ -92,7 +100,13 @@ pub fn transform(batch: &Batch, processed_at: OffsetDateTime) -> Transformed {
         valid += 1;
     }
     latencies.sort_unstable();
-    Transformed { events, valid, row_records, dead, latencies }
+    Transformed {
+        events,
+        valid,
+        row_records,
+        dead,
+        latencies,
+    }
 }
 
 /// The record's timestamp (create or log-append time), if it has one.
@@ -105,7 +119,11 @@ pub fn record_time(record: &OwnedMessage) -> Option<OffsetDateTime> {
 }
 
 /// A dead letter for a record, with `reason`.
-pub fn dead_letter(record: &OwnedMessage, ingested_at: Option<OffsetDateTime>, reason: String) -> DeadLetter {
+pub fn dead_letter(
+    record: &OwnedMessage,
+    ingested_at: Option<OffsetDateTime>,
+    reason: String,
+) -> DeadLetter {
     // The reason may quote the record (an attribute name, say); PostgreSQL text cannot hold NUL.
     let reason = reason.replace('\0', "\\u0000");
     DeadLetter {
@@ -142,17 +160,38 @@ mod tests {
         batch.push(record(0, Some(br#"{"specversion":"1.0","id":"a","source":"/s","type":"t","data":{"x":"1\t2"}}"#)), 1);
         batch.push(record(1, Some(b"not json")), 1);
         batch.push(record(2, None), 1);
-        batch.push(record(3, Some(br#"{"specversion":"1.0","source":"/s","type":"t"}"#)), 1);
+        batch.push(
+            record(
+                3,
+                Some(br#"{"specversion":"1.0","source":"/s","type":"t"}"#),
+            ),
+            1,
+        );
         let now = OffsetDateTime::from_unix_timestamp(1_700_000_001).unwrap();
         let out = transform(&batch, now);
         assert_eq!(out.valid, 1);
-        assert_eq!(out.dead.iter().map(|d| d.offset).collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert!(out.dead[2].reason.contains("`id`"), "{}", out.dead[2].reason);
+        assert_eq!(
+            out.dead.iter().map(|d| d.offset).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert!(
+            out.dead[2].reason.contains("`id`"),
+            "{}",
+            out.dead[2].reason
+        );
         let text = std::str::from_utf8(out.events.as_bytes()).unwrap();
         assert_eq!(text.lines().count(), 1);
-        assert!(text.starts_with("/s\ta\tt\t2023-11-14T22:13:20Z\t\\N\t\\N\t\\N\t{\"x\":\"1\\\\t2\"}\t\\N\t{}\t"), "{text}");
+        assert!(
+            text.starts_with(
+                "/s\ta\tt\t2023-11-14T22:13:20Z\t\\N\t\\N\t\\N\t{\"x\":\"1\\\\t2\"}\t\\N\t{}\t"
+            ),
+            "{text}"
+        );
         assert!(text.ends_with("\t3\t0\n"));
         // No `time`: the record timestamp stands in, one second before processing.
-        assert_eq!(out.latency_p50_max(), Some((Duration::seconds(1), Duration::seconds(1))));
+        assert_eq!(
+            out.latency_p50_max(),
+            Some((Duration::seconds(1), Duration::seconds(1)))
+        );
     }
 }
