@@ -1,6 +1,7 @@
 //! `pacer`: one binary with a subcommand per role.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cmd;
 mod load;
 mod shutdown;

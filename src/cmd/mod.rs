@@ -29,6 +29,8 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Post generated CloudEvents to ingest at a set rate.
     Load(load::LoadArgs),
+    /// Measure throughput against a physical reference in the same run.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Where the pipeline's Kafka topic is.
@@ -85,5 +87,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Worker(args) => worker::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::Bench(args) => crate::bench::run(args).await,
     }
 }

@@ -89,6 +89,16 @@ impl Sink {
         }
     }
 
+    /// Writes a batch through the staging table and `INSERT ... ON CONFLICT DO NOTHING`: the path a batch with
+    /// re-delivered events takes. [`Sink::write`] chooses it by itself; this is for benchmarks and tests.
+    pub async fn write_via_staging(
+        &self,
+        batch: &Transformed,
+    ) -> Result<WriteOutcome, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        self.write_in_tx(&mut conn, batch, CopyPath::Staged).await
+    }
+
     /// Writes a batch that PostgreSQL refused as a whole (bad data that validation let through): every row is
     /// copied on its own under a savepoint, and a row PostgreSQL refuses becomes a dead letter with its error.
     /// Slow, but it happens only for such batches, and it keeps one bad record from stalling its partition.

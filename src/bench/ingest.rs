@@ -1,0 +1,165 @@
+//! The ingest benchmark: events/s acknowledged by `POST /v1/events` (batches of 100) against the broker's own
+//! produce rate for the same events from a plain rdkafka producer with the same settings (idempotent,
+//! `acks=all`), alternating, on one nisshi broker.
+
+use super::{median, rate};
+use clap::Args;
+use futures::StreamExt;
+use pacer_stack::{Broker, BrokerOptions};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct IngestBenchArgs {
+    /// Events per round.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Events per HTTP request.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// HTTP requests in flight.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Rounds of each contender.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+}
+
+fn events(n: usize, round: usize, contender: &str) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "specversion": "1.0", "id": format!("{contender}{round}-{i}"), "source": "/bench", "type": "bench.v1",
+                "partitionkey": format!("k{}", i % 64), "datacontenttype": "application/json",
+                "data": {"seq": i, "user": format!("user-{}", i % 1000), "amount": 12.5, "tags": ["a", "b"]},
+            })
+        })
+        .collect()
+}
+
+#[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("pacer-bench-").tempdir()?;
+    let mut broker = Broker::start(BrokerOptions::in_memory(
+        pacer_stack::find_nisshi()?,
+        0,
+        dir.path().join("nisshi.log"),
+    ))
+    .await?;
+    let brokers = broker.bootstrap();
+    pacer_stack::create_topic(&brokers, "bench", 4).await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1/events", listener.local_addr()?);
+    let config = pacer_ingest::IngestConfig::new(&brokers, "bench");
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(pacer_ingest::serve(config, listener, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    let client = reqwest::Client::new();
+    wait_ready(&client, &url).await?;
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()?;
+
+    let (mut http, mut raw) = (vec![], vec![]);
+    for round in 0..args.rounds {
+        // The reference: the same events produced straight to the broker, every delivery awaited.
+        let payloads: Vec<(String, Vec<u8>)> = events(args.events, round, "raw")
+            .into_iter()
+            .map(|e| {
+                (
+                    e["partitionkey"].as_str().unwrap_or_default().to_owned(),
+                    e.to_string().into_bytes(),
+                )
+            })
+            .collect();
+        let start = Instant::now();
+        let deliveries: Vec<_> = payloads
+            .iter()
+            .map(|(key, payload)| {
+                producer.send(
+                    FutureRecord::to("bench").key(key).payload(payload),
+                    Duration::from_secs(30),
+                )
+            })
+            .collect();
+        for result in futures::future::join_all(deliveries).await {
+            result.map_err(|(e, _)| e)?;
+        }
+        raw.push(start.elapsed());
+
+        // ingest: batches over HTTP, every request answered 202.
+        let bodies: Vec<String> = events(args.events, round, "http")
+            .chunks(args.batch)
+            .map(|c| serde_json::Value::Array(c.to_vec()).to_string())
+            .collect();
+        let start = Instant::now();
+        let statuses: Vec<u16> = futures::stream::iter(bodies)
+            .map(|body| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    client
+                        .post(&url)
+                        .header("content-type", "application/cloudevents-batch+json")
+                        .body(body)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0)
+                }
+            })
+            .buffer_unordered(args.concurrency)
+            .collect()
+            .await;
+        http.push(start.elapsed());
+        let failed = statuses.iter().filter(|s| **s != 202).count();
+        anyhow::ensure!(failed == 0, "{failed} requests were not acknowledged");
+    }
+    let _ = stop_tx.send(true);
+    server.await??;
+    broker.stop().await?;
+
+    let n = args.events as u64;
+    let reference = rate(n, median(&raw));
+    println!(
+        "ingest: {} events per round, {} per request, {} in flight, {} rounds, medians",
+        args.events, args.batch, args.concurrency, args.rounds
+    );
+    println!("| path | median time | events/s | vs raw produce |");
+    println!("| --- | --- | --- | --- |");
+    for (name, samples) in [
+        ("rdkafka produce, acks=all (reference)", &raw),
+        ("POST /v1/events, acknowledged", &http),
+    ] {
+        let m = median(samples);
+        let r = rate(n, m);
+        println!(
+            "| {name} | {:.3} s | {r:.0} | {:.2} |",
+            m.as_secs_f64(),
+            r / reference
+        );
+    }
+    Ok(())
+}
+
+async fn wait_ready(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let ready = url.replace("/v1/events", "/readyz");
+    for _ in 0..100 {
+        if client
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("ingest did not become ready")
+}

@@ -1,0 +1,75 @@
+//! `pacer bench`: throughput against a physical reference measured in the same run, so that the machine's
+//! noise cancels out in the ratio. Rounds alternate between the subject and its reference; medians are reported.
+
+mod ingest;
+mod sink;
+
+use clap::{Args, Subcommand};
+use pacer_stack::{PostgresOptions, PrivatePostgres};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Debug, Subcommand)]
+enum Which {
+    /// Rows/s the worker writes into `events`, against `psql \copy` of the same rows into the same table.
+    Sink(sink::SinkArgs),
+    /// Events/s acknowledged by `POST /v1/events` in batches, against a plain rdkafka producer.
+    Ingest(ingest::IngestBenchArgs),
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.which {
+        Which::Sink(a) => sink::run(a).await,
+        Which::Ingest(a) => ingest::run(a).await,
+    }
+}
+
+/// The median of some durations.
+pub fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    match sorted.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
+    }
+}
+
+/// Items per second.
+pub fn rate(items: u64, took: Duration) -> f64 {
+    items as f64 / took.as_secs_f64().max(1e-9)
+}
+
+/// A private PostgreSQL in a temporary state directory, for one benchmark run.
+pub async fn private_postgres() -> anyhow::Result<(PrivatePostgres, tempfile::TempDir)> {
+    let dir = tempfile::Builder::new().prefix("pacer-bench-").tempdir()?;
+    let pg = PrivatePostgres::start_or_reuse(&PostgresOptions {
+        state_dir: PathBuf::from(dir.path()),
+        port: 0,
+        database: "pacer".into(),
+    })
+    .await?;
+    Ok((pg, dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        let ms = Duration::from_millis;
+        assert_eq!(median(&[ms(3), ms(1), ms(2)]), ms(2));
+        assert_eq!(
+            median(&[ms(4), ms(1), ms(2), ms(3)]),
+            Duration::from_micros(2500)
+        );
+        assert_eq!(rate(10, Duration::from_secs(2)), 5.0);
+    }
+}

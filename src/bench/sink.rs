@@ -1,0 +1,171 @@
+//! The sink benchmark: the worker's write path (transform + one transaction with `COPY`) against
+//! `psql \copy` of the very same rows into the very same table, alternating, on one private PostgreSQL.
+
+use super::{median, private_postgres, rate};
+use anyhow::Context;
+use clap::Args;
+use pacer_worker::{Batch, BatchSettings, EVENT_COLUMNS, Sink, transform};
+use rdkafka::Timestamp;
+use rdkafka::message::OwnedMessage;
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+#[derive(Debug, Args)]
+pub struct SinkArgs {
+    /// Rows per round.
+    #[arg(long, default_value_t = 200_000)]
+    rows: usize,
+    /// Rows per worker batch.
+    #[arg(long, default_value_t = 10_000)]
+    batch: usize,
+    /// Rounds of each contender.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+}
+
+/// Records as ingest produces them: CloudEvents JSON with a small data object.
+fn records(n: usize, round: usize) -> Vec<OwnedMessage> {
+    let now_ms = OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    (0..n)
+        .map(|i| {
+            let payload = serde_json::json!({
+                "specversion": "1.0", "id": format!("r{round}-{i}"), "source": "/bench", "type": "bench.v1",
+                "time": "2026-01-01T00:00:00Z", "partitionkey": format!("k{}", i % 64),
+                "datacontenttype": "application/json",
+                "data": {"seq": i, "user": format!("user-{}", i % 1000), "amount": 12.5, "tags": ["a", "b"]},
+            });
+            OwnedMessage::new(
+                Some(payload.to_string().into_bytes()),
+                None,
+                "events".into(),
+                Timestamp::CreateTime(now_ms),
+                (i % 4) as i32,
+                i as i64,
+                None,
+            )
+        })
+        .collect()
+}
+
+fn batches(records: Vec<OwnedMessage>, size: usize) -> Vec<Batch> {
+    let settings = BatchSettings {
+        interval: Duration::from_secs(1),
+        max_rows: size,
+        max_bytes: usize::MAX,
+    };
+    let mut out = vec![Batch::new(settings)];
+    for record in records {
+        let batch = out.last_mut().expect("one batch at least");
+        if batch.push(record, 1).is_some() {
+            out.push(Batch::new(settings));
+        }
+    }
+    out.retain(|b| !b.is_empty());
+    out
+}
+
+async fn truncate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("TRUNCATE events, dead_letters")
+        .execute(pool)
+        .await?;
+    sqlx::query("CHECKPOINT").execute(pool).await?;
+    Ok(())
+}
+
+async fn count(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await?)
+}
+
+#[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
+    let (pg, _dir) = private_postgres().await?;
+    let url = pg.url();
+    let sink = Sink::new(&url, "bench")?;
+    sink.migrate().await?;
+    let pool = sink.pool().clone();
+    let file = tempfile::NamedTempFile::new()?;
+
+    let (mut worker, mut worker_write, mut staged, mut psql) = (vec![], vec![], vec![], vec![]);
+    for round in 0..args.rounds {
+        // The worker: transform and write, batch by batch, as a worker does.
+        let batches = batches(records(args.rows, round), args.batch);
+        truncate(&pool).await?;
+        let (mut write_only, start) = (Duration::ZERO, Instant::now());
+        for batch in &batches {
+            let t = transform(batch, OffsetDateTime::now_utc());
+            let w = Instant::now();
+            sink.write(&t).await?;
+            write_only += w.elapsed();
+        }
+        worker.push(start.elapsed());
+        worker_write.push(write_only);
+        anyhow::ensure!(
+            count(&pool).await? == args.rows as i64,
+            "the worker wrote a wrong number of rows"
+        );
+
+        // The same rows through the staging table and INSERT ... ON CONFLICT (the path re-deliveries take).
+        truncate(&pool).await?;
+        let transformed: Vec<_> = batches
+            .iter()
+            .map(|b| transform(b, OffsetDateTime::now_utc()))
+            .collect();
+        let start = Instant::now();
+        for t in &transformed {
+            sink.write_via_staging(t).await?;
+        }
+        staged.push(start.elapsed());
+
+        // The reference: psql \copy of the same rows (the COPY text the worker sends) into the same table.
+        truncate(&pool).await?;
+        let mut text = Vec::new();
+        for t in &transformed {
+            text.extend_from_slice(t.events.as_bytes());
+        }
+        std::fs::write(file.path(), &text)?;
+        let start = Instant::now();
+        let status = tokio::process::Command::new("psql")
+            .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!(
+                "\\copy events ({EVENT_COLUMNS}) FROM '{}'",
+                file.path().display()
+            ))
+            .status()
+            .await
+            .context("running psql (Debian's postgresql-client)")?;
+        psql.push(start.elapsed());
+        anyhow::ensure!(status.success(), "psql \\copy failed");
+        anyhow::ensure!(
+            count(&pool).await? == args.rows as i64,
+            "psql copied a wrong number of rows"
+        );
+    }
+    pg.stop().await?;
+
+    let rows = args.rows as u64;
+    let reference = rate(rows, median(&psql));
+    println!(
+        "sink: {} rows per round, batches of {}, {} rounds, medians",
+        args.rows, args.batch, args.rounds
+    );
+    println!("| path | median time | rows/s | vs psql \\copy |");
+    println!("| --- | --- | --- | --- |");
+    for (name, samples) in [
+        ("psql \\copy (reference)", &psql),
+        ("worker: transform + write (direct COPY)", &worker),
+        ("worker: write only (direct COPY)", &worker_write),
+        ("worker: staging + INSERT ON CONFLICT", &staged),
+    ] {
+        let m = median(samples);
+        let r = rate(rows, m);
+        println!(
+            "| {name} | {:.3} s | {r:.0} | {:.2} |",
+            m.as_secs_f64(),
+            r / reference
+        );
+    }
+    Ok(())
+}
