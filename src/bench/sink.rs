@@ -89,19 +89,42 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let file = tempfile::NamedTempFile::new()?;
 
     let (mut worker, mut worker_write, mut staged, mut psql) = (vec![], vec![], vec![], vec![]);
+    let mut transform_only = vec![];
     for round in 0..args.rounds {
         // The worker: transform and write, batch by batch, as a worker does.
         let batches = batches(records(args.rows, round), args.batch);
         truncate(&pool).await?;
-        let (mut write_only, start) = (Duration::ZERO, Instant::now());
+        // As the worker does it: batch N+1 is transformed while batch N is written (one batch in flight).
+        let start = Instant::now();
+        let mut in_flight: Option<tokio::task::JoinHandle<Result<(), sqlx::Error>>> = None;
         for batch in &batches {
             let t = transform(batch, OffsetDateTime::now_utc());
-            let w = Instant::now();
-            sink.write(&t).await?;
-            write_only += w.elapsed();
+            if let Some(previous) = in_flight.take() {
+                previous.await??;
+            }
+            let sink = sink.clone();
+            in_flight = Some(tokio::spawn(async move { sink.write(&t).await.map(drop) }));
+        }
+        if let Some(previous) = in_flight.take() {
+            previous.await??;
         }
         worker.push(start.elapsed());
-        worker_write.push(write_only);
+        anyhow::ensure!(
+            count(&pool).await? == args.rows as i64,
+            "the worker wrote a wrong number of rows"
+        );
+
+        // The write alone, batch after batch, with everything transformed beforehand.
+        truncate(&pool).await?;
+        let transformed: Vec<_> = batches
+            .iter()
+            .map(|b| transform(b, OffsetDateTime::now_utc()))
+            .collect();
+        let start = Instant::now();
+        for t in &transformed {
+            sink.write(t).await?;
+        }
+        worker_write.push(start.elapsed());
         anyhow::ensure!(
             count(&pool).await? == args.rows as i64,
             "the worker wrote a wrong number of rows"
@@ -109,10 +132,12 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
 
         // The same rows through the staging table and INSERT ... ON CONFLICT (the path re-deliveries take).
         truncate(&pool).await?;
+        let start = Instant::now();
         let transformed: Vec<_> = batches
             .iter()
             .map(|b| transform(b, OffsetDateTime::now_utc()))
             .collect();
+        transform_only.push(start.elapsed());
         let start = Instant::now();
         for t in &transformed {
             sink.write_via_staging(t).await?;
@@ -155,9 +180,16 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     println!("| --- | --- | --- | --- |");
     for (name, samples) in [
         ("psql \\copy (reference)", &psql),
-        ("worker: transform + write (direct COPY)", &worker),
+        (
+            "worker: transform + write, pipelined (direct COPY)",
+            &worker,
+        ),
         ("worker: write only (direct COPY)", &worker_write),
         ("worker: staging + INSERT ON CONFLICT", &staged),
+        (
+            "transform only (parse, validate, encode; no I/O)",
+            &transform_only,
+        ),
     ] {
         let m = median(samples);
         let r = rate(rows, m);

@@ -67,16 +67,22 @@ pub async fn run(
     );
     consumer.subscribe(&[&config.topic])?;
     tracing::info!(worker = %config.worker_id, topic = %config.topic, group = %config.group, "worker started");
-    let mut worker = Worker {
-        config,
-        consumer,
+    let finisher = Arc::new(Finisher {
+        worker_id: config.worker_id.clone(),
+        topic: config.topic.clone(),
+        consumer: consumer.clone(),
         sink,
+        stop: stop.clone(),
+    });
+    let mut worker = Worker {
+        consumer,
+        finisher,
         settings,
         stop,
         batch_no: 0,
     };
     worker.run().await;
-    tracing::info!(worker = %worker.config.worker_id, batches = worker.batch_no, "worker stopped");
+    tracing::info!(worker = %config.worker_id, batches = worker.batch_no, "worker stopped");
     Ok(())
 }
 
@@ -98,17 +104,32 @@ async fn migrate_with_retry(sink: &Sink, mut stop: watch::Receiver<bool>) -> Res
     }
 }
 
+/// The collecting side: reads records into batches and transforms them.
 struct Worker {
-    config: WorkerConfig,
     consumer: Kafka,
-    sink: Sink,
+    finisher: Arc<Finisher>,
     settings: watch::Receiver<BatchSettings>,
     stop: watch::Receiver<bool>,
     batch_no: u64,
 }
 
+/// A batch that is collected and transformed, ready to be written.
+struct Ready {
+    batch_no: u64,
+    batch: Batch,
+    transformed: Transformed,
+    reason: FlushReason,
+    started_at: OffsetDateTime,
+    poll: Duration,
+    transform: Duration,
+}
+
 impl Worker {
+    /// Collects and transforms batch N+1 while batch N is written and committed: one batch in flight, so
+    /// the Kafka fetch and the transform overlap PostgreSQL's work, while writes and offset commits stay in
+    /// batch order.
     async fn run(&mut self) {
+        let mut in_flight: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             let settings = *self.settings.borrow_and_update();
             let started_at = OffsetDateTime::now_utc();
@@ -116,9 +137,27 @@ impl Worker {
             let (batch, reason) = self.collect(settings).await;
             let poll = started.elapsed();
             if !batch.is_empty() {
-                self.process(batch, reason, started_at, poll).await;
+                self.batch_no += 1;
+                let t0 = Instant::now();
+                let transformed = transform(&batch, OffsetDateTime::now_utc());
+                let ready = Ready {
+                    batch_no: self.batch_no,
+                    batch,
+                    transformed,
+                    reason,
+                    started_at,
+                    poll,
+                    transform: t0.elapsed(),
+                };
+                if let Some(previous) = in_flight.take() {
+                    let _ = previous.await;
+                }
+                in_flight = Some(tokio::spawn(self.finisher.clone().finish(ready)));
             }
             if reason == FlushReason::Drain {
+                if let Some(previous) = in_flight.take() {
+                    let _ = previous.await;
+                }
                 return;
             }
         }
@@ -150,23 +189,32 @@ impl Worker {
             }
         }
     }
+}
 
-    async fn process(
-        &mut self,
-        batch: Batch,
-        reason: FlushReason,
-        started_at: OffsetDateTime,
-        poll: Duration,
-    ) {
-        self.batch_no += 1;
-        let t0 = Instant::now();
-        let transformed = transform(&batch, OffsetDateTime::now_utc());
-        let transform_time = t0.elapsed();
+/// The writing side: writes a batch, commits its offsets, reports it.
+struct Finisher {
+    worker_id: String,
+    topic: String,
+    consumer: Kafka,
+    sink: Sink,
+    stop: watch::Receiver<bool>,
+}
 
+impl Finisher {
+    async fn finish(self: Arc<Self>, ready: Ready) {
+        let Ready {
+            batch_no,
+            batch,
+            transformed,
+            reason,
+            started_at,
+            poll,
+            transform,
+        } = ready;
         let t1 = Instant::now();
         let Some((outcome, attempts)) = self.write_with_retry(&batch, &transformed).await else {
             tracing::warn!(
-                batch = self.batch_no,
+                batch = batch_no,
                 "stopping before the batch was written; it is not committed and will be re-delivered"
             );
             return;
@@ -187,19 +235,22 @@ impl Worker {
                     )
                 });
         let report = BatchReport {
-            worker_id: self.config.worker_id.clone(),
-            batch_no: self.batch_no,
+            worker_id: self.worker_id.clone(),
+            batch_no,
             started_at,
             finished_at: OffsetDateTime::now_utc(),
             records: batch.len(),
             rows_written: outcome.written,
             duplicates: outcome.duplicates,
-            invalid: transformed.dead.len(),
+            // Records that did not become (or were not already) rows: validation's and PostgreSQL's dead letters.
+            invalid: batch
+                .len()
+                .saturating_sub((outcome.written + outcome.duplicates) as usize),
             bytes: batch.bytes(),
             flush_reason: reason,
             settings: batch.settings(),
             poll,
-            transform: transform_time,
+            transform,
             write: write_time,
             commit: commit_time,
             write_attempts: attempts,
@@ -218,13 +269,14 @@ impl Worker {
     /// A batch that PostgreSQL refuses for its data is written again row by row, and the refused rows become
     /// dead letters; transient failures (connection, shutdown) are retried as they are.
     async fn write_with_retry(
-        &mut self,
+        &self,
         batch: &Batch,
         transformed: &Transformed,
     ) -> Option<(WriteOutcome, u32)> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut attempts = 0;
         let mut isolate = false;
+        let mut stop = self.stop.clone();
         loop {
             attempts += 1;
             let result = if isolate {
@@ -245,7 +297,7 @@ impl Worker {
             tracing::warn!(error = %error, attempt = attempts, ?delay, "writing the batch failed; retrying");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = self.stop.changed() => return None,
+                _ = stop.wait_for(|stop| *stop) => return None,
             }
         }
     }
@@ -256,9 +308,9 @@ impl Worker {
         let mut offsets = TopicPartitionList::new();
         let context = self.consumer.context();
         for (&partition, mark) in batch.marks() {
-            if context.epoch(&self.config.topic, partition) == Some(mark.epoch) {
+            if context.epoch(&self.topic, partition) == Some(mark.epoch) {
                 let next = Offset::Offset(mark.last_offset + 1);
-                if let Err(e) = offsets.add_partition_offset(&self.config.topic, partition, next) {
+                if let Err(e) = offsets.add_partition_offset(&self.topic, partition, next) {
                     tracing::warn!(error = %e, partition, "cannot build the offset commit");
                 }
             } else {
