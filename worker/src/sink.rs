@@ -99,8 +99,9 @@ impl Sink {
         self.write_in_tx(&mut conn, batch, CopyPath::Staged).await
     }
 
-    /// Writes a batch that PostgreSQL refused as a whole (bad data that validation let through): every row is
-    /// copied on its own under a savepoint, and a row PostgreSQL refuses becomes a dead letter with its error.
+    /// Writes a batch that PostgreSQL refused as a whole (data that validation let through, or a constraint an
+    /// operator added): every row is copied into `events` on its own under a savepoint; a row already there
+    /// counts as a duplicate, and a row PostgreSQL refuses becomes a dead letter with its error.
     /// Slow, but it happens only for such batches, and it keeps one bad record from stalling its partition.
     pub async fn write_isolating(
         &self,
@@ -109,13 +110,20 @@ impl Sink {
     ) -> Result<WriteOutcome, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        create_staging(&mut tx).await?;
         let mut dead = transformed.dead.clone();
+        let (mut written, mut duplicates) = (0, 0);
         for (row, &record_index) in transformed.events.rows().zip(&transformed.row_records) {
             sqlx::query("SAVEPOINT pacer_row").execute(&mut *tx).await?;
-            match copy_bytes(&mut tx, "events_staging", row).await {
-                Ok(_) => {
+            match copy_bytes(&mut tx, "events", row).await {
+                Ok(n) => {
+                    written += n;
                     sqlx::query("RELEASE SAVEPOINT pacer_row")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Err(e) if is_unique_violation(&e) => {
+                    duplicates += 1;
+                    sqlx::query("ROLLBACK TO SAVEPOINT pacer_row")
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -134,13 +142,11 @@ impl Sink {
                 Err(e) => return Err(e),
             }
         }
-        let written = insert_from_staging(&mut tx).await?;
         let dead_letters = self.insert_dead_letters(&mut tx, &dead).await?;
         tx.commit().await?;
-        let valid = (transformed.valid + transformed.dead.len() - dead.len()) as u64;
         Ok(WriteOutcome {
             written,
-            duplicates: valid - written,
+            duplicates,
             dead_letters,
         })
     }
