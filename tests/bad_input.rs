@@ -8,7 +8,7 @@
 mod common;
 
 use common::{Stack, event};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -74,149 +74,115 @@ async fn bad_requests_get_precise_errors_and_produce_nothing() {
     let url = ingest.url();
     let good = event("g1", 1).to_string();
 
-    // 415: wrong or missing content type.
-    let (status, body, _) = post(&client, &url, Some("text/plain"), good.clone()).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (415, Some("unsupported_media_type")),
-        "{body}"
-    );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("text/plain")
-    );
-    let (status, _, _) = post(&client, &url, None, good.clone()).await;
-    assert_eq!(status, 415);
-
-    // 400: malformed JSON, with line and column.
-    let (status, body, _) = post(
-        &client,
-        &url,
-        Some("application/json"),
-        "{\n\"id\": \"1\",\n oops}",
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(
-        (
-            body["error"]["line"].as_u64(),
-            body["error"]["column"].as_u64()
-        ),
-        (Some(3), Some(2)),
-        "{body}"
-    );
-    assert_eq!(body["error"]["code"], "malformed_json");
-
-    // 400 in a batch: the index of the bad event.
-    let batch = format!("[{good},{good},{{\"id\": ]");
-    let (status, body, _) = post(
-        &client,
-        &url,
-        Some("application/cloudevents-batch+json"),
-        batch,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["index"].as_u64()),
-        (400, Some(2)),
-        "{body}"
-    );
-
-    // 400: invalid UTF-8.
-    let (status, body, _) = post(
-        &client,
-        &url,
-        Some("application/json"),
-        b"{\"id\":\"\xff\"}".to_vec(),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-
-    // 422: a missing attribute, named; in a batch, with its index; the valid event before it is not produced.
-    let (status, body, _) = post(
-        &client,
-        &url,
-        Some("application/json"),
-        r#"{"specversion":"1.0","source":"/s","type":"t"}"#,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["attribute"].as_str()),
-        (422, Some("id")),
-        "{body}"
-    );
-    assert_eq!(body["error"]["code"], "missing_attribute");
-    let batch =
-        json!([event("g2", 2), {"specversion":"1.0","id":"x","source":5,"type":"t"}]).to_string();
-    let (status, body, _) = post(
-        &client,
-        &url,
-        Some("application/cloudevents-batch+json"),
-        batch,
-    )
-    .await;
-    assert_eq!(
-        (
-            status,
-            body["error"]["attribute"].as_str(),
-            body["error"]["index"].as_u64()
-        ),
-        (422, Some("source"), Some(1)),
-        "{body}"
-    );
-    assert_eq!(body["error"]["code"], "wrong_type");
-
-    // 422: a wrong spec version, a bad time, an empty batch, NDJSON with the bad line's index.
-    let (status, body, _) = post(
-        &client,
-        &url,
-        Some("application/json"),
-        r#"{"specversion":"0.3","id":"1","source":"/s","type":"t"}"#,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["attribute"].as_str()),
-        (422, Some("specversion")),
-        "{body}"
-    );
-    let (status, body, _) = post(
-        &client,
-        &url,
-        Some("application/json"),
-        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"noon"}"#,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["attribute"].as_str()),
-        (422, Some("time")),
-        "{body}"
-    );
-    let (status, body, _) = post(
-        &client,
-        &url,
-        Some("application/cloudevents-batch+json"),
-        "[]",
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (422, Some("empty_batch")),
-        "{body}"
-    );
-    let ndjson =
-        format!("{good}\n{good}\n{{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\"}}\n");
-    let (status, body, _) = post(&client, &url, Some("application/x-ndjson"), ndjson).await;
-    assert_eq!(
-        (
-            status,
-            body["error"]["index"].as_u64(),
-            body["error"]["attribute"].as_str()
-        ),
-        (422, Some(2), Some("type")),
-        "{body}"
-    );
+    /// One bad request and what the answer must say.
+    struct Case {
+        what: &'static str,
+        content_type: Option<&'static str>,
+        body: Vec<u8>,
+        status: u16,
+        code: &'static str,
+        attribute: Option<&'static str>,
+        index: Option<u64>,
+        line_column: Option<(u64, u64)>,
+    }
+    let case = |what, content_type, body: &[u8], status, code| Case {
+        what,
+        content_type,
+        body: body.to_vec(),
+        status,
+        code,
+        attribute: None,
+        index: None,
+        line_column: None,
+    };
+    let single = Some("application/json");
+    let batch = Some("application/cloudevents-batch+json");
+    let cases = [
+        case("wrong content type", Some("text/plain"), good.as_bytes(), 415, "unsupported_media_type"),
+        case("no content type", None, good.as_bytes(), 415, "unsupported_media_type"),
+        Case {
+            line_column: Some((3, 2)),
+            ..case("malformed JSON", single, b"{\n\"id\": \"1\",\n oops}", 400, "malformed_json")
+        },
+        Case {
+            index: Some(2),
+            ..case("malformed JSON in a batch", batch, format!("[{good},{good},{{\"id\": ]").as_bytes(), 400, "malformed_json")
+        },
+        case("invalid UTF-8", single, b"{\"id\":\"\xff\"}", 400, "malformed_json"),
+        case("not an object", single, b"[1, 2]", 422, "not_an_object"),
+        Case {
+            attribute: Some("id"),
+            ..case("missing id", single, br#"{"specversion":"1.0","source":"/s","type":"t"}"#, 422, "missing_attribute")
+        },
+        Case {
+            attribute: Some("source"),
+            index: Some(1),
+            ..case(
+                "wrong type in a batch, after a valid event",
+                batch,
+                serde_json::json!([event("g2", 2), {"specversion":"1.0","id":"x","source":5,"type":"t"}]).to_string().as_bytes(),
+                422,
+                "wrong_type",
+            )
+        },
+        Case {
+            attribute: Some("specversion"),
+            ..case("wrong spec version", single, br#"{"specversion":"0.3","id":"1","source":"/s","type":"t"}"#, 422, "invalid_attribute")
+        },
+        Case {
+            attribute: Some("time"),
+            ..case("bad time", single, br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"noon"}"#, 422, "invalid_attribute")
+        },
+        case("empty batch", batch, b"[]", 422, "empty_batch"),
+        Case {
+            attribute: Some("type"),
+            index: Some(2),
+            ..case(
+                "NDJSON with a bad third line",
+                Some("application/x-ndjson"),
+                format!("{good}\n{good}\n{{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\"}}\n").as_bytes(),
+                422,
+                "missing_attribute",
+            )
+        },
+    ];
+    for c in cases {
+        let (status, body, _) = post(&client, &url, c.content_type, c.body).await;
+        let error = &body["error"];
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (c.status, Some(c.code)),
+            "{}: {body}",
+            c.what
+        );
+        assert!(
+            !error["message"].as_str().unwrap_or("").is_empty(),
+            "{}: no message",
+            c.what
+        );
+        assert_eq!(
+            error["attribute"].as_str(),
+            c.attribute,
+            "{}: {body}",
+            c.what
+        );
+        assert_eq!(error["index"].as_u64(), c.index, "{}: {body}", c.what);
+        if let Some((line, column)) = c.line_column {
+            assert_eq!(
+                (error["line"].as_u64(), error["column"].as_u64()),
+                (Some(line), Some(column)),
+                "{}: {body}",
+                c.what
+            );
+        }
+        if let Some(attribute) = c.attribute {
+            assert!(
+                error["message"].as_str().unwrap().contains(attribute),
+                "{}: {body}",
+                c.what
+            );
+        }
+    }
 
     // 413: over the limit (1 MiB here), declared or streamed.
     let answer = post_large(ingest.addr, 2 * 1024 * 1024, false).await;

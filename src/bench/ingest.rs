@@ -2,7 +2,7 @@
 //! produce rate for the same events from a plain rdkafka producer with the same settings (idempotent,
 //! `acks=all`), alternating, on one nisshi broker.
 
-use super::{median, rate};
+use super::print_table;
 use clap::Args;
 use futures::StreamExt;
 use pacer_stack::{Broker, BrokerOptions};
@@ -125,26 +125,18 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     server.await??;
     broker.stop().await?;
 
-    let n = args.events as u64;
-    let reference = rate(n, median(&raw));
     println!(
         "ingest: {} events per round, {} per request, {} in flight, {} rounds, medians",
         args.events, args.batch, args.concurrency, args.rounds
     );
-    println!("| path | median time | events/s | vs raw produce |");
-    println!("| --- | --- | --- | --- |");
-    for (name, samples) in [
-        ("rdkafka produce, acks=all (reference)", &raw),
-        ("POST /v1/events, acknowledged", &http),
-    ] {
-        let m = median(samples);
-        let r = rate(n, m);
-        println!(
-            "| {name} | {:.3} s | {r:.0} | {:.2} |",
-            m.as_secs_f64(),
-            r / reference
-        );
-    }
+    print_table(
+        "events",
+        args.events as u64,
+        &[
+            ("rdkafka produce, acks=all (reference)", &raw),
+            ("POST /v1/events, acknowledged", &http),
+        ],
+    );
     Ok(())
 }
 

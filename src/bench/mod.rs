@@ -46,6 +46,26 @@ pub fn rate(items: u64, took: Duration) -> f64 {
     items as f64 / took.as_secs_f64().max(1e-9)
 }
 
+/// Prints a Markdown table of medians: time, rate and the ratio to the first row, which is the reference.
+#[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+pub fn print_table(unit: &str, items: u64, rows: &[(&str, &[Duration])]) {
+    let Some((_, reference)) = rows.first() else {
+        return;
+    };
+    let reference = rate(items, median(reference));
+    println!("| path | median time | {unit}/s | vs reference |");
+    println!("| --- | --- | --- | --- |");
+    for (name, samples) in rows {
+        let m = median(samples);
+        let r = rate(items, m);
+        println!(
+            "| {name} | {:.3} s | {r:.0} | {:.2} |",
+            m.as_secs_f64(),
+            r / reference
+        );
+    }
+}
+
 /// A private PostgreSQL in a temporary state directory, for one benchmark run.
 pub async fn private_postgres() -> anyhow::Result<(PrivatePostgres, tempfile::TempDir)> {
     let dir = tempfile::Builder::new().prefix("pacer-bench-").tempdir()?;

@@ -1,7 +1,7 @@
 //! The sink benchmark: the worker's write path (transform + one transaction with `COPY`) against
 //! `psql \copy` of the very same rows into the very same table, alternating, on one private PostgreSQL.
 
-use super::{median, private_postgres, rate};
+use super::{print_table, private_postgres};
 use anyhow::Context;
 use clap::Args;
 use pacer_worker::{Batch, BatchSettings, EVENT_COLUMNS, Sink, transform};
@@ -170,34 +170,26 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     }
     pg.stop().await?;
 
-    let rows = args.rows as u64;
-    let reference = rate(rows, median(&psql));
     println!(
         "sink: {} rows per round, batches of {}, {} rounds, medians",
         args.rows, args.batch, args.rounds
     );
-    println!("| path | median time | rows/s | vs psql \\copy |");
-    println!("| --- | --- | --- | --- |");
-    for (name, samples) in [
-        ("psql \\copy (reference)", &psql),
-        (
-            "worker: transform + write, pipelined (direct COPY)",
-            &worker,
-        ),
-        ("worker: write only (direct COPY)", &worker_write),
-        ("worker: staging + INSERT ON CONFLICT", &staged),
-        (
-            "transform only (parse, validate, encode; no I/O)",
-            &transform_only,
-        ),
-    ] {
-        let m = median(samples);
-        let r = rate(rows, m);
-        println!(
-            "| {name} | {:.3} s | {r:.0} | {:.2} |",
-            m.as_secs_f64(),
-            r / reference
-        );
-    }
+    print_table(
+        "rows",
+        args.rows as u64,
+        &[
+            ("psql \\copy (reference)", &psql),
+            (
+                "worker: transform + write, pipelined (direct COPY)",
+                &worker,
+            ),
+            ("worker: write only (direct COPY)", &worker_write),
+            ("worker: staging + INSERT ON CONFLICT", &staged),
+            (
+                "transform only (parse, validate, encode; no I/O)",
+                &transform_only,
+            ),
+        ],
+    );
     Ok(())
 }
