@@ -39,9 +39,9 @@ impl Serialize for CloudEvent {
 }
 
 impl CloudEvent {
-    /// The event as CloudEvents JSON bytes, with `time` always present.
-    pub fn to_json(&self) -> Vec<u8> {
-        // Serializing owned strings, raw JSON and a formatted time cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The event as CloudEvents JSON bytes, with `time` always present. It fails only for a `time` that RFC 3339
+    /// cannot express, which validation never lets through.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
     }
 }

@@ -67,6 +67,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            ApiError::Produce(ProduceError::Encode(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotReady | ApiError::Produce(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -81,6 +82,7 @@ impl ApiError {
             ApiError::NotReady => "broker_unavailable",
             ApiError::Produce(ProduceError::QueueFull) => "producer_queue_full",
             ApiError::Produce(ProduceError::Broker(_)) => "broker_unavailable",
+            ApiError::Produce(ProduceError::Encode(_)) => "internal_error",
         }
     }
 }

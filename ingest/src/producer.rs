@@ -19,6 +19,9 @@ pub enum ProduceError {
     /// The broker did not acknowledge an event in time, or refused it.
     #[error("the broker did not acknowledge the events: {0}")]
     Broker(KafkaError),
+    /// An event could not be encoded (a bug: validation should have refused it).
+    #[error("an event could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// A shared idempotent Kafka producer for one topic.
@@ -63,7 +66,7 @@ impl EventProducer {
     pub async fn produce_all(&self, events: &[CloudEvent]) -> Result<usize, ProduceError> {
         let mut deliveries = Vec::with_capacity(events.len());
         for event in events {
-            let payload = event.to_json();
+            let payload = event.to_json()?;
             let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(&payload);
             if let Some(key) = event.partition_key() {
                 record = record.key(key);

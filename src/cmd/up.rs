@@ -78,40 +78,35 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
 
-    let postgres = match &args.database_url {
-        Some(_) => None,
-        None => Some(
-            PrivatePostgres::start_or_reuse(&PostgresOptions {
+    let (postgres, database_url) = match &args.database_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let options = PostgresOptions {
                 state_dir: state_dir.clone(),
                 port: args.pg_port,
                 database: "pacer".into(),
-            })
-            .await
-            .context("cannot start the private PostgreSQL")?,
-        ),
+            };
+            let pg = PrivatePostgres::start_or_reuse(&options)
+                .await
+                .context("cannot start the private PostgreSQL")?;
+            let url = pg.url();
+            (Some(pg), url)
+        }
     };
-    let database_url = match (&args.database_url, &postgres) {
-        (Some(url), _) => url.clone(),
-        (None, Some(pg)) => pg.url(),
-        (None, None) => unreachable!("a private cluster is started when no URL is given"),
-    };
-
-    let mut broker = match &args.brokers {
-        Some(_) => None,
-        None => Some(
-            Broker::start(BrokerOptions::in_memory(
+    let (mut broker, brokers) = match &args.brokers {
+        Some(brokers) => (None, brokers.clone()),
+        None => {
+            let options = BrokerOptions::in_memory(
                 pacer_stack::find_nisshi()?,
                 args.kafka_port,
                 state_dir.join("nisshi.log"),
-            ))
-            .await
-            .context("cannot start the nisshi broker")?,
-        ),
-    };
-    let brokers = match (&args.brokers, &broker) {
-        (Some(b), _) => b.clone(),
-        (None, Some(b)) => b.bootstrap(),
-        (None, None) => unreachable!("a broker is started when none is given"),
+            );
+            let broker = Broker::start(options)
+                .await
+                .context("cannot start the nisshi broker")?;
+            let brokers = broker.bootstrap();
+            (Some(broker), brokers)
+        }
     };
     pacer_stack::wait_for_broker(&brokers, Duration::from_secs(30)).await?;
     pacer_stack::create_topic(&brokers, &args.topic, args.partitions).await?;
