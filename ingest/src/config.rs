@@ -17,6 +17,8 @@ pub struct IngestConfig {
     pub delivery_timeout: Duration,
     /// How long the producer waits to fill a Kafka batch (librdkafka `linger.ms`).
     pub linger: Duration,
+    /// Requests handled at once; more get 503 at once, which bounds memory to about this many bodies.
+    pub max_in_flight: usize,
 }
 
 impl IngestConfig {
@@ -29,6 +31,7 @@ impl IngestConfig {
             body_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(10),
             linger: Duration::from_millis(5),
+            max_in_flight: 256,
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// The broker is unreachable (503).
     #[error("the broker is unreachable; retry later")]
     NotReady,
+    /// Too many requests are being handled already (503).
+    #[error("ingest is handling {limit} requests already; retry later")]
+    Busy { limit: usize },
     /// The broker did not take the events (503).
     #[error(transparent)]
     Produce(#[from] ProduceError),
@@ -68,7 +71,9 @@ impl ApiError {
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ApiError::Produce(ProduceError::Encode(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::NotReady | ApiError::Produce(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady | ApiError::Busy { .. } | ApiError::Produce(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -80,6 +85,7 @@ impl ApiError {
             ApiError::BodyTimeout { .. } => "body_timeout",
             ApiError::BodyRead(_) => "body_unreadable",
             ApiError::NotReady => "broker_unavailable",
+            ApiError::Busy { .. } => "too_many_requests",
             ApiError::Produce(ProduceError::QueueFull) => "producer_queue_full",
             ApiError::Produce(ProduceError::Broker(_)) => "broker_unavailable",
             ApiError::Produce(ProduceError::Encode(_)) => "internal_error",

@@ -14,6 +14,7 @@ use pacer_event::{BodyFormat, parse_body};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     ready: Readiness,
     max_body_bytes: usize,
     body_timeout: Duration,
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 impl AppState {
@@ -35,6 +38,8 @@ impl AppState {
             ready,
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout,
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            max_in_flight: config.max_in_flight,
         }
     }
 }
@@ -61,6 +66,13 @@ async fn post_events(
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
     let received_at = OffsetDateTime::now_utc();
+    let _permit = state
+        .in_flight
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy {
+            limit: state.max_in_flight,
+        })?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)

@@ -16,6 +16,9 @@ pub struct IngestArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "PACER_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Requests handled at once; more are answered 503 at once.
+    #[arg(long, env = "PACER_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
     /// How long the broker may take to acknowledge a request's events before it fails with 503.
     #[arg(long, env = "PACER_DELIVERY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub delivery_timeout: Duration,
@@ -26,6 +29,7 @@ impl IngestArgs {
         let mut config = pacer_ingest::IngestConfig::new(&self.kafka.brokers, &self.kafka.topic);
         config.max_body_bytes = self.max_body_bytes;
         config.delivery_timeout = self.delivery_timeout;
+        config.max_in_flight = self.max_in_flight;
         config
     }
 }

@@ -91,11 +91,20 @@ impl Stack {
 
     /// Ingest in-process on a free port.
     pub async fn start_ingest(&self) -> Service {
+        self.start_ingest_with(|_| {}).await
+    }
+
+    /// Ingest in-process on a free port, with settings changed by `adjust`.
+    pub async fn start_ingest_with(
+        &self,
+        adjust: impl FnOnce(&mut pacer_ingest::IngestConfig),
+    ) -> Service {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut config = pacer_ingest::IngestConfig::new(self.brokers(), TOPIC);
         config.max_body_bytes = 1024 * 1024;
         config.delivery_timeout = Duration::from_secs(5);
+        adjust(&mut config);
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             pacer_ingest::serve(config, listener, wait(rx))
