@@ -305,21 +305,7 @@ impl Finisher {
     /// Commits the next offset of every partition in the batch that this worker still owns under the same
     /// assignment; a partition lost (or lost and regained) meanwhile is left to its new owner.
     async fn commit(&self, batch: &Batch) {
-        let mut offsets = TopicPartitionList::new();
-        let context = self.consumer.context();
-        for (&partition, mark) in batch.marks() {
-            if context.epoch(&self.topic, partition) == Some(mark.epoch) {
-                let next = Offset::Offset(mark.last_offset + 1);
-                if let Err(e) = offsets.add_partition_offset(&self.topic, partition, next) {
-                    tracing::warn!(error = %e, partition, "cannot build the offset commit");
-                }
-            } else {
-                tracing::info!(
-                    partition,
-                    "partition changed owner during the batch; not committing it"
-                );
-            }
-        }
+        let offsets = offsets_to_commit(batch, self.consumer.context(), &self.topic);
         if offsets.count() == 0 {
             return;
         }
@@ -340,4 +326,29 @@ impl Finisher {
         let lag = self.consumer.context().lag();
         (!lag.is_empty()).then(|| lag.iter().map(|(_, l)| l).sum())
     }
+}
+
+/// The offsets a batch may commit: the next offset of each of its partitions that is still owned under the
+/// assignment epoch the batch read it in.
+pub fn offsets_to_commit(
+    batch: &Batch,
+    ownership: &OwnershipContext,
+    topic: &str,
+) -> TopicPartitionList {
+    let mut offsets = TopicPartitionList::new();
+    for (&partition, mark) in batch.marks() {
+        if ownership.epoch(topic, partition) != Some(mark.epoch) {
+            tracing::info!(
+                partition,
+                "partition changed owner during the batch; not committing it"
+            );
+            continue;
+        }
+        if let Err(e) =
+            offsets.add_partition_offset(topic, partition, Offset::Offset(mark.last_offset + 1))
+        {
+            tracing::warn!(error = %e, partition, "cannot build the offset commit");
+        }
+    }
+    offsets
 }
