@@ -30,7 +30,8 @@ pub enum WorkerError {
 
 type Kafka = Arc<StreamConsumer<OwnershipContext>>;
 
-/// Runs a worker until `shutdown` completes; the batch in progress is then written and committed.
+/// Runs a worker until `shutdown` completes. The batch being collected is then written and committed, unless
+/// PostgreSQL is failing at that moment: then it is left uncommitted, to be re-delivered.
 pub async fn run(
     config: WorkerConfig,
     settings: watch::Receiver<BatchSettings>,
@@ -113,6 +114,30 @@ struct Worker {
     batch_no: u64,
 }
 
+/// Whether a batch reached PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Yes,
+    /// The worker was told to stop while the batch was still failing to write; it is not committed.
+    No,
+}
+
+/// Waits for the batch in flight, if any; false if it was not written (or its task failed), in which case
+/// nothing after it may be written or committed.
+async fn previous_written(in_flight: Option<tokio::task::JoinHandle<Written>>) -> bool {
+    match in_flight {
+        None => true,
+        Some(task) => match task.await {
+            Ok(Written::Yes) => true,
+            Ok(Written::No) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "the task writing a batch failed; stopping without committing more");
+                false
+            }
+        },
+    }
+}
+
 /// A batch that is collected and transformed, ready to be written.
 struct Ready {
     batch_no: u64,
@@ -129,7 +154,7 @@ impl Worker {
     /// the Kafka fetch and the transform overlap PostgreSQL's work, while writes and offset commits stay in
     /// batch order.
     async fn run(&mut self) {
-        let mut in_flight: Option<tokio::task::JoinHandle<()>> = None;
+        let mut in_flight: Option<tokio::task::JoinHandle<Written>> = None;
         loop {
             let settings = *self.settings.borrow_and_update();
             let started_at = OffsetDateTime::now_utc();
@@ -149,15 +174,15 @@ impl Worker {
                     poll,
                     transform: t0.elapsed(),
                 };
-                if let Some(previous) = in_flight.take() {
-                    let _ = previous.await;
+                // Batch N+1 may be written (and its offsets committed) only once batch N is written: a later
+                // commit would move the offsets past N's records.
+                if !previous_written(in_flight.take()).await {
+                    return;
                 }
                 in_flight = Some(tokio::spawn(self.finisher.clone().finish(ready)));
             }
             if reason == FlushReason::Drain {
-                if let Some(previous) = in_flight.take() {
-                    let _ = previous.await;
-                }
+                previous_written(in_flight.take()).await;
                 return;
             }
         }
@@ -201,7 +226,7 @@ struct Finisher {
 }
 
 impl Finisher {
-    async fn finish(self: Arc<Self>, ready: Ready) {
+    async fn finish(self: Arc<Self>, ready: Ready) -> Written {
         let Ready {
             batch_no,
             batch,
@@ -217,7 +242,7 @@ impl Finisher {
                 batch = batch_no,
                 "stopping before the batch was written; it is not committed and will be re-delivered"
             );
-            return;
+            return Written::No;
         };
         let write_time = t1.elapsed();
 
@@ -262,6 +287,7 @@ impl Finisher {
         if let Err(e) = report.insert(self.sink.pool()).await {
             tracing::warn!(error = %e, batch = report.batch_no, "could not record batch metrics");
         }
+        Written::Yes
     }
 
     /// Writes the batch, retrying with capped back-off while PostgreSQL is failing. `None` if told to stop first.
