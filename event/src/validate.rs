@@ -25,16 +25,33 @@ pub(crate) fn validate(
     }
     let id = required_string(&mut object, "id")?;
     let source = required_string(&mut object, "source")?;
+    for (name, value) in [("id", &id), ("source", &source)] {
+        if value.len() > MAX_KEY_BYTES {
+            return Err(invalid(
+                name,
+                format!(
+                    "is {} bytes long; at most {MAX_KEY_BYTES} are accepted",
+                    value.len()
+                ),
+            ));
+        }
+    }
     let ty = required_string(&mut object, "type")?;
     let time = match optional_string(&mut object, "time")? {
         Some(text) => {
             let time = OffsetDateTime::parse(&text, &Rfc3339)
                 .map_err(|e| invalid("time", format!("must be an RFC 3339 timestamp ({e})")))?;
-            // RFC 3339 allows year 0000, which PostgreSQL (and the proleptic calendar it uses) does not.
-            if time.to_offset(time::UtcOffset::UTC).year() < 1 {
-                return Err(invalid("time", "must be in the years 0001 to 9999".into()));
+            // RFC 3339 allows year 0000, which PostgreSQL does not; and a time near the ends of the range can
+            // fall outside it once moved to UTC.
+            match time.checked_to_offset(time::UtcOffset::UTC) {
+                Some(utc) if utc.year() >= 1 => time,
+                _ => {
+                    return Err(invalid(
+                        "time",
+                        "must be within the years 0001 to 9999 in UTC".into(),
+                    ));
+                }
             }
-            time
         }
         None => default_time,
     };
@@ -46,7 +63,7 @@ pub(crate) fn validate(
     }
     let data = object.remove("data").filter(|raw| raw.get() != "null");
     if let Some(raw) = &data {
-        check_depth(raw.get())?;
+        check_shape(raw.get())?;
         check_escapes(raw.get())?;
     }
     let data_base64 = optional_string(&mut object, "data_base64")?;
@@ -109,6 +126,10 @@ fn name_is_string_or_absent(extensions: &BTreeMap<String, serde_json::Value>, na
     !matches!(extensions.get(name), Some(v) if !v.is_string())
 }
 
+/// The longest `id` and `source` accepted, in bytes: together they are the primary key of `events`, and a
+/// B-tree entry of PostgreSQL holds at most about 2.7 kB.
+pub const MAX_KEY_BYTES: usize = 1024;
+
 fn required_string(object: &mut RawObject, name: &'static str) -> Result<String, EventError> {
     let value = optional_string(object, name)?
         .ok_or(EventError::new(Problem::Missing { attribute: name }))?;
@@ -144,24 +165,27 @@ fn check_text(name: &str, value: &str) -> Result<(), EventError> {
     Ok(())
 }
 
-/// The deepest nesting of arrays and objects accepted in `data`, the same as serde_json's own limit for values.
-pub const MAX_DATA_DEPTH: usize = 128;
+/// The deepest nesting of arrays and objects accepted in `data`. It bounds the work and stack that one event
+/// can cost, here and in PostgreSQL, and stays below serde_json's own recursion limit (128).
+pub const MAX_DATA_DEPTH: usize = 100;
 
-/// Refuses `data` nested deeper than [`MAX_DATA_DEPTH`]: PostgreSQL's `jsonb` parser would fail on it.
-fn check_depth(json: &str) -> Result<(), EventError> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for b in json.bytes() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+/// The most digits, and the largest exponent magnitude, of a number in `data`. `jsonb` stores numbers as
+/// `numeric`, which refuses far larger ones (`1e200000` overflows it) that JSON itself allows.
+pub const MAX_NUMBER_DIGITS: usize = 1000;
+
+/// Refuses `data` nested deeper than [`MAX_DATA_DEPTH`] or holding a number beyond [`MAX_NUMBER_DIGITS`].
+/// The text is well-formed JSON already; this walks it once, outside strings.
+fn check_shape(json: &str) -> Result<(), EventError> {
+    let bytes = json.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_DATA_DEPTH {
@@ -172,8 +196,44 @@ fn check_depth(json: &str) -> Result<(), EventError> {
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                check_number(&json[start..i])?;
+                continue;
+            }
             _ => {}
         }
+        i += 1;
+    }
+    Ok(())
+}
+
+fn check_number(number: &str) -> Result<(), EventError> {
+    let (mantissa, exponent) = match number.find(['e', 'E']) {
+        Some(at) => (&number[..at], &number[at + 1..]),
+        None => (number, ""),
+    };
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
+    let exponent_digits = exponent
+        .trim_start_matches(['+', '-'])
+        .trim_start_matches('0');
+    let exponent_too_large = exponent_digits.len() > 4
+        || exponent_digits
+            .parse::<usize>()
+            .is_ok_and(|e| e > MAX_NUMBER_DIGITS);
+    if digits > MAX_NUMBER_DIGITS || exponent_too_large {
+        let shown: String = number.chars().take(24).collect();
+        return Err(invalid(
+            "data",
+            format!(
+                "holds a number PostgreSQL cannot store ({shown}...): at most {MAX_NUMBER_DIGITS} digits and exponents up to ±{MAX_NUMBER_DIGITS}"
+            ),
+        ));
     }
     Ok(())
 }

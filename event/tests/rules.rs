@@ -240,3 +240,70 @@ fn content_types_choose_the_format() {
     let body = br#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#;
     assert_eq!(parse_body(BodyFormat::Single, body, NOW).unwrap().len(), 1);
 }
+
+#[test]
+fn values_postgresql_cannot_store_are_refused_up_front() {
+    let with = |extra: &str| {
+        format!(r#"{{"specversion":"1.0","id":"1","source":"/s","type":"t",{extra}}}"#)
+    };
+    let refused = [
+        (with(r#""time":"9999-12-31T23:30:00-01:00""#), "time"),
+        (with(r#""time":"0000-12-31T23:30:00Z""#), "time"),
+        (with(r#""data":1e200000"#), "data"),
+        (with(r#""data":{"n":-2E+1001}"#), "data"),
+        (with(&format!(r#""data":[{}]"#, "9".repeat(1001))), "data"),
+        (with(&format!(r#""data":0.{}"#, "1".repeat(1001))), "data"),
+        (
+            format!(
+                r#"{{"specversion":"1.0","id":"{}","source":"/s","type":"t"}}"#,
+                "i".repeat(1025)
+            ),
+            "id",
+        ),
+        (
+            format!(
+                r#"{{"specversion":"1.0","id":"1","source":"{}","type":"t"}}"#,
+                "s".repeat(1025)
+            ),
+            "source",
+        ),
+        (
+            with(&format!(
+                r#""data":{}1{}"#,
+                "[".repeat(101),
+                "]".repeat(101)
+            )),
+            "data",
+        ),
+    ];
+    for (json, attribute) in &refused {
+        let e = err(json);
+        assert_eq!(
+            e.attribute(),
+            Some(*attribute),
+            "{}: {e}",
+            &json[..json.len().min(80)]
+        );
+        assert!(!e.is_syntax());
+    }
+    let accepted = [
+        with(r#""time":"9999-12-31T22:30:00-01:00""#),
+        with(r#""data":[1.5e-300, -0.0, 1E+308, 123456789012345678901234567890, {"e":"1e99999"}]"#),
+        with(&format!(
+            r#""data":{}"\u00e9"{}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        )),
+        format!(
+            r#"{{"specversion":"1.0","id":"{}","source":"/s","type":"t"}}"#,
+            "i".repeat(1024)
+        ),
+    ];
+    for json in &accepted {
+        assert!(
+            parse_one(json.as_bytes(), NOW).is_ok(),
+            "{}",
+            &json[..json.len().min(80)]
+        );
+    }
+}

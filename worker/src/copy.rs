@@ -61,10 +61,13 @@ impl CopyText {
     /// A timestamptz column, in RFC 3339 and UTC (PostgreSQL refuses offsets beyond ±15:59 that RFC 3339 allows).
     pub fn timestamp(&mut self, value: OffsetDateTime) -> &mut Self {
         self.separator();
-        match value.to_offset(time::UtcOffset::UTC).format(&Rfc3339) {
-            Ok(text) => self.buf.push_str(&text),
+        match value
+            .checked_to_offset(time::UtcOffset::UTC)
+            .map(|utc| utc.format(&Rfc3339))
+        {
+            Some(Ok(text)) => self.buf.push_str(&text),
             // Only timestamps outside years 0..=9999 cannot be formatted; parsing never yields them.
-            Err(_) => self.buf.push_str("\\N"),
+            _ => self.buf.push_str("\\N"),
         }
         self
     }

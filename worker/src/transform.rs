@@ -115,7 +115,10 @@ pub fn record_time(record: &OwnedMessage) -> Option<OffsetDateTime> {
         Timestamp::CreateTime(ms) | Timestamp::LogAppendTime(ms) => ms,
         Timestamp::NotAvailable => return None,
     };
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
+    // A timestamp PostgreSQL cannot store (before year 1) counts as none.
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .filter(|t| t.year() >= 1)
 }
 
 /// A dead letter for a record, with `reason`.
