@@ -22,10 +22,10 @@ use tokio::net::TcpListener;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The Kafka producer could not be created (a bad setting, not an unreachable broker).
-    #[error("cannot create the Kafka producer: {0}")]
+    #[error("cannot create the Kafka producer")]
     Producer(#[from] rdkafka::error::KafkaError),
     /// The HTTP server failed.
-    #[error("HTTP server error: {0}")]
+    #[error("HTTP server error")]
     Serve(#[from] std::io::Error),
 }
 

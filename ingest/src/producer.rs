@@ -20,7 +20,7 @@ pub enum ProduceError {
     #[error("the broker did not acknowledge the events: {0}")]
     Broker(KafkaError),
     /// An event could not be encoded (a bug: validation should have refused it).
-    #[error("an event could not be encoded: {0}")]
+    #[error("an event could not be encoded")]
     Encode(#[from] serde_json::Error),
 }
 

@@ -44,10 +44,10 @@ pub enum StackError {
         source: std::io::Error,
     },
     /// Kafka admin error.
-    #[error("Kafka error: {0}")]
+    #[error("Kafka error")]
     Kafka(#[from] rdkafka::error::KafkaError),
     /// PostgreSQL error.
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL error")]
     Database(#[from] sqlx::Error),
 }
 

@@ -1,6 +1,10 @@
 //! Which partitions this worker owns, with an epoch per assignment, kept up to date by the rebalance callbacks.
 //! A batch commits a partition's offset only if the partition's epoch has not changed since the batch read it,
 //! so a worker never commits for a partition it lost, even if it got it back in between.
+//!
+//! The check runs just before the commit, and a rebalance can land between the two. Such a commit carries only
+//! offsets of rows already durable in PostgreSQL, so at worst it moves a group offset back and the new owner
+//! re-reads records that the `(source, id)` key then absorbs; it never skips a record.
 
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Statistics, TopicPartitionList};
@@ -92,7 +96,11 @@ impl ConsumerContext for OwnershipContext {
         match rebalance {
             Rebalance::Revoke(list) => self.revoke(list),
             Rebalance::Assign(_) => {}
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+            Rebalance::Error(e) => {
+                // rdkafka unassigns every partition after a failed rebalance: own nothing until the next assignment.
+                tracing::warn!(error = %e, "rebalance failed; dropping every partition until the next assignment");
+                self.lock().epochs.clear();
+            }
         }
     }
 

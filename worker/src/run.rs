@@ -6,7 +6,7 @@ use crate::config::WorkerConfig;
 use crate::metrics::BatchReport;
 use crate::ownership::OwnershipContext;
 use crate::settings::BatchSettings;
-use crate::sink::{Sink, SinkError, WriteOutcome, is_transient};
+use crate::sink::{Sink, SinkError, WriteOutcome, is_data_error, is_unavailable};
 use crate::transform::{Transformed, transform};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     /// The Kafka consumer could not be created or subscribed.
-    #[error("Kafka consumer error: {0}")]
+    #[error("Kafka consumer error")]
     Kafka(#[from] KafkaError),
     /// The database could not be set up.
     #[error(transparent)]
@@ -43,7 +43,10 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let sink = Sink::new(&config.database_url, &config.worker_id)?;
-    migrate_with_retry(&sink, stop.clone()).await?;
+    if !migrate_with_retry(&sink, stop.clone()).await? {
+        tracing::info!("stopped before PostgreSQL was reachable");
+        return Ok(());
+    }
     let consumer: Kafka = Arc::new(
         ClientConfig::new()
             .set("bootstrap.servers", &config.brokers)
@@ -84,20 +87,37 @@ pub async fn run(
     };
     worker.run().await;
     tracing::info!(worker = %config.worker_id, batches = worker.batch_no, "worker stopped");
+    // Closing a consumer blocks (it leaves the group and waits for the broker): not on a runtime thread.
+    let Worker {
+        consumer, finisher, ..
+    } = worker;
+    drop(finisher);
+    let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
     Ok(())
 }
 
-async fn migrate_with_retry(sink: &Sink, mut stop: watch::Receiver<bool>) -> Result<(), SinkError> {
+/// Applies the schema, waiting for PostgreSQL while it is unreachable; `Ok(false)` if told to stop first.
+async fn migrate_with_retry(
+    sink: &Sink,
+    mut stop: watch::Receiver<bool>,
+) -> Result<bool, SinkError> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
-        match sink.migrate().await {
-            Ok(()) => return Ok(()),
-            Err(SinkError::Database(e)) if is_transient(&e) && !*stop.borrow() => {
+        let result = tokio::select! {
+            result = sink.migrate() => result,
+            _ = stop.wait_for(|stop| *stop) => return Ok(false),
+        };
+        match result {
+            Ok(()) => return Ok(true),
+            Err(
+                SinkError::Database(e)
+                | SinkError::Migrate(sqlx::migrate::MigrateError::Execute(e)),
+            ) if is_unavailable(&e) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, ?delay, "cannot reach PostgreSQL to apply the schema; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = stop.changed() => {}
+                    _ = stop.wait_for(|stop| *stop) => return Ok(false),
                 }
             }
             Err(e) => return Err(e),
@@ -314,7 +334,7 @@ impl Finisher {
                 Ok(outcome) => return Some((outcome, attempts)),
                 Err(e) => e,
             };
-            if !is_transient(&error) && !isolate {
+            if is_data_error(&error) && !isolate {
                 tracing::warn!(error = %error, "PostgreSQL refused the batch; writing it row by row to find the bad rows");
                 isolate = true;
                 continue;

@@ -33,10 +33,10 @@ pub enum SinkError {
     #[error("invalid database URL: {0}")]
     Url(sqlx::Error),
     /// Connecting or running a statement failed.
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL error")]
     Database(#[from] sqlx::Error),
     /// The schema migrations failed.
-    #[error("schema migration failed: {0}")]
+    #[error("schema migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
@@ -127,7 +127,7 @@ impl Sink {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Err(e) if !is_transient(&e) => {
+                Err(e) if is_data_error(&e) => {
                     sqlx::query("ROLLBACK TO SAVEPOINT pacer_row")
                         .execute(&mut *tx)
                         .await?;
@@ -257,19 +257,39 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("23505"))
 }
 
-/// True for errors that a retry can cure: the connection, the server going away or being unable to accept
-/// work now. False for errors that the same batch would hit again (bad data).
-pub fn is_transient(error: &sqlx::Error) -> bool {
+/// True if PostgreSQL refused the data itself, so that the same rows would fail again however often they are
+/// retried: class 22 (data exception), 23 (integrity constraint, such as a CHECK an operator added) and 54
+/// (program limit exceeded). Everything else — connections, shutdowns, permissions, locks, timeouts, a table
+/// being migrated — is retried with back-off, and never turns a valid event into a dead letter.
+pub fn is_data_error(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(e) => {
             let code = e.code();
             let code = code.as_deref().unwrap_or("");
-            // 08: connection exception; 40: transaction rollback; 53: insufficient resources;
-            // 57: operator intervention (shutdown); 58: system error.
-            ["08", "40", "53", "57", "58"]
+            ["22", "23", "54"]
                 .iter()
                 .any(|class| code.starts_with(class))
         }
-        _ => true,
+        _ => false,
+    }
+}
+
+/// True if PostgreSQL is unreachable or not accepting work yet (starting, shutting down): worth waiting for at
+/// start-up, where any other error is a mistake to report at once.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            let code = e.code();
+            let code = code.as_deref().unwrap_or("");
+            // 08: connection exception; 53: insufficient resources; 57: operator intervention (shutdown, startup).
+            ["08", "53", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_) => true,
+        _ => false,
     }
 }
