@@ -55,7 +55,7 @@ fn pacer_up_runs_the_pipeline_and_stops_cleanly() {
     );
     assert!(stderr.contains("private PostgreSQL stopped"), "{stderr}");
     assert!(
-        !state.path().join("pg/postmaster.pid").exists(),
+        !state.path().join("postgres/data/postmaster.pid").exists(),
         "PostgreSQL still running"
     );
 }

@@ -93,6 +93,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             (Some(pg), url)
         }
     };
+    // Whatever happens next, a cluster started here is stopped again.
+    let result = run_on(&args, &state_dir, database_url).await;
+    if let Some(pg) = postgres.as_ref().filter(|pg| pg.started_here()) {
+        match pg.stop().await {
+            Ok(()) => tracing::info!("private PostgreSQL stopped"),
+            Err(e) => tracing::warn!(error = %e, "could not stop the private PostgreSQL"),
+        }
+    }
+    tracing::info!("pacer stopped");
+    result
+}
+
+/// Everything after PostgreSQL: the broker, the topic, ingest, the workers and the optional load.
+async fn run_on(
+    args: &UpArgs,
+    state_dir: &std::path::Path,
+    database_url: String,
+) -> anyhow::Result<()> {
     let (mut broker, brokers) = match &args.brokers {
         Some(brokers) => (None, brokers.clone()),
         None => {
@@ -142,7 +160,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         });
     }
 
-    banner(&http, &brokers, &database_url, &state_dir, args.workers);
+    banner(&http, &brokers, &database_url, state_dir, args.workers);
 
     let load_stats = Arc::new(LoadStats::default());
     if args.load.is_some() || args.load_profile.is_some() {
@@ -186,11 +204,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(broker) = broker.as_mut() {
         broker.stop().await?;
     }
-    if let Some(pg) = postgres.as_ref().filter(|pg| pg.started_here()) {
-        pg.stop().await?;
-        tracing::info!("private PostgreSQL stopped");
-    }
-    tracing::info!("pacer stopped");
     Ok(())
 }
 

@@ -38,7 +38,7 @@ pub enum StackError {
         log: PathBuf,
     },
     /// File-system or process error.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         source: std::io::Error,

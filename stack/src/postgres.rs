@@ -19,10 +19,12 @@ pub struct PostgresOptions {
     pub database: String,
 }
 
-/// A running private cluster.
+/// A running private cluster. Its files live in `<state>/postgres/` (the data directory `data/` and the server
+/// log `server.log`), owned by the server's user; the superuser's password is in `<state>/postgres.password`.
 #[derive(Debug)]
 pub struct PrivatePostgres {
     data_dir: PathBuf,
+    password: Option<String>,
     bin_dir: PathBuf,
     port: u16,
     database: String,
@@ -48,10 +50,15 @@ impl PrivatePostgres {
                 "resolving {}",
                 options.state_dir.display()
             )))?;
-        let data_dir = state_dir.join("pg");
-        prepare_dir(&state_dir, &data_dir, run_as)?;
+        let server_dir = state_dir.join("postgres");
+        let data_dir = server_dir.join("data");
+        let password_file = state_dir.join("postgres.password");
+        prepare_dir(&state_dir, &server_dir, &data_dir, run_as)?;
         let mut pg = Self {
             data_dir,
+            password: std::fs::read_to_string(&password_file)
+                .ok()
+                .map(|p| p.trim().to_owned()),
             bin_dir,
             port: options.port,
             database: options.database.clone(),
@@ -59,7 +66,10 @@ impl PrivatePostgres {
             run_as,
         };
         if !pg.data_dir.join("PG_VERSION").exists() {
-            pg.initdb().await?;
+            let password = new_password()?;
+            pg.initdb(&password).await?;
+            write_private(&password_file, &password)?;
+            pg.password = Some(password);
         }
         match pg.running_port() {
             Some(port) => {
@@ -74,15 +84,18 @@ impl PrivatePostgres {
 
     /// The URL of the pipeline's database.
     pub fn url(&self) -> String {
-        format!(
-            "postgres://{SUPERUSER}@127.0.0.1:{}/{}",
-            self.port, self.database
-        )
+        self.url_for(&self.database)
     }
 
     /// The URL of another database of this cluster.
     pub fn url_for(&self, database: &str) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+        match &self.password {
+            Some(password) => format!(
+                "postgres://{SUPERUSER}:{password}@127.0.0.1:{}/{database}",
+                self.port
+            ),
+            None => format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port),
+        }
     }
 
     /// The TCP port.
@@ -97,7 +110,7 @@ impl PrivatePostgres {
 
     /// The server log.
     pub fn log_file(&self) -> PathBuf {
-        self.data_dir.with_file_name("pg.log")
+        self.data_dir.with_file_name("server.log")
     }
 
     /// True if this process started the cluster (and so should stop it).
@@ -172,21 +185,32 @@ impl PrivatePostgres {
         Ok(())
     }
 
-    async fn initdb(&self) -> Result<(), StackError> {
+    async fn initdb(&self, password: &str) -> Result<(), StackError> {
         let data_dir = self.data_dir.display().to_string();
+        // initdb runs as the server's user and reads the password from a file that user owns.
+        let pwfile = self.data_dir.with_file_name("initdb.pw");
+        write_private(&pwfile, password)?;
+        if let Some((uid, gid)) = self.run_as {
+            std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)).map_err(StackError::io(
+                "handing the password file to the postgres user",
+            ))?;
+        }
         let mut command = self.command("initdb");
         command.args([
             "-D",
             &data_dir,
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            "--auth=scram-sha-256",
             "-E",
             "UTF8",
             "--locale=C.UTF-8",
         ]);
+        command.arg(format!("--pwfile={}", pwfile.display()));
         command.arg("--no-instructions");
-        run(command, "initdb").await?;
+        let result = run(command, "initdb").await;
+        let _ = std::fs::remove_file(&pwfile);
+        result?;
         tracing::info!(data_dir = %data_dir, "private PostgreSQL cluster created");
         Ok(())
     }
@@ -290,9 +314,37 @@ fn unprivileged_user() -> Result<Option<(u32, u32)>, StackError> {
     }
 }
 
-/// Creates the state directory (reachable by the server's user) and hands the data directory to that user.
+/// A new random password (128 bits from the kernel, as hex).
+fn new_password() -> Result<String, StackError> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(StackError::io(
+            "reading /dev/urandom for the PostgreSQL password",
+        ))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> Result<(), StackError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .map_err(StackError::io(format!("writing {}", path.display())))
+}
+
+/// Prepares `<state>/postgres/data` for the server's user. The state directory itself stays the caller's: it
+/// only gets search permission for others, so that the server's user can reach its own directory inside it.
 fn prepare_dir(
     state_dir: &Path,
+    server_dir: &Path,
     data_dir: &Path,
     run_as: Option<(u32, u32)>,
 ) -> Result<(), StackError> {
@@ -300,7 +352,7 @@ fn prepare_dir(
     std::fs::create_dir_all(data_dir)
         .map_err(StackError::io(format!("creating {}", data_dir.display())))?;
     if let Some((uid, gid)) = run_as {
-        // The server's user must be able to walk down to its data directory; say so rather than chmod a parent.
+        // The server's user must be able to walk down to its directory; say so rather than chmod a parent.
         let mut dir = state_dir.parent();
         while let Some(d) = dir {
             let mode = std::fs::metadata(d)
@@ -317,17 +369,25 @@ fn prepare_dir(
             }
             dir = d.parent();
         }
-        let chown = |p: &Path| {
-            std::os::unix::fs::chown(p, Some(uid), Some(gid)).map_err(StackError::io(format!(
-                "handing {} to the postgres user",
-                p.display()
-            )))
-        };
-        chown(state_dir)?;
-        chown(data_dir)?;
+        let mode = std::fs::metadata(state_dir)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0o700);
+        if mode & 0o001 == 0 {
+            std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(mode | 0o001))
+                .map_err(StackError::io(format!(
+                    "letting the postgres user search {}",
+                    state_dir.display()
+                )))?;
+        }
+        for dir in [server_dir, data_dir] {
+            std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(StackError::io(
+                format!("handing {} to the postgres user", dir.display()),
+            ))?;
+        }
     }
-    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)).map_err(
-        StackError::io(format!("restricting {}", data_dir.display())),
-    )?;
+    for dir in [server_dir, data_dir] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(StackError::io(format!("restricting {}", dir.display())))?;
+    }
     Ok(())
 }
