@@ -89,8 +89,13 @@ impl EventProducer {
         Ok(events.len())
     }
 
-    /// True if the broker answers a metadata request for the topic within `timeout`. Blocking.
+    /// True if the broker answers a metadata request for the topic within `timeout`, and the producer has not
+    /// hit a fatal error (after which an idempotent producer refuses every event). Blocking.
     pub fn probe(&self, timeout: Duration) -> bool {
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            tracing::error!(%code, %reason, "the Kafka producer hit a fatal error; ingest must be restarted");
+            return false;
+        }
         match self
             .producer
             .client()
@@ -102,11 +107,6 @@ impl EventProducer {
                 .any(|t| t.error().is_none() && !t.partitions().is_empty()),
             Err(_) => false,
         }
-    }
-
-    /// Events waiting in the producer's queue for the broker.
-    pub fn queue_depth(&self) -> i32 {
-        self.producer.in_flight_count()
     }
 
     /// Waits (up to 10 s) for queued events to be delivered.

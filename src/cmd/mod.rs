@@ -48,7 +48,7 @@ pub struct KafkaArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// How long a batch collects records before it is written (for example `200ms`, `1s`).
-    #[arg(long, env = "PACER_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, env = "PACER_INTERVAL", default_value = "500ms", value_parser = parse_interval)]
     pub interval: Duration,
     /// The most records in one batch.
     #[arg(long, env = "PACER_MAX_ROWS", default_value_t = 10_000)]
@@ -66,6 +66,15 @@ impl BatchArgs {
             max_bytes: self.max_bytes,
         }
     }
+}
+
+/// Parses a batch interval: a duration of at least 1 ms.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < Duration::from_millis(1) {
+        return Err("the interval must be at least 1ms".into());
+    }
+    Ok(interval)
 }
 
 /// Parses `250ms`, `2s`, `1m`.

@@ -10,6 +10,7 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::util::Timeout;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
@@ -162,18 +163,22 @@ fn spawn(options: &BrokerOptions) -> Result<Child, StackError> {
 
 /// Waits until a broker at `bootstrap` answers a metadata request.
 pub async fn wait_for_broker(bootstrap: &str, timeout: Duration) -> Result<(), StackError> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("log_level", "3")
-        .create()?;
+    let producer: Arc<BaseProducer> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("log_level", "3")
+            .create()?,
+    );
     let deadline = Instant::now() + timeout;
     loop {
-        let ok = tokio::task::block_in_place(|| {
-            producer
-                .client()
+        let p = producer.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            p.client()
                 .fetch_metadata(None, Timeout::After(Duration::from_millis(500)))
                 .is_ok()
-        });
+        })
+        .await
+        .unwrap_or(false);
         if ok {
             return Ok(());
         }
@@ -190,9 +195,11 @@ pub async fn wait_for_broker(bootstrap: &str, timeout: Duration) -> Result<(), S
 
 /// Creates `topic` with `partitions` partitions unless it exists, and waits until its metadata shows them.
 pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), StackError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()?,
+    );
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics([&new_topic], &options).await? {
@@ -208,14 +215,15 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Resu
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let found = tokio::task::block_in_place(|| {
-            admin
-                .inner()
-                .fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(2)))
+        let (a, t) = (admin.clone(), topic.to_owned());
+        let found = tokio::task::spawn_blocking(move || {
+            a.inner()
+                .fetch_metadata(Some(&t), Timeout::After(Duration::from_secs(2)))
                 .map(|m| m.topics().first().map_or(0, |t| t.partitions().len()))
-        });
+        })
+        .await;
         match found {
-            Ok(n) if n > 0 => return Ok(()),
+            Ok(Ok(n)) if n > 0 => return Ok(()),
             _ if Instant::now() >= deadline => {
                 return Err(StackError::Failed {
                     what: format!("creating topic {topic}"),

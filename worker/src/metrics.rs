@@ -9,26 +9,43 @@ use time::OffsetDateTime;
 /// The figures of one batch.
 #[derive(Debug, Clone)]
 pub struct BatchReport {
+    /// The worker that wrote the batch.
     pub worker_id: String,
+    /// The batch's number in this worker's run, from 1.
     pub batch_no: u64,
+    /// When the batch started collecting records.
     pub started_at: OffsetDateTime,
+    /// When its offsets were committed.
     pub finished_at: OffsetDateTime,
+    /// Records in the batch.
     pub records: usize,
+    /// Rows inserted into `events`.
     pub rows_written: u64,
+    /// Valid events that were already in `events` (re-deliveries, client retries).
     pub duplicates: u64,
+    /// Records that became dead letters.
     pub invalid: usize,
+    /// Key and payload bytes of the records.
     pub bytes: usize,
+    /// Which limit closed the batch.
     pub flush_reason: FlushReason,
+    /// The settings the batch was collected under.
     pub settings: BatchSettings,
+    /// Time spent collecting records.
     pub poll: Duration,
+    /// Time spent parsing, validating, enriching and encoding.
     pub transform: Duration,
+    /// Time spent in PostgreSQL, retries included.
     pub write: Duration,
+    /// Time spent committing the Kafka offsets.
     pub commit: Duration,
+    /// Write attempts (1 unless PostgreSQL failed).
     pub write_attempts: u32,
     /// Records behind the end of the owned partitions after this batch, if known.
     pub lag: Option<i64>,
-    /// End-to-end latency of the batch's events: median and maximum.
+    /// Median end-to-end latency (`processed_at - time`) of the batch's events.
     pub e2e_p50: Option<Duration>,
+    /// Largest end-to-end latency of the batch's events.
     pub e2e_max: Option<Duration>,
 }
 

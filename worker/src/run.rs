@@ -211,7 +211,9 @@ impl Worker {
     /// Reads records until the interval elapses, a size limit is reached or the worker is told to stop.
     async fn collect(&mut self, settings: BatchSettings) -> (Batch, FlushReason) {
         let mut batch = Batch::new(settings);
-        let deadline = tokio::time::Instant::now() + settings.interval;
+        // A zero interval would spin; a millisecond is the shortest batch.
+        let deadline =
+            tokio::time::Instant::now() + settings.interval.max(Duration::from_millis(1));
         if *self.stop.borrow() {
             return (batch, FlushReason::Drain);
         }

@@ -14,12 +14,15 @@ pub const EVENT_COLUMNS: &str = "source, id, type, time, subject, datacontenttyp
 /// A record that is not a valid CloudEvent.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
-    /// Where it was read.
+    /// The topic it was read from.
     pub topic: String,
+    /// Its partition.
     pub partition: i32,
+    /// Its offset.
     pub offset: i64,
-    /// Its raw key and payload.
+    /// Its raw key.
     pub key: Option<Vec<u8>>,
+    /// Its raw payload.
     pub payload: Option<Vec<u8>>,
     /// What is wrong with it.
     pub reason: String,
