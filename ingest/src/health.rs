@@ -19,11 +19,11 @@ impl Readiness {
     }
 }
 
-/// Starts probing the broker every second; the task ends when the runtime does.
-pub fn spawn_probe(producer: Arc<EventProducer>, topic: String) -> Readiness {
+/// Starts probing the broker every second; the probe stops when the returned handle is aborted.
+pub fn spawn_probe(producer: Arc<EventProducer>, topic: String) -> (Readiness, tokio::task::JoinHandle<()>) {
     let readiness = Readiness::default();
     let flag = readiness.0.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             let p = producer.clone();
             let up = tokio::task::spawn_blocking(move || p.probe(PROBE_TIMEOUT))
@@ -39,5 +39,5 @@ pub fn spawn_probe(producer: Arc<EventProducer>, topic: String) -> Readiness {
             tokio::time::sleep(PROBE_EVERY).await;
         }
     });
-    readiness
+    (readiness, task)
 }

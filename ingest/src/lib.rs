@@ -36,13 +36,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let producer = Arc::new(EventProducer::new(&config)?);
-    let ready = health::spawn_probe(producer.clone(), config.topic.clone());
+    let (ready, probe) = health::spawn_probe(producer.clone(), config.topic.clone());
     let app = router(routes::AppState::new(producer.clone(), ready, &config));
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, topic = %config.topic, "ingest is listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    probe.abort();
+    served?;
     producer.flush();
     tracing::info!("ingest stopped");
     Ok(())
