@@ -20,7 +20,10 @@ impl Readiness {
 }
 
 /// Starts probing the broker every second; the probe stops when the returned handle is aborted.
-pub fn spawn_probe(producer: Arc<EventProducer>, topic: String) -> (Readiness, tokio::task::JoinHandle<()>) {
+pub fn spawn_probe(
+    producer: Arc<EventProducer>,
+    topic: String,
+) -> (Readiness, tokio::task::JoinHandle<()>) {
     let readiness = Readiness::default();
     let flag = readiness.0.clone();
     let task = tokio::spawn(async move {

@@ -40,7 +40,9 @@ pub async fn serve(
     let app = router(routes::AppState::new(producer.clone(), ready, &config));
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, topic = %config.topic, "ingest is listening");
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     probe.abort();
     served?;
     producer.flush();

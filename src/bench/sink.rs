@@ -4,9 +4,15 @@
 use super::{print_table, private_postgres};
 use anyhow::Context;
 use clap::Args;
-use pacer_worker::{Batch, BatchSettings, EVENT_COLUMNS, Sink, transform};
+use pacer_stack::{Broker, BrokerOptions};
+use pacer_worker::{
+    Batch, BatchSettings, EVENT_COLUMNS, SettingsHandle, Sink, WorkerConfig, transform,
+};
+use rdkafka::ClientConfig;
+use rdkafka::Message;
 use rdkafka::Timestamp;
 use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -66,7 +72,7 @@ fn batches(records: Vec<OwnedMessage>, size: usize) -> Vec<Batch> {
 }
 
 async fn truncate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::query("TRUNCATE events, dead_letters")
+    sqlx::query("TRUNCATE events, dead_letters, batch_metrics")
         .execute(pool)
         .await?;
     sqlx::query("CHECKPOINT").execute(pool).await?;
@@ -87,9 +93,16 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     sink.migrate().await?;
     let pool = sink.pool().clone();
     let file = tempfile::NamedTempFile::new()?;
+    let dir = tempfile::Builder::new().prefix("pacer-bench-").tempdir()?;
+    let mut broker = Broker::start(BrokerOptions::in_memory(
+        pacer_stack::find_nisshi()?,
+        0,
+        dir.path().join("nisshi.log"),
+    ))
+    .await?;
 
     let (mut worker, mut worker_write, mut staged, mut psql) = (vec![], vec![], vec![], vec![]);
-    let mut transform_only = vec![];
+    let (mut transform_only, mut from_kafka) = (vec![], vec![]);
     for round in 0..args.rounds {
         // The worker: transform and write, batch by batch, as a worker does.
         let batches = batches(records(args.rows, round), args.batch);
@@ -167,7 +180,12 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
             count(&pool).await? == args.rows as i64,
             "psql copied a wrong number of rows"
         );
+
+        // A real worker draining a topic that holds the same records: the Kafka fetch included.
+        truncate(&pool).await?;
+        from_kafka.push(drain_topic(&broker.bootstrap(), &url, &pool, &args, round).await?);
     }
+    broker.stop().await?;
     pg.stop().await?;
 
     println!(
@@ -186,10 +204,76 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
             ("worker: write only (direct COPY)", &worker_write),
             ("worker: staging + INSERT ON CONFLICT", &staged),
             (
+                "one worker draining a pre-filled topic (Kafka fetch included)",
+                &from_kafka,
+            ),
+            (
                 "transform only (parse, validate, encode; no I/O)",
                 &transform_only,
             ),
         ],
     );
     Ok(())
+}
+
+/// Fills a topic with the round's records, then times one worker from its first batch to its last.
+async fn drain_topic(
+    brokers: &str,
+    url: &str,
+    pool: &PgPool,
+    args: &SinkArgs,
+    round: usize,
+) -> anyhow::Result<Duration> {
+    let topic = format!("drain-{round}");
+    pacer_stack::create_topic(brokers, &topic, 4).await?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .create()?;
+    let records = records(args.rows, round);
+    let sends: Vec<_> = records
+        .iter()
+        .map(|r| {
+            let record = FutureRecord::<[u8], [u8]>::to(&topic)
+                .partition(r.partition())
+                .payload(r.payload().unwrap_or_default());
+            producer.send(record, Duration::from_secs(60))
+        })
+        .collect();
+    for result in futures::future::join_all(sends).await {
+        result.map_err(|(e, _)| e)?;
+    }
+
+    let mut config = WorkerConfig::new(brokers, &topic, url);
+    config.group = topic.clone();
+    config.worker_id = topic.clone();
+    config.settings = BatchSettings {
+        interval: Duration::from_millis(100),
+        max_rows: args.batch,
+        max_bytes: 64 << 20,
+    };
+    let (_handle, settings) = SettingsHandle::new(config.settings);
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(pacer_worker::run(config, settings, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while count(pool).await? < args.rows as i64 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the worker did not drain the topic in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    worker.await??;
+    let (seconds, poll, transform, write, commit): (f64, f64, f64, f64, f64) = sqlx::query_as(
+        "SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8, sum(poll_ms) / 1e3, \
+         sum(transform_ms) / 1e3, sum(write_ms) / 1e3, sum(commit_ms) / 1e3 FROM batch_metrics WHERE worker_id = $1",
+    )
+    .bind(&topic)
+    .fetch_one(pool)
+    .await?;
+    tracing::info!(seconds, poll, transform, write, commit, "drained the topic; seconds per stage (poll overlaps the write)");
+    Ok(Duration::from_secs_f64(seconds))
 }
