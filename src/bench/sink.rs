@@ -274,6 +274,13 @@ async fn drain_topic(
     .bind(&topic)
     .fetch_one(pool)
     .await?;
-    tracing::info!(seconds, poll, transform, write, commit, "drained the topic; seconds per stage (poll overlaps the write)");
+    tracing::info!(
+        seconds,
+        poll,
+        transform,
+        write,
+        commit,
+        "drained the topic; seconds per stage (poll overlaps the write)"
+    );
     Ok(Duration::from_secs_f64(seconds))
 }

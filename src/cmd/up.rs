@@ -131,33 +131,34 @@ async fn run_on(
 
     let listener = bind_http(args.http_port).await?;
     let http = listener.local_addr()?;
-    let (stop_tx, stop) = watch::channel(false);
+    // Two stops: the front (load and ingest) first, then the workers once they have drained the topic.
+    let (front_tx, front) = watch::channel(false);
+    let (workers_tx, workers_stop) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let mut tasks = JoinSet::new();
     let ingest_config = pacer_ingest::IngestConfig::new(&brokers, &args.topic);
-    tasks.spawn({
-        let shutdown = stopped(stop.clone());
-        async move {
-            pacer_ingest::serve(ingest_config, listener, shutdown)
-                .await
-                .map_err(anyhow::Error::from)
-        }
-    });
-    // Workers start after ingest is listening: migrations run once, in the first worker, then the others.
+    let mut ingest = tokio::spawn(pacer_ingest::serve(
+        ingest_config,
+        listener,
+        stopped(front.clone()),
+    ));
+    let mut workers = JoinSet::new();
+    let mut group = String::new();
+    // This run's workers are `<host>-<pid>-w<i>`: the status lines count their batches only.
+    let run = pacer_worker::default_worker_id();
     for i in 0..args.workers {
         let mut config = pacer_worker::WorkerConfig::new(&brokers, &args.topic, &database_url);
-        config.worker_id = format!("{}-w{i}", pacer_worker::default_worker_id());
+        config.worker_id = format!("{run}-w{i}");
         config.settings = args.batch.settings();
+        group.clone_from(&config.group);
         let (_handle, settings) = pacer_worker::SettingsHandle::new(config.settings);
-        let shutdown = stopped(stop.clone());
-        tasks.spawn(async move {
-            pacer_worker::run(config, settings, shutdown)
-                .await
-                .map_err(anyhow::Error::from)
-        });
+        workers.spawn(pacer_worker::run(
+            config,
+            settings,
+            stopped(workers_stop.clone()),
+        ));
     }
 
     banner(&http, &brokers, &database_url, state_dir, args.workers);
@@ -179,32 +180,100 @@ async fn run_on(
         };
         // Give the workers a moment to join the group so the first events are not waiting on a rebalance.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        tokio::spawn(generate(plan, load_stats.clone(), stop.clone()));
+        tokio::spawn(generate(plan, load_stats.clone(), front.clone()));
     }
 
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(&database_url)?;
     let status = tokio::spawn(report_status(
-        database_url.clone(),
-        load_stats,
-        stop.clone(),
+        pool.clone(),
+        run.clone(),
+        load_stats.clone(),
+        workers_stop.clone(),
     ));
+    let mut ingest_ended = false;
     tokio::select! {
         _ = crate::shutdown::signalled() => {}
         _ = sleep_or_forever(args.run_for) => tracing::info!("--run-for elapsed; stopping"),
-        Some(result) = tasks.join_next() => {
-            tracing::error!(?result, "a pipeline task ended early; stopping");
+        result = &mut ingest => {
+            ingest_ended = true;
+            tracing::error!(?result, "ingest ended early; stopping");
+        }
+        Some(result) = workers.join_next() => {
+            tracing::error!(?result, "a worker ended early; stopping");
         }
     }
-    let _ = stop_tx.send(true);
-    status.abort();
-    while let Some(result) = tasks.join_next().await {
-        if let Ok(Err(e)) = result {
-            tracing::warn!(error = %e, "a task failed while stopping");
+    // Stop taking events, then let the workers write what the topic holds before they stop: the broker
+    // started here keeps its log in memory.
+    let _ = front_tx.send(true);
+    if !ingest_ended {
+        match ingest.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "ingest failed while stopping"),
+            Err(e) => tracing::warn!(error = %e, "ingest task failed"),
         }
+    }
+    if broker.is_some() && !workers.is_empty() {
+        tokio::select! {
+            _ = drain(&brokers, &group, &args.topic) => {}
+            _ = crate::shutdown::signalled() => tracing::warn!("second stop signal: not waiting for the workers to drain the topic"),
+        }
+    }
+    let _ = workers_tx.send(true);
+    status.abort();
+    while let Some(result) = workers.join_next().await {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "a worker failed while stopping"),
+            Err(e) => tracing::warn!(error = %e, "a worker task failed"),
+        }
+    }
+    let (_, load_acked, _) = load_stats.snapshot();
+    match run_totals(&pool, &run).await {
+        Ok((rows, dead_letters, _)) => {
+            tracing::info!(
+                rows_written = rows,
+                dead_letters,
+                load_acked,
+                "this run's totals"
+            )
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read this run's totals"),
     }
     if let Some(broker) = broker.as_mut() {
         broker.stop().await?;
     }
     Ok(())
+}
+
+/// Waits (up to 30 s) until the consumer group has committed everything the topic holds.
+async fn drain(brokers: &str, group: &str, topic: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match pacer_stack::group_lag(brokers, group, topic).await {
+            Ok(0) => {
+                tracing::info!("the workers have written everything the topic holds");
+                return;
+            }
+            Ok(lag) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(
+                    lag,
+                    "stopping with events not yet written; the in-memory broker loses them"
+                );
+                return;
+            }
+            Ok(lag) => tracing::info!(
+                lag,
+                "waiting for the workers to write what the topic holds (Ctrl-C again to skip)"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot measure the consumer group's lag; not waiting");
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn sleep_or_forever(limit: Option<Duration>) {
@@ -258,37 +327,43 @@ fn banner(
     println!();
 }
 
+/// What this run's workers (ids `<run>-w<i>`) have written: rows, dead letters, and the latest lag.
+async fn run_totals(pool: &sqlx::PgPool, run: &str) -> Result<(i64, i64, i64), sqlx::Error> {
+    let (rows, invalid, lag): (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT sum(rows_written)::bigint, sum(invalid)::bigint, \
+         (SELECT sum(lag)::bigint FROM (SELECT DISTINCT ON (worker_id) lag FROM batch_metrics \
+          WHERE worker_id LIKE $1 ORDER BY worker_id, id DESC) latest) \
+         FROM batch_metrics WHERE worker_id LIKE $1",
+    )
+    .bind(format!("{run}-w%"))
+    .fetch_one(pool)
+    .await?;
+    Ok((rows.unwrap_or(0), invalid.unwrap_or(0), lag.unwrap_or(0)))
+}
+
 /// Every 5 s: what was posted, what was written, what was dead-lettered.
-async fn report_status(database_url: String, load: Arc<LoadStats>, stop: watch::Receiver<bool>) {
-    let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_lazy(&database_url)
-    else {
-        return;
-    };
+async fn report_status(
+    pool: sqlx::PgPool,
+    run: String,
+    load: Arc<LoadStats>,
+    stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut last_rows = 0i64;
     tick.tick().await;
     while !*stop.borrow() {
         tick.tick().await;
-        let row: Result<(Option<i64>, Option<i64>, Option<i64>), _> = sqlx::query_as(
-            "SELECT sum(rows_written)::bigint, sum(invalid)::bigint, \
-             (SELECT lag FROM batch_metrics ORDER BY id DESC LIMIT 1) FROM batch_metrics",
-        )
-        .fetch_one(&pool)
-        .await;
         let (sent, acked, failed) = load.snapshot();
-        match row {
-            Ok((rows, invalid, lag)) => {
-                let rows = rows.unwrap_or(0);
+        match run_totals(&pool, &run).await {
+            Ok((rows, dead_letters, lag)) => {
                 tracing::info!(
                     load_sent = sent,
                     load_acked = acked,
                     load_failed = failed,
                     rows_written = rows,
                     rows_per_s = (rows - last_rows) / 5,
-                    dead_letters = invalid.unwrap_or(0),
-                    lag = lag.unwrap_or(0),
+                    dead_letters,
+                    lag,
                     "pipeline status"
                 );
                 last_rows = rows;

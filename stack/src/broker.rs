@@ -257,3 +257,44 @@ pub fn find_nisshi() -> Result<PathBuf, StackError> {
             hint: "run scripts/setup.sh (it installs nisshi 0.8.1 into ~/.cache/pacer/bin), or set PACER_NISSHI".into(),
         })
 }
+
+/// Records of `topic` that consumer group `group` has not committed yet, over all its partitions: the sum of
+/// high watermark minus committed offset (a partition with no commit counts from its low watermark).
+pub async fn group_lag(bootstrap: &str, group: &str, topic: &str) -> Result<i64, StackError> {
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::Consumer;
+        let timeout = Duration::from_secs(5);
+        let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut list = rdkafka::TopicPartitionList::new();
+        for &p in &partitions {
+            list.add_partition(&topic, p);
+        }
+        let committed = consumer.committed_offsets(list, timeout)?;
+        let mut lag = 0;
+        for &p in &partitions {
+            let (low, high) = consumer.fetch_watermarks(&topic, p, timeout)?;
+            let done = match committed.find_partition(&topic, p).map(|e| e.offset()) {
+                Some(rdkafka::Offset::Offset(offset)) => offset,
+                _ => low,
+            };
+            lag += (high - done).max(0);
+        }
+        Ok(lag)
+    })
+    .await
+    .map_err(|e| StackError::Failed {
+        what: "measuring the consumer group's lag".into(),
+        detail: e.to_string(),
+    })?
+}

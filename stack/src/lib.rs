@@ -6,7 +6,7 @@ mod broker;
 mod ports;
 mod postgres;
 
-pub use broker::{Broker, BrokerOptions, create_topic, find_nisshi, wait_for_broker};
+pub use broker::{Broker, BrokerOptions, create_topic, find_nisshi, group_lag, wait_for_broker};
 pub use ports::{free_port, port_is_free};
 pub use postgres::{PostgresOptions, PrivatePostgres};
 
