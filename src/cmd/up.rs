@@ -32,6 +32,15 @@ pub struct UpArgs {
     /// The broker's port (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub kafka_port: u16,
+    /// Where the broker started here keeps its log: `postgres` (durable, in the pipeline's PostgreSQL) or
+    /// `memory` (faster; lost when the broker stops).
+    #[arg(
+        long,
+        value_enum,
+        env = "PACER_BROKER_STORAGE",
+        default_value = "postgres"
+    )]
+    pub broker_storage: BrokerStorage,
     /// Ingest's HTTP port; if it is taken, a free port is used instead.
     #[arg(long, env = "PACER_HTTP_PORT", default_value_t = 8080)]
     pub http_port: u16,
@@ -58,6 +67,15 @@ pub struct UpArgs {
     /// Stop everything after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = parse_duration)]
     pub run_for: Option<Duration>,
+}
+
+/// Where the broker started by `pacer up` keeps its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BrokerStorage {
+    /// In the pipeline's PostgreSQL: records survive a restart of the broker or of `pacer up`.
+    Postgres,
+    /// In the broker's memory.
+    Memory,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -93,8 +111,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             (Some(pg), url)
         }
     };
+    // The broker's own tables live in a database of their own in the private cluster, else beside the pipeline's.
+    let broker_database_url = match &postgres {
+        Some(pg) if args.broker_storage == BrokerStorage::Postgres => {
+            pg.ensure_database("nisshi")
+                .await
+                .context("cannot create the broker's database")?;
+            pg.url_for("nisshi")
+        }
+        _ => database_url.clone(),
+    };
     // Whatever happens next, a cluster started here is stopped again.
-    let result = run_on(&args, &state_dir, database_url).await;
+    let result = run_on(&args, &state_dir, database_url, broker_database_url).await;
     if let Some(pg) = postgres.as_ref().filter(|pg| pg.started_here()) {
         match pg.stop().await {
             Ok(()) => tracing::info!("private PostgreSQL stopped"),
@@ -110,15 +138,18 @@ async fn run_on(
     args: &UpArgs,
     state_dir: &std::path::Path,
     database_url: String,
+    broker_database_url: String,
 ) -> anyhow::Result<()> {
     let (mut broker, brokers) = match &args.brokers {
         Some(brokers) => (None, brokers.clone()),
         None => {
-            let options = BrokerOptions::in_memory(
-                pacer_stack::find_nisshi()?,
-                args.kafka_port,
-                state_dir.join("nisshi.log"),
-            );
+            let (program, log) = (pacer_stack::find_nisshi()?, state_dir.join("nisshi.log"));
+            let options = match args.broker_storage {
+                BrokerStorage::Memory => BrokerOptions::in_memory(program, args.kafka_port, log),
+                BrokerStorage::Postgres => {
+                    BrokerOptions::in_postgres(program, args.kafka_port, log, &broker_database_url)
+                }
+            };
             let broker = Broker::start(options)
                 .await
                 .context("cannot start the nisshi broker")?;
@@ -204,8 +235,8 @@ async fn run_on(
             tracing::error!(?result, "a worker ended early; stopping");
         }
     }
-    // Stop taking events, then let the workers write what the topic holds before they stop: the broker
-    // started here keeps its log in memory.
+    // Stop taking events, then let the workers write what the topic holds before they stop, so that a stop
+    // leaves nothing behind in the broker started here.
     let _ = front_tx.send(true);
     if !ingest_ended {
         match ingest.await {
@@ -216,7 +247,7 @@ async fn run_on(
     }
     if broker.is_some() && !workers.is_empty() {
         tokio::select! {
-            _ = drain(&brokers, &group, &args.topic) => {}
+            _ = drain(&brokers, &group, &args.topic, args.broker_storage) => {}
             _ = crate::shutdown::signalled() => tracing::warn!("second stop signal: not waiting for the workers to drain the topic"),
         }
     }
@@ -248,7 +279,7 @@ async fn run_on(
 }
 
 /// Waits (up to 30 s) until the consumer group has committed everything the topic holds.
-async fn drain(brokers: &str, group: &str, topic: &str) {
+async fn drain(brokers: &str, group: &str, topic: &str, storage: BrokerStorage) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         match pacer_stack::group_lag(brokers, group, topic).await {
@@ -257,10 +288,16 @@ async fn drain(brokers: &str, group: &str, topic: &str) {
                 return;
             }
             Ok(lag) if tokio::time::Instant::now() >= deadline => {
-                tracing::warn!(
-                    lag,
-                    "stopping with events not yet written; the in-memory broker loses them"
-                );
+                match storage {
+                    BrokerStorage::Postgres => tracing::warn!(
+                        lag,
+                        "stopping with events not yet written; they stay in the broker's storage for the next run"
+                    ),
+                    BrokerStorage::Memory => tracing::warn!(
+                        lag,
+                        "stopping with events not yet written; the in-memory broker loses them"
+                    ),
+                }
                 return;
             }
             Ok(lag) => tracing::info!(

@@ -30,6 +30,15 @@ pub struct BrokerOptions {
 }
 
 impl BrokerOptions {
+    /// Storage in PostgreSQL (the broker creates its tables there): records, offsets and groups survive a
+    /// restart of the broker.
+    pub fn in_postgres(program: PathBuf, port: u16, log_file: PathBuf, database_url: &str) -> Self {
+        Self {
+            storage: database_url.to_owned(),
+            ..Self::in_memory(program, port, log_file)
+        }
+    }
+
     /// In-memory storage on `port` (0: any free port), logging to `log_file`.
     pub fn in_memory(program: PathBuf, port: u16, log_file: PathBuf) -> Self {
         Self {

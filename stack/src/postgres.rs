@@ -226,14 +226,19 @@ impl PrivatePostgres {
     }
 
     async fn create_database(&self) -> Result<(), StackError> {
+        self.ensure_database(&self.database).await
+    }
+
+    /// Creates database `name` in this cluster unless it exists.
+    pub async fn ensure_database(&self, name: &str) -> Result<(), StackError> {
         let mut conn = sqlx::PgConnection::connect(&self.url_for("postgres")).await?;
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-                .bind(&self.database)
+                .bind(name)
                 .fetch_optional(&mut conn)
                 .await?;
         if exists.is_none() {
-            let quoted = self.database.replace('"', "\"\"");
+            let quoted = name.replace('"', "\"\"");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\"")))
                 .execute(&mut conn)
                 .await?;
