@@ -1,7 +1,7 @@
 //! The Kafka-compatible broker: nisshi as a child process, and the topic the pipeline uses.
 
 use crate::StackError;
-use crate::ports::{free_port, port_is_free};
+use crate::ports::claim_port;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -62,16 +62,7 @@ pub struct Broker {
 impl Broker {
     /// Starts nisshi and waits until it answers Kafka metadata requests.
     pub async fn start(mut options: BrokerOptions) -> Result<Self, StackError> {
-        if options.port == 0 {
-            options.port =
-                free_port().map_err(StackError::io("picking a free port for the broker"))?;
-        } else if !port_is_free(options.port) {
-            return Err(StackError::PortInUse {
-                port: options.port,
-                what: "the Kafka broker",
-                flag: "--kafka-port",
-            });
-        }
+        options.port = claim_port(options.port, "the Kafka broker", "--kafka-port")?;
         let child = spawn(&options)?;
         let broker = Self {
             child,

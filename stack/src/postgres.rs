@@ -2,7 +2,7 @@
 //! listening on loopback only. As root, the binaries run as the unprivileged `postgres` user.
 
 use crate::StackError;
-use crate::ports::{free_port, port_is_free};
+use crate::ports::{claim_port, port_is_free};
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -148,16 +148,7 @@ impl PrivatePostgres {
 
     /// Starts a stopped cluster again on the same port.
     pub async fn start(&mut self) -> Result<(), StackError> {
-        if self.port == 0 {
-            self.port =
-                free_port().map_err(StackError::io("picking a free port for PostgreSQL"))?;
-        } else if !port_is_free(self.port) {
-            return Err(StackError::PortInUse {
-                port: self.port,
-                what: "PostgreSQL",
-                flag: "--pg-port",
-            });
-        }
+        self.port = claim_port(self.port, "PostgreSQL", "--pg-port")?;
         let data_dir = self.data_dir.display().to_string();
         let log = self.log_file().display().to_string();
         let server_options = format!(

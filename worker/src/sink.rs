@@ -254,7 +254,7 @@ async fn copy_bytes(conn: &mut PgConnection, table: &str, rows: &[u8]) -> Result
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("23505"))
+    sqlstate_in(error, &["23505"])
 }
 
 /// True if PostgreSQL refused the data itself, so that the same rows would fail again however often they are
@@ -262,14 +262,15 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 /// (program limit exceeded). Everything else — connections, shutdowns, permissions, locks, timeouts, a table
 /// being migrated — is retried with back-off, and never turns a valid event into a dead letter.
 pub fn is_data_error(error: &sqlx::Error) -> bool {
+    sqlstate_in(error, &["22", "23", "54"])
+}
+
+/// True if `error` is a PostgreSQL error whose SQLSTATE belongs to one of `classes` (two-character prefixes).
+fn sqlstate_in(error: &sqlx::Error, classes: &[&str]) -> bool {
     match error {
-        sqlx::Error::Database(e) => {
-            let code = e.code();
-            let code = code.as_deref().unwrap_or("");
-            ["22", "23", "54"]
-                .iter()
-                .any(|class| code.starts_with(class))
-        }
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| classes.iter().any(|class| code.starts_with(class))),
         _ => false,
     }
 }
@@ -277,19 +278,13 @@ pub fn is_data_error(error: &sqlx::Error) -> bool {
 /// True if PostgreSQL is unreachable or not accepting work yet (starting, shutting down): worth waiting for at
 /// start-up, where any other error is a mistake to report at once.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(e) => {
-            let code = e.code();
-            let code = code.as_deref().unwrap_or("");
-            // 08: connection exception; 53: insufficient resources; 57: operator intervention (shutdown, startup).
-            ["08", "53", "57"]
-                .iter()
-                .any(|class| code.starts_with(class))
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Protocol(_) => true,
-        _ => false,
-    }
+    // 08: connection exception; 53: insufficient resources; 57: operator intervention (shutdown, startup).
+    sqlstate_in(error, &["08", "53", "57"])
+        || matches!(
+            error,
+            sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Protocol(_)
+        )
 }
