@@ -7,14 +7,14 @@
 
 mod common;
 
-use common::{Stack, event};
+use common::{Stack, event, raw};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_records_are_dead_lettered_and_valid_ones_written() {
     let stack = Stack::start(2).await;
     let worker = stack.start_worker("dl");
-    let valid = |id: &str| Some(event(id, 0).to_string().into_bytes());
+    let valid = |id: &str| raw(&event(id, 0));
     let invalid: Vec<(Option<Vec<u8>>, &str)> = vec![
         (Some(b"not json at all".to_vec()), "malformed JSON"),
         (Some(b"[1,2,3]".to_vec()), "JSON object"),

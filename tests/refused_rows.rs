@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Stack, event};
+use common::{Stack, event, raw};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,7 +29,7 @@ async fn a_row_postgres_refuses_is_dead_lettered_and_the_rest_written() {
         event("v3", 3),
     ]
     .iter()
-    .map(|e| Some(e.to_string().into_bytes()))
+    .map(raw)
     .collect();
     // All five land in one batch: produced before the worker starts.
     stack.produce_raw(&records).await;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Stack, event};
+use common::{Stack, event, raw};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,7 +17,7 @@ async fn new_settings_apply_from_the_next_batch() {
     let worker = stack.start_worker("s");
     let payloads = |from: u64| -> Vec<Option<Vec<u8>>> {
         (from..from + 500)
-            .map(|i| Some(event(&format!("e{i}"), i).to_string().into_bytes()))
+            .map(|i| raw(&event(&format!("e{i}"), i)))
             .collect()
     };
 

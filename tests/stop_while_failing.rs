@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Stack, event};
+use common::{Stack, event, raw};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,9 +25,7 @@ async fn stopping_during_retries_loses_nothing() {
     .await
     .unwrap();
     let payloads = |ids: &[&str]| -> Vec<Option<Vec<u8>>> {
-        ids.iter()
-            .map(|id| Some(event(id, 0).to_string().into_bytes()))
-            .collect()
+        ids.iter().map(|id| raw(&event(id, 0))).collect()
     };
 
     let worker = stack.start_worker("first");

@@ -373,3 +373,8 @@ pub async fn assert_exactly_once(pool: &PgPool, total: u64) {
         .unwrap();
     assert_eq!(dead, 0);
 }
+
+/// An event as the raw payload of a Kafka record, for [`Stack::produce_raw`].
+pub fn raw(event: &serde_json::Value) -> Option<Vec<u8>> {
+    Some(event.to_string().into_bytes())
+}
