@@ -252,7 +252,7 @@ async fn drain_topic(
         max_rows: args.batch,
         max_bytes: 64 << 20,
     };
-    let (_handle, settings) = SettingsHandle::new(config.settings);
+    let (settings, _) = SettingsHandle::new(config.settings);
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(pacer_worker::run(config, settings, async move {
         let _ = stop.wait_for(|s| *s).await;

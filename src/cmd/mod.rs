@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand.
 
+mod control;
 mod ingest;
 mod load;
 mod up;
@@ -25,6 +26,8 @@ enum Command {
     Up(up::UpArgs),
     /// Run the HTTP ingestion service alone.
     Ingest(ingest::IngestArgs),
+    /// Run the control plane alone: the worker registry, the batch-sizing policy and the admin API.
+    Control(control::ControlArgs),
     /// Run one worker (a member of the Kafka consumer group) alone.
     Worker(worker::WorkerArgs),
     /// Post generated CloudEvents to ingest at a set rate.
@@ -95,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(args).await,
         Command::Ingest(args) => ingest::run(args).await,
+        Command::Control(args) => control::run(args).await,
         Command::Worker(args) => worker::run(args).await,
         Command::Load(args) => load::run(args).await,
         Command::Bench(args) => crate::bench::run(args).await,

@@ -2,6 +2,7 @@
 //! PostgreSQL, starts the nisshi broker, creates the topic, runs ingest and the workers, and stops it all on
 //! Ctrl-C.
 
+use super::control::PolicyArgs;
 use super::{BatchArgs, parse_duration};
 use crate::load::{LoadPlan, LoadStats, Profile, generate};
 use anyhow::Context;
@@ -55,6 +56,14 @@ pub struct UpArgs {
     pub workers: usize,
     #[command(flatten)]
     pub batch: BatchArgs,
+    /// The control plane's gRPC port; if it is taken, a free port is used instead.
+    #[arg(long, env = "PACER_CONTROL_PORT", default_value_t = 50051)]
+    pub control_port: u16,
+    /// The admin token of the control plane (default: a random one, written to <state dir>/admin.token).
+    #[arg(long, env = "PACER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Also post generated events at this rate (events/s).
     #[arg(long)]
     pub load: Option<f64>,
@@ -160,7 +169,33 @@ async fn run_on(
     pacer_stack::wait_for_broker(&brokers, Duration::from_secs(30)).await?;
     pacer_stack::create_topic(&brokers, &args.topic, args.partitions).await?;
 
-    let listener = bind_http(args.http_port).await?;
+    // The control plane first, so that the workers attach from their first batch.
+    let control_listener = bind_or_free(args.control_port, "control plane").await?;
+    let control_url = format!("http://{}", control_listener.local_addr()?);
+    let worker_token = random_token()?;
+    let admin_token = match &args.admin_token {
+        Some(token) => token.clone(),
+        None => {
+            let token = random_token()?;
+            write_secret(&state_dir.join("admin.token"), &token)?;
+            token
+        }
+    };
+    let control_config = pacer_control::ControlConfig {
+        database_url: database_url.clone(),
+        worker_token: pacer_control::Token::new(Some(worker_token.clone())),
+        admin_token: pacer_control::Token::new(Some(admin_token)),
+        policy: args.policy.config()?,
+        mode: args.policy.mode,
+        heartbeat: Duration::from_secs(1),
+        lost_after: Duration::from_secs(5),
+        min_gap: args.policy.min_gap,
+        hysteresis: args.policy.hysteresis,
+        tls: None,
+    };
+    let (control_tx, control_stop) = watch::channel(false);
+
+    let listener = bind_or_free(args.http_port, "HTTP").await?;
     let http = listener.local_addr()?;
     // Two stops: the front (load and ingest) first, then the workers once they have drained the topic.
     let (front_tx, front) = watch::channel(false);
@@ -168,6 +203,11 @@ async fn run_on(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let control = tokio::spawn(pacer_control::serve(
+        control_config,
+        control_listener,
+        stopped(control_stop),
+    ));
 
     let ingest_config = pacer_ingest::IngestConfig::new(&brokers, &args.topic);
     let mut ingest = tokio::spawn(pacer_ingest::serve(
@@ -183,8 +223,13 @@ async fn run_on(
         let mut config = pacer_worker::WorkerConfig::new(&brokers, &args.topic, &database_url);
         config.worker_id = format!("{run}-w{i}");
         config.settings = args.batch.settings();
+        config.control = Some(pacer_worker::ControlLink {
+            url: control_url.clone(),
+            token: Some(worker_token.clone()),
+            ca: None,
+        });
         group.clone_from(&config.group);
-        let (_handle, settings) = pacer_worker::SettingsHandle::new(config.settings);
+        let (settings, _) = pacer_worker::SettingsHandle::new(config.settings);
         workers.spawn(pacer_worker::run(
             config,
             settings,
@@ -192,7 +237,19 @@ async fn run_on(
         ));
     }
 
-    banner(&http, &brokers, &database_url, state_dir, args.workers);
+    banner(&Banner {
+        http,
+        brokers: &brokers,
+        database_url: &database_url,
+        control_url: &control_url,
+        policy: &args.policy,
+        admin_token: args
+            .admin_token
+            .is_none()
+            .then(|| state_dir.join("admin.token")),
+        state_dir,
+        workers: args.workers,
+    });
 
     let load_stats = Arc::new(LoadStats::default());
     if args.load.is_some() || args.load_profile.is_some() {
@@ -260,6 +317,12 @@ async fn run_on(
             Err(e) => tracing::warn!(error = %e, "a worker task failed"),
         }
     }
+    let _ = control_tx.send(true);
+    match control.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the control plane failed"),
+        Err(e) => tracing::warn!(error = %e, "the control plane task failed"),
+    }
     let (_, load_acked, _) = load_stats.snapshot();
     match run_totals(&pool, &run).await {
         Ok((rows, dead_letters, _)) => {
@@ -320,7 +383,32 @@ async fn sleep_or_forever(limit: Option<Duration>) {
     }
 }
 
-async fn bind_http(port: u16) -> anyhow::Result<TcpListener> {
+/// 128 random bits from the kernel, as hex: a token for this run.
+fn random_token() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for a token")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes a secret readable by its owner only.
+fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    Ok(())
+}
+
+async fn bind_or_free(port: u16, what: &str) -> anyhow::Result<TcpListener> {
     match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
         Ok(listener) => Ok(listener),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -328,7 +416,7 @@ async fn bind_http(port: u16) -> anyhow::Result<TcpListener> {
             tracing::warn!(
                 port,
                 instead = listener.local_addr()?.port(),
-                "HTTP port is taken; using a free one"
+                "{what} port is taken; using a free one"
             );
             Ok(listener)
         }
@@ -336,24 +424,40 @@ async fn bind_http(port: u16) -> anyhow::Result<TcpListener> {
     }
 }
 
+/// What the banner shows.
+struct Banner<'a> {
+    http: SocketAddr,
+    brokers: &'a str,
+    database_url: &'a str,
+    control_url: &'a str,
+    policy: &'a PolicyArgs,
+    admin_token: Option<PathBuf>,
+    state_dir: &'a std::path::Path,
+    workers: usize,
+}
+
 #[allow(
     clippy::print_stdout,
     reason = "the banner is pacer up's output to the person who ran it"
 )]
-fn banner(
-    http: &SocketAddr,
-    brokers: &str,
-    database_url: &str,
-    state_dir: &std::path::Path,
-    workers: usize,
-) {
+fn banner(b: &Banner<'_>) {
+    let http = b.http;
     println!();
     println!("pacer is up");
     println!("  ingest      http://{http}/v1/events   (health: /healthz, /readyz)");
-    println!("  kafka       {brokers}");
-    println!("  postgres    {database_url}");
-    println!("  workers     {workers}");
-    println!("  state, logs {}", state_dir.display());
+    println!("  kafka       {}", b.brokers);
+    println!("  postgres    {}", b.database_url);
+    println!(
+        "  control     {}   (gRPC; policy {}, {})",
+        b.control_url,
+        b.policy.policy,
+        b.policy.mode.as_str()
+    );
+    if let Some(path) = &b.admin_token {
+        println!("  admin token {}", path.display());
+    }
+    println!("  workers     {}", b.workers);
+    println!("  state, logs {}", b.state_dir.display());
     println!();
     println!("  try: curl -H 'content-type: application/cloudevents+json' \\");
     println!(

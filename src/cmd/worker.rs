@@ -2,7 +2,33 @@
 
 use super::{BatchArgs, KafkaArgs, parse_duration};
 use clap::Args;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// Where the control plane is.
+#[derive(Debug, Clone, Args)]
+pub struct ControlLinkArgs {
+    /// The control plane's URL (`http://host:port`, or `https://` with --control-ca); none: run on the
+    /// --interval/--max-rows flags alone.
+    #[arg(long, env = "PACER_CONTROL")]
+    pub control: Option<String>,
+    /// The worker token the control plane expects.
+    #[arg(long, env = "PACER_WORKER_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
+    /// A PEM CA certificate to trust for an `https://` control plane.
+    #[arg(long, env = "PACER_CONTROL_CA")]
+    pub control_ca: Option<PathBuf>,
+}
+
+impl ControlLinkArgs {
+    fn link(&self) -> Option<pacer_worker::ControlLink> {
+        self.control.as_ref().map(|url| pacer_worker::ControlLink {
+            url: url.clone(),
+            token: self.control_token.clone(),
+            ca: self.control_ca.clone(),
+        })
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -22,6 +48,8 @@ pub struct WorkerArgs {
     /// How long the group waits for a silent worker before handing its partitions to others.
     #[arg(long, env = "PACER_SESSION_TIMEOUT", default_value = "6s", value_parser = parse_duration)]
     pub session_timeout: Duration,
+    #[command(flatten)]
+    pub control: ControlLinkArgs,
 }
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
@@ -33,7 +61,8 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     if let Some(id) = args.worker_id {
         config.worker_id = id;
     }
-    let (_handle, settings) = pacer_worker::SettingsHandle::new(config.settings);
+    config.control = args.control.link();
+    let (settings, _) = pacer_worker::SettingsHandle::new(config.settings);
     pacer_worker::run(config, settings, crate::shutdown::signalled()).await?;
     Ok(())
 }

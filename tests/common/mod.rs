@@ -129,7 +129,8 @@ impl Stack {
     /// A worker in-process.
     pub fn start_worker(&self, id: &str) -> Worker {
         let config = self.worker_config(id);
-        let (handle, settings) = pacer_worker::SettingsHandle::new(config.settings);
+        let (handle, _) = pacer_worker::SettingsHandle::new(config.settings);
+        let settings = handle.clone();
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             pacer_worker::run(config, settings, wait(rx))

@@ -1,5 +1,6 @@
 //! The worker's settings.
 
+use crate::attach::ControlLink;
 use crate::settings::BatchSettings;
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ pub struct WorkerConfig {
     pub settings: BatchSettings,
     /// How long the broker waits for a dead worker before giving its partitions to others.
     pub session_timeout: Duration,
+    /// The control plane to attach to, if any.
+    pub control: Option<ControlLink>,
 }
 
 impl WorkerConfig {
@@ -37,6 +40,7 @@ impl WorkerConfig {
             worker_id: default_worker_id(),
             settings: BatchSettings::default(),
             session_timeout: Duration::from_secs(6),
+            control: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! transaction has committed.
 #![forbid(unsafe_code)]
 
-mod backoff;
+mod attach;
 mod batch;
 mod config;
 mod copy;
@@ -14,11 +14,12 @@ mod settings;
 mod sink;
 mod transform;
 
-pub use backoff::Backoff;
+pub use attach::ControlLink;
 pub use batch::{Batch, FlushReason};
 pub use config::{WorkerConfig, default_worker_id};
 pub use metrics::BatchReport;
 pub use ownership::OwnershipContext;
+pub use pacer_backoff::Backoff;
 pub use run::{WorkerError, offsets_to_commit, run};
 pub use settings::{BatchSettings, SettingsHandle};
 pub use sink::{MIGRATOR, Sink, SinkError, WriteOutcome};

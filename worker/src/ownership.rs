@@ -34,6 +34,13 @@ impl OwnershipContext {
             .copied()
     }
 
+    /// The partitions owned now, in order.
+    pub fn partitions(&self) -> Vec<i32> {
+        let mut partitions: Vec<i32> = self.lock().epochs.keys().map(|(_, p)| *p).collect();
+        partitions.sort_unstable();
+        partitions
+    }
+
     /// The consumer lag of each owned partition, from the latest statistics (refreshed every second).
     pub fn lag(&self) -> Vec<(i32, i64)> {
         let owned = self.lock();

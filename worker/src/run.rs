@@ -1,21 +1,24 @@
 //! The batch loop: collect a batch until a limit closes it, write it, commit its offsets, report it.
 
-use crate::backoff::Backoff;
+use crate::attach::{self, WorkerStatus};
 use crate::batch::{Batch, FlushReason};
 use crate::config::WorkerConfig;
 use crate::metrics::BatchReport;
 use crate::ownership::OwnershipContext;
-use crate::settings::BatchSettings;
+use crate::settings::{BatchSettings, SettingsHandle};
 use crate::sink::{Sink, SinkError, WriteOutcome, is_data_error, is_unavailable};
 use crate::transform::{Transformed, transform};
+use pacer_backoff::Backoff;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// Errors that stop a worker.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +35,13 @@ type Kafka = Arc<StreamConsumer<OwnershipContext>>;
 
 /// Runs a worker until `shutdown` completes. The batch being collected is then written and committed, unless
 /// PostgreSQL is failing at that moment: then it is left uncommitted, to be re-delivered.
+///
+/// `settings` sizes the batches; with `config.control` set, the worker also attaches to the control plane,
+/// which then changes them (and pauses and resumes the worker). The data path never waits on the control
+/// plane: while it is away, the worker keeps its last settings.
 pub async fn run(
     config: WorkerConfig,
-    settings: watch::Receiver<BatchSettings>,
+    settings: SettingsHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
     let (stop_tx, stop) = watch::channel(false);
@@ -42,6 +49,50 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    let (paused_tx, paused) = watch::channel(false);
+    let (status_tx, status) = watch::channel(WorkerStatus::default());
+    let (reports, attach_task) = match &config.control {
+        Some(link) => {
+            let (reports_tx, reports_rx) = mpsc::channel(REPORT_QUEUE);
+            let task = tokio::spawn(attach::run(
+                link.clone(),
+                attach::Identity::of(&config),
+                settings.clone(),
+                paused_tx,
+                status,
+                reports_rx,
+                stop.clone(),
+            ));
+            (Some(reports_tx), Some(task))
+        }
+        None => (None, None),
+    };
+    let result = run_batches(
+        config,
+        settings.subscribe(),
+        paused,
+        status_tx,
+        reports,
+        stop,
+    )
+    .await;
+    if let Some(task) = attach_task {
+        let _ = task.await;
+    }
+    result
+}
+
+/// Reports queued for the control plane while it is away; older ones are dropped once it is full.
+const REPORT_QUEUE: usize = 256;
+
+async fn run_batches(
+    config: WorkerConfig,
+    settings: watch::Receiver<BatchSettings>,
+    paused: watch::Receiver<bool>,
+    status: watch::Sender<WorkerStatus>,
+    reports: Option<mpsc::Sender<BatchReport>>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), WorkerError> {
     let sink = Sink::new(&config.database_url, &config.worker_id)?;
     if !migrate_with_retry(&sink, stop.clone()).await? {
         tracing::info!("stopped before PostgreSQL was reachable");
@@ -77,11 +128,15 @@ pub async fn run(
         consumer: consumer.clone(),
         sink,
         stop: stop.clone(),
+        reports,
     });
     let mut worker = Worker {
         consumer,
         finisher,
         settings,
+        paused,
+        status,
+        carry: VecDeque::new(),
         stop,
         batch_no: 0,
     };
@@ -130,6 +185,12 @@ struct Worker {
     consumer: Kafka,
     finisher: Arc<Finisher>,
     settings: watch::Receiver<BatchSettings>,
+    /// Set by the control plane: no new batches while true.
+    paused: watch::Receiver<bool>,
+    /// What the control plane is told between batches.
+    status: watch::Sender<WorkerStatus>,
+    /// Records that arrived while paused (from partitions assigned during the pause), for the next batch.
+    carry: VecDeque<(OwnedMessage, u64)>,
     stop: watch::Receiver<bool>,
     batch_no: u64,
 }
@@ -176,6 +237,12 @@ impl Worker {
     async fn run(&mut self) {
         let mut in_flight: Option<tokio::task::JoinHandle<Written>> = None;
         loop {
+            let paused = *self.paused.borrow();
+            if paused && !self.hold().await {
+                // Told to stop while paused: what arrived during the pause is left uncommitted.
+                previous_written(in_flight.take()).await;
+                return;
+            }
             let settings = *self.settings.borrow_and_update();
             let started_at = OffsetDateTime::now_utc();
             let started = Instant::now();
@@ -208,9 +275,75 @@ impl Worker {
         }
     }
 
+    /// Waits while paused: fetching is paused on every owned partition, but the consumer is still polled so
+    /// that the group's rebalances go on. False if told to stop meanwhile.
+    async fn hold(&mut self) -> bool {
+        tracing::info!("worker paused: no new batches until resumed");
+        self.set_fetching(false);
+        self.publish_status();
+        let mut stop = self.stop.clone();
+        let mut paused = self.paused.clone();
+        loop {
+            tokio::select! {
+                _ = async { let _ = stop.wait_for(|stop| *stop).await; } => return false,
+                changed = paused.changed() => {
+                    if changed.is_err() || !*paused.borrow_and_update() {
+                        self.paused.borrow_and_update();
+                        self.set_fetching(true);
+                        tracing::info!("worker resumed");
+                        self.publish_status();
+                        return true;
+                    }
+                }
+                received = self.consumer.recv() => match received {
+                    Ok(message) => {
+                        // A partition assigned during the pause starts fetching; keep what it sent, pause it too.
+                        let epoch = self.consumer.context().epoch(message.topic(), message.partition()).unwrap_or(0);
+                        self.carry.push_back((message.detach(), epoch));
+                        self.set_fetching(false);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Kafka consumer error");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Pauses or resumes fetching on the partitions owned now.
+    fn set_fetching(&self, on: bool) {
+        let result = self.consumer.assignment().and_then(|assignment| {
+            if on {
+                self.consumer.resume(&assignment)
+            } else {
+                self.consumer.pause(&assignment)
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, on, "cannot change fetching of the assigned partitions");
+        }
+    }
+
+    /// Tells the control-plane link what the worker owns and how far behind it is.
+    fn publish_status(&self) {
+        let context = self.consumer.context();
+        self.status.send_replace(WorkerStatus {
+            partitions: context.partitions(),
+            lag: context.lag(),
+            paused: *self.paused.borrow(),
+        });
+    }
+
     /// Reads records until the interval elapses, a size limit is reached or the worker is told to stop.
     async fn collect(&mut self, settings: BatchSettings) -> (Batch, FlushReason) {
+        self.publish_status();
         let mut batch = Batch::new(settings);
+        while let Some((message, epoch)) = self.carry.pop_front() {
+            if let Some(reason) = batch.push(message, epoch) {
+                return (batch, reason);
+            }
+        }
         // A zero interval would spin; a millisecond is the shortest batch.
         let deadline =
             tokio::time::Instant::now() + settings.interval.max(Duration::from_millis(1));
@@ -245,6 +378,7 @@ struct Finisher {
     consumer: Kafka,
     sink: Sink,
     stop: watch::Receiver<bool>,
+    reports: Option<mpsc::Sender<BatchReport>>,
 }
 
 impl Finisher {
@@ -302,12 +436,21 @@ impl Finisher {
             commit: commit_time,
             write_attempts: attempts,
             lag: self.lag(),
+            partition_lag: self.consumer.context().lag(),
             e2e_p50,
             e2e_max,
         };
         tracing::debug!(batch = report.batch_no, records = report.records, written = report.rows_written, reason = %reason, "batch written");
         if let Err(e) = report.insert(self.sink.pool()).await {
             tracing::warn!(error = %e, batch = report.batch_no, "could not record batch metrics");
+        }
+        if let Some(reports) = &self.reports
+            && reports.try_send(report).is_err()
+        {
+            tracing::debug!(
+                batch = batch_no,
+                "the control plane is away and its report queue is full; report dropped"
+            );
         }
         Written::Yes
     }

@@ -41,6 +41,11 @@ impl SettingsHandle {
         self.0.send_replace(settings);
     }
 
+    /// A new receiver of the settings.
+    pub fn subscribe(&self) -> watch::Receiver<BatchSettings> {
+        self.0.subscribe()
+    }
+
     /// The settings now in force.
     pub fn get(&self) -> BatchSettings {
         *self.0.borrow()

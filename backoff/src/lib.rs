@@ -1,4 +1,6 @@
-//! Capped exponential back-off with full jitter, for every retry loop of pacer.
+//! Capped exponential back-off with full jitter, for every retry and reconnect loop of pacer (worker, control
+//! plane, console).
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

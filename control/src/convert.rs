@@ -1,0 +1,362 @@
+//! Protobuf messages to domain types and back. Incoming messages are checked here, and a message that does
+//! not make sense is refused with an error that names the field.
+
+use crate::domain::{DecisionRecord, Heartbeat, Hello, Mode, Override, Report, Source, WorkerId};
+use crate::plane::{PolicyView, Push, Snapshot, WorkerView};
+use pacer_policy::{Bounds, Flush, Settings};
+use pacer_proto::v1 as pb;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A message that does not make sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct Invalid {
+    /// The field, as named in the proto.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> Invalid {
+    Invalid {
+        field,
+        problem: problem.into(),
+    }
+}
+
+impl From<Invalid> for tonic::Status {
+    fn from(e: Invalid) -> Self {
+        tonic::Status::invalid_argument(e.to_string())
+    }
+}
+
+/// A worker id from a request field.
+pub fn worker_id(field: &'static str, id: String) -> Result<WorkerId, Invalid> {
+    WorkerId::new(id).ok_or_else(|| {
+        invalid(
+            field,
+            format!(
+                "must be 1 to {} bytes, without spaces or control characters",
+                WorkerId::MAX_LEN
+            ),
+        )
+    })
+}
+
+/// An optional worker id: empty means every worker.
+pub fn scope(field: &'static str, id: String) -> Result<Option<WorkerId>, Invalid> {
+    if id.is_empty() {
+        Ok(None)
+    } else {
+        worker_id(field, id).map(Some)
+    }
+}
+
+/// Settings from a message; every limit must be at least 1.
+pub fn settings(field: &'static str, s: Option<pb::BatchSettings>) -> Result<Settings, Invalid> {
+    let s = s.ok_or_else(|| invalid(field, "missing"))?;
+    if s.interval_ms == 0 || s.max_rows == 0 || s.max_bytes == 0 {
+        return Err(invalid(
+            field,
+            "interval_ms, max_rows and max_bytes must each be at least 1",
+        ));
+    }
+    Ok(Settings {
+        interval: Duration::from_millis(s.interval_ms),
+        max_rows: s.max_rows,
+        max_bytes: s.max_bytes,
+    })
+}
+
+/// Settings as a message.
+pub fn settings_pb(s: Settings) -> pb::BatchSettings {
+    pb::BatchSettings {
+        interval_ms: s.interval.as_millis().min(u64::MAX as u128) as u64,
+        max_rows: s.max_rows,
+        max_bytes: s.max_bytes,
+    }
+}
+
+fn duration(d: Option<prost_types::Duration>) -> Duration {
+    d.and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or_default()
+}
+
+/// A duration as a message.
+pub fn duration_pb(d: Duration) -> prost_types::Duration {
+    prost_types::Duration::try_from(d).unwrap_or(prost_types::Duration {
+        seconds: i64::MAX,
+        nanos: 0,
+    })
+}
+
+/// A request duration that must be valid when present.
+pub fn duration_field(
+    field: &'static str,
+    d: Option<prost_types::Duration>,
+) -> Result<Option<Duration>, Invalid> {
+    d.map(|d| Duration::try_from(d).map_err(|_| invalid(field, "must be a non-negative duration")))
+        .transpose()
+}
+
+fn timestamp(t: Option<prost_types::Timestamp>) -> OffsetDateTime {
+    t.and_then(|t| {
+        OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos),
+        )
+        .ok()
+    })
+    .unwrap_or_else(OffsetDateTime::now_utc)
+}
+
+/// A time as a message.
+pub fn timestamp_pb(t: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    }
+}
+
+fn lag(lag: Vec<pb::PartitionLag>) -> Vec<(i32, i64)> {
+    lag.into_iter().map(|l| (l.partition, l.lag)).collect()
+}
+
+fn lag_pb(lag: &[(i32, i64)]) -> Vec<pb::PartitionLag> {
+    lag.iter()
+        .map(|&(partition, lag)| pb::PartitionLag { partition, lag })
+        .collect()
+}
+
+fn flush(reason: i32) -> Result<Flush, Invalid> {
+    match pb::FlushReason::try_from(reason) {
+        Ok(pb::FlushReason::Interval) => Ok(Flush::Interval),
+        Ok(pb::FlushReason::MaxRows) => Ok(Flush::MaxRows),
+        Ok(pb::FlushReason::MaxBytes) => Ok(Flush::MaxBytes),
+        Ok(pb::FlushReason::Drain) => Ok(Flush::Drain),
+        _ => Err(invalid(
+            "report.flush_reason",
+            format!("unknown value {reason}"),
+        )),
+    }
+}
+
+fn flush_pb(flush: Flush) -> pb::FlushReason {
+    match flush {
+        Flush::Interval => pb::FlushReason::Interval,
+        Flush::MaxRows => pb::FlushReason::MaxRows,
+        Flush::MaxBytes => pb::FlushReason::MaxBytes,
+        Flush::Drain => pb::FlushReason::Drain,
+    }
+}
+
+impl TryFrom<pb::Hello> for Hello {
+    type Error = Invalid;
+
+    fn try_from(h: pb::Hello) -> Result<Self, Invalid> {
+        Ok(Hello {
+            worker_id: worker_id("hello.worker_id", h.worker_id)?,
+            host: h.host,
+            group: h.group,
+            topic: h.topic,
+            partitions: h.partitions,
+            settings: settings("hello.settings", h.settings)?,
+            paused: h.paused,
+            version: h.version,
+        })
+    }
+}
+
+impl From<pb::Heartbeat> for Heartbeat {
+    fn from(h: pb::Heartbeat) -> Self {
+        Heartbeat {
+            partitions: h.partitions,
+            lag: lag(h.lag),
+            paused: h.paused,
+        }
+    }
+}
+
+impl TryFrom<pb::BatchReport> for Report {
+    type Error = Invalid;
+
+    fn try_from(r: pb::BatchReport) -> Result<Self, Invalid> {
+        Ok(Report {
+            batch_no: r.batch_no,
+            finished_at: timestamp(r.finished_at),
+            records: r.records,
+            rows_written: r.rows_written,
+            duplicates: r.duplicates,
+            invalid: r.invalid,
+            bytes: r.bytes,
+            flush: flush(r.flush_reason)?,
+            settings: settings("report.settings", r.settings)?,
+            poll: duration(r.poll),
+            transform: duration(r.transform),
+            write: duration(r.write),
+            commit: duration(r.commit),
+            lag: lag(r.lag),
+            e2e_p50: r.e2e_p50.map(|d| duration(Some(d))),
+            e2e_max: r.e2e_max.map(|d| duration(Some(d))),
+        })
+    }
+}
+
+fn source_pb(source: Source) -> pb::SettingsSource {
+    match source {
+        Source::Initial => pb::SettingsSource::Initial,
+        Source::Policy => pb::SettingsSource::Policy,
+        Source::Override => pb::SettingsSource::Override,
+    }
+}
+
+impl From<Push> for pb::AttachResponse {
+    fn from(push: Push) -> Self {
+        use pb::attach_response::Message;
+        let message = match push {
+            Push::Settings {
+                settings,
+                source,
+                policy,
+                reason,
+            } => Message::Settings(pb::SettingsUpdate {
+                settings: Some(settings_pb(settings)),
+                source: source_pb(source).into(),
+                policy,
+                reason,
+            }),
+            Push::Pause { reason } => Message::Pause(pb::Pause { reason }),
+            Push::Resume => Message::Resume(pb::Resume {}),
+        };
+        pb::AttachResponse {
+            message: Some(message),
+        }
+    }
+}
+
+/// The mode from a request.
+pub fn mode(m: i32) -> Result<Mode, Invalid> {
+    match pb::Mode::try_from(m) {
+        Ok(pb::Mode::Enforce) => Ok(Mode::Enforce),
+        Ok(pb::Mode::Advise) => Ok(Mode::Advise),
+        _ => Err(invalid("mode", "must be MODE_ENFORCE or MODE_ADVISE")),
+    }
+}
+
+fn mode_pb(m: Mode) -> pb::Mode {
+    match m {
+        Mode::Enforce => pb::Mode::Enforce,
+        Mode::Advise => pb::Mode::Advise,
+    }
+}
+
+/// Bounds from a request, over the current ones.
+pub fn bounds(b: pb::Bounds, current: Bounds) -> Bounds {
+    Bounds {
+        min_interval: Duration::from_millis(b.min_interval_ms),
+        max_interval: Duration::from_millis(b.max_interval_ms),
+        min_rows: b.min_rows,
+        max_rows: b.max_rows,
+        max_bytes: b.max_bytes,
+        cold_start: current.cold_start,
+    }
+}
+
+fn bounds_pb(b: Bounds) -> pb::Bounds {
+    pb::Bounds {
+        min_interval_ms: b.min_interval.as_millis() as u64,
+        max_interval_ms: b.max_interval.as_millis() as u64,
+        min_rows: b.min_rows,
+        max_rows: b.max_rows,
+        max_bytes: b.max_bytes,
+    }
+}
+
+/// The running policy as a message.
+pub fn policy_pb(p: &PolicyView) -> pb::PolicyState {
+    pb::PolicyState {
+        name: p.config.kind().as_str().to_owned(),
+        params: p.config.params().into_iter().collect(),
+        mode: mode_pb(p.mode).into(),
+        bounds: Some(bounds_pb(p.config.bounds())),
+    }
+}
+
+/// An override as a message.
+pub fn override_pb(o: &Override) -> pb::Override {
+    pb::Override {
+        worker_id: o.worker.as_ref().map(|w| w.to_string()).unwrap_or_default(),
+        interval_ms: o.interval.map_or(0, |d| d.as_millis() as u64),
+        max_rows: o.max_rows.unwrap_or(0),
+        expires_at: o.expires_at.map(timestamp_pb),
+        set_at: Some(timestamp_pb(o.set_at)),
+    }
+}
+
+/// A decision as a message.
+pub fn decision_pb(d: &DecisionRecord) -> pb::Decision {
+    pb::Decision {
+        at: Some(timestamp_pb(d.at)),
+        worker_id: d.worker.as_ref().map(|w| w.to_string()).unwrap_or_default(),
+        policy: d.policy.clone(),
+        old_settings: Some(settings_pb(d.old)),
+        new_settings: Some(settings_pb(d.new)),
+        mode: mode_pb(d.mode).into(),
+        reason: d.reason.clone(),
+    }
+}
+
+/// A worker as a message.
+pub fn worker_pb(w: &WorkerView) -> pb::WorkerInfo {
+    pb::WorkerInfo {
+        worker_id: w.id.to_string(),
+        host: w.host.clone(),
+        group: w.group.clone(),
+        status: if w.attached {
+            pb::WorkerStatus::Attached
+        } else {
+            pb::WorkerStatus::Lost
+        }
+        .into(),
+        paused: w.paused,
+        partitions: w.partitions.clone(),
+        lag: lag_pb(&w.lag),
+        settings: Some(settings_pb(w.settings)),
+        settings_source: source_pb(w.source).into(),
+        suggested: w.suggested.map(settings_pb),
+        last_batch: w.last.as_ref().map(|r| pb::LastBatch {
+            batch_no: r.batch_no,
+            records: r.records,
+            duration: Some(duration_pb(r.processing())),
+            flush_reason: flush_pb(r.flush).into(),
+            e2e_p50: r.e2e_p50.map(duration_pb),
+            finished_at: Some(timestamp_pb(r.finished_at)),
+        }),
+        attached_at: Some(timestamp_pb(w.attached_at)),
+        last_seen: Some(timestamp_pb(w.last_seen)),
+        batches: w.batches,
+        rows_written: w.rows_written,
+        invalid: w.invalid,
+        advice: w.advice.clone().unwrap_or_default(),
+    }
+}
+
+/// A snapshot as a message.
+pub fn snapshot_pb(s: &Snapshot) -> pb::PipelineSnapshot {
+    pb::PipelineSnapshot {
+        taken_at: Some(timestamp_pb(s.taken_at)),
+        policy: Some(policy_pb(&s.policy)),
+        overrides: s.overrides.iter().map(override_pb).collect(),
+        workers: s.workers.iter().map(worker_pb).collect(),
+        totals: Some(pb::Totals {
+            batches: s.totals.batches,
+            records: s.totals.records,
+            rows_written: s.totals.rows_written,
+            invalid: s.totals.invalid,
+            duplicates: s.totals.duplicates,
+            lag: s.totals.lag,
+        }),
+        recent_decisions: s.recent.iter().map(decision_pb).collect(),
+        started_at: Some(timestamp_pb(s.started_at)),
+    }
+}

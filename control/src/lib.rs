@@ -1,0 +1,182 @@
+//! pacer's control plane: keeps the registry of workers and their batch figures, runs the batch-sizing
+//! policy on every report and pushes its decisions (or only records them, in advise mode), and serves the
+//! admin API with gRPC health checking and server reflection.
+#![forbid(unsafe_code)]
+
+mod admin_service;
+mod auth;
+mod convert;
+mod domain;
+mod plane;
+mod store;
+mod worker_service;
+
+pub use auth::Token;
+pub use domain::{Mode, WorkerId};
+pub use store::StoreError;
+
+use admin_service::AdminService;
+use pacer_backoff::Backoff;
+use pacer_policy::PolicyConfig;
+use pacer_proto::v1 as pb;
+use plane::{Plane, PlaneConfig};
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+use store::DecisionStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use worker_service::WorkerService;
+
+/// How the control plane runs.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// PostgreSQL URL for the decision log.
+    pub database_url: String,
+    /// The token workers must present; `None` lets any worker attach.
+    pub worker_token: Token,
+    /// The token admin mutations must present; `None` lets anyone change settings.
+    pub admin_token: Token,
+    /// The policy to start with.
+    pub policy: PolicyConfig,
+    /// Enforce or advise, to start with.
+    pub mode: Mode,
+    /// How often workers send a heartbeat when idle.
+    pub heartbeat: Duration,
+    /// A worker not heard from for this long is marked lost.
+    pub lost_after: Duration,
+    /// The least time between two policy changes to one worker.
+    pub min_gap: Duration,
+    /// The least relative change a policy decision must make to be applied.
+    pub hysteresis: f64,
+    /// A PEM certificate chain and key, to serve over TLS.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The files of a TLS identity.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The PEM certificate chain.
+    pub cert: PathBuf,
+    /// The PEM private key.
+    pub key: PathBuf,
+}
+
+/// Errors that stop the control plane.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The decision log could not be set up.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A TLS file could not be read.
+    #[error("cannot read the TLS file {path}")]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The reflection service could not read the descriptors.
+    #[error("cannot build the gRPC reflection service")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The gRPC server failed.
+    #[error("the gRPC server failed")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves the control plane on `listener` until `shutdown` completes. PostgreSQL is waited for at start.
+pub async fn serve(
+    config: ControlConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControlError> {
+    let (stop_tx, mut stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let store = DecisionStore::connect(&config.database_url)?;
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        let result = tokio::select! {
+            result = store.migrate() => result,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
+        match result {
+            Ok(()) => break,
+            Err(e @ StoreError::Migrate(sqlx::migrate::MigrateError::Execute(_)))
+            | Err(e @ StoreError::Database(_)) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, source = ?std::error::Error::source(&e), ?delay, "cannot set up the decision log in PostgreSQL; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let plane = Plane::start(
+        PlaneConfig {
+            policy: config.policy.clone(),
+            mode: config.mode,
+            lost_after: config.lost_after,
+            min_gap: config.min_gap,
+            hysteresis: config.hysteresis,
+        },
+        store.clone(),
+    );
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::worker_control_server::WorkerControlServer<WorkerService>>()
+        .await;
+    health
+        .set_serving::<pb::admin_server::AdminServer<AdminService>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let mut server = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+    if let Some(tls) = &config.tls {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|source| ControlError::TlsFile {
+                path: path.clone(),
+                source,
+            })
+        };
+        let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        server = server.tls_config(ServerTlsConfig::new().identity(identity))?;
+    }
+    let address = listener.local_addr().ok();
+    tracing::info!(address = ?address, policy = config.policy.kind().as_str(), mode = config.mode.as_str(), tls = config.tls.is_some(), "control plane serving");
+    server
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(pb::worker_control_server::WorkerControlServer::new(
+            WorkerService::new(plane.clone(), config.worker_token.clone(), config.heartbeat),
+        ))
+        .add_service(pb::admin_server::AdminServer::new(AdminService::new(
+            plane,
+            store,
+            config.admin_token.clone(),
+        )))
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await?;
+    tracing::info!("control plane stopped");
+    Ok(())
+}

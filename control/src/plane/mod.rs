@@ -1,0 +1,592 @@
+//! The one task that owns the control plane's state: the worker registry, the policy, the overrides and the
+//! mode. The gRPC handlers talk to it through [`Plane`], a cheap handle over a channel; nothing else touches
+//! the state, and no lock is held across an `.await`.
+
+mod entry;
+mod snapshot;
+
+pub use entry::Push;
+pub use snapshot::{PolicyView, Snapshot, Totals, WorkerView};
+
+use crate::domain::{DecisionRecord, Heartbeat, Hello, Mode, Override, Report, Source, WorkerId};
+use crate::store::DecisionStore;
+use entry::{Connection, Entry};
+use pacer_policy::{Governor, PolicyConfig};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+/// How the state task runs.
+#[derive(Debug, Clone)]
+pub struct PlaneConfig {
+    /// The policy to start with.
+    pub policy: PolicyConfig,
+    /// Enforce or advise, to start with.
+    pub mode: Mode,
+    /// A worker not heard from for this long is marked lost and its stream closed.
+    pub lost_after: Duration,
+    /// The least time between two changes a policy makes to one worker.
+    pub min_gap: Duration,
+    /// The least relative change a policy must propose to be applied.
+    pub hysteresis: f64,
+}
+
+/// Why an admin request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    /// No worker has this id.
+    #[error("no worker with id {0:?} is known")]
+    UnknownWorker(WorkerId),
+    /// The control plane is stopping.
+    #[error("the control plane is stopping")]
+    Stopping,
+}
+
+type Reply<T> = oneshot::Sender<T>;
+
+enum Command {
+    Attach {
+        hello: Hello,
+        connection: u64,
+        outbox: mpsc::Sender<Push>,
+    },
+    Heartbeat {
+        worker: WorkerId,
+        connection: u64,
+        heartbeat: Heartbeat,
+    },
+    Report {
+        worker: WorkerId,
+        connection: u64,
+        report: Box<Report>,
+    },
+    Detach {
+        worker: WorkerId,
+        connection: u64,
+    },
+    Snapshot(Reply<Snapshot>),
+    SetPolicy(PolicyConfig, Reply<PolicyView>),
+    SetMode(Mode, Reply<PolicyView>),
+    SetOverride(Override, Reply<Result<Override, AdminError>>),
+    ClearOverride(Option<WorkerId>, Reply<bool>),
+    Pause(
+        Option<WorkerId>,
+        bool,
+        Reply<Result<Vec<WorkerId>, AdminError>>,
+    ),
+}
+
+/// A handle on the state task.
+#[derive(Clone, Debug)]
+pub struct Plane {
+    commands: mpsc::Sender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl Plane {
+    /// Starts the state task; it ends when every handle is dropped.
+    pub fn start(config: PlaneConfig, store: DecisionStore) -> Self {
+        let (commands, rx) = mpsc::channel(1024);
+        let state = State {
+            started: Instant::now(),
+            started_at: OffsetDateTime::now_utc(),
+            policy: config.policy.clone(),
+            mode: config.mode,
+            config,
+            workers: BTreeMap::new(),
+            overrides: BTreeMap::new(),
+            recent: VecDeque::new(),
+            store,
+        };
+        tokio::spawn(state.run(rx));
+        Self { commands }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, AdminError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| AdminError::Stopping)?;
+        rx.await.map_err(|_| AdminError::Stopping)
+    }
+
+    /// A worker's stream opened.
+    pub async fn attach(&self, hello: Hello, connection: u64, outbox: mpsc::Sender<Push>) {
+        let _ = self
+            .commands
+            .send(Command::Attach {
+                hello,
+                connection,
+                outbox,
+            })
+            .await;
+    }
+
+    /// A worker's heartbeat.
+    pub async fn heartbeat(&self, worker: WorkerId, connection: u64, heartbeat: Heartbeat) {
+        let _ = self
+            .commands
+            .send(Command::Heartbeat {
+                worker,
+                connection,
+                heartbeat,
+            })
+            .await;
+    }
+
+    /// A worker's batch report.
+    pub async fn report(&self, worker: WorkerId, connection: u64, report: Report) {
+        let _ = self
+            .commands
+            .send(Command::Report {
+                worker,
+                connection,
+                report: Box::new(report),
+            })
+            .await;
+    }
+
+    /// A worker's stream closed.
+    pub async fn detach(&self, worker: WorkerId, connection: u64) {
+        let _ = self
+            .commands
+            .send(Command::Detach { worker, connection })
+            .await;
+    }
+
+    /// The pipeline now.
+    pub async fn snapshot(&self) -> Result<Snapshot, AdminError> {
+        self.ask(Command::Snapshot).await
+    }
+
+    /// Replaces the policy.
+    pub async fn set_policy(&self, config: PolicyConfig) -> Result<PolicyView, AdminError> {
+        self.ask(|reply| Command::SetPolicy(config, reply)).await
+    }
+
+    /// Switches between enforce and advise.
+    pub async fn set_mode(&self, mode: Mode) -> Result<PolicyView, AdminError> {
+        self.ask(|reply| Command::SetMode(mode, reply)).await
+    }
+
+    /// Sets an override and pushes it.
+    pub async fn set_override(&self, ov: Override) -> Result<Override, AdminError> {
+        self.ask(|reply| Command::SetOverride(ov, reply)).await?
+    }
+
+    /// Clears an override; false if there was none.
+    pub async fn clear_override(&self, worker: Option<WorkerId>) -> Result<bool, AdminError> {
+        self.ask(|reply| Command::ClearOverride(worker, reply))
+            .await
+    }
+
+    /// Pauses (or resumes) one worker, or every attached one.
+    pub async fn pause(
+        &self,
+        worker: Option<WorkerId>,
+        paused: bool,
+    ) -> Result<Vec<WorkerId>, AdminError> {
+        self.ask(|reply| Command::Pause(worker, paused, reply))
+            .await?
+    }
+}
+
+/// How many decisions the snapshot carries.
+const RECENT: usize = 50;
+
+struct State {
+    config: PlaneConfig,
+    started: Instant,
+    started_at: OffsetDateTime,
+    policy: PolicyConfig,
+    mode: Mode,
+    workers: BTreeMap<WorkerId, Entry>,
+    /// Overrides by worker; `None` is the one for every worker.
+    overrides: BTreeMap<Option<WorkerId>, Override>,
+    recent: VecDeque<DecisionRecord>,
+    store: DecisionStore,
+}
+
+impl State {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = rx.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => return,
+                },
+                _ = tick.tick() => self.tick(),
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Attach {
+                hello,
+                connection,
+                outbox,
+            } => self.attach(
+                hello,
+                Connection {
+                    id: connection,
+                    outbox,
+                },
+            ),
+            Command::Heartbeat {
+                worker,
+                connection,
+                heartbeat,
+            } => {
+                if let Some(entry) = self.current(&worker, connection) {
+                    entry.heartbeat(heartbeat);
+                }
+            }
+            Command::Report {
+                worker,
+                connection,
+                report,
+            } => self.report(&worker, connection, *report),
+            Command::Detach { worker, connection } => {
+                if let Some(entry) = self.current(&worker, connection) {
+                    entry.connection = None;
+                    tracing::info!(worker = %worker, "worker detached");
+                }
+            }
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::SetPolicy(config, reply) => {
+                tracing::info!(policy = config.kind().as_str(), params = ?config.params(), "policy replaced");
+                let (min_gap, hysteresis) = (self.config.min_gap, self.config.hysteresis);
+                for entry in self.workers.values_mut() {
+                    entry.policy = config.build();
+                    entry.governor = Governor::new(min_gap, hysteresis);
+                    entry.policy_settings = None;
+                    entry.suggested = None;
+                    entry.advice = None;
+                }
+                self.policy = config;
+                let _ = reply.send(self.policy_view());
+            }
+            Command::SetMode(mode, reply) => {
+                if mode != self.mode {
+                    tracing::info!(mode = mode.as_str(), "mode changed");
+                    self.mode = mode;
+                    for entry in self.workers.values_mut() {
+                        entry.suggested = None;
+                        entry.governor = Governor::new(self.config.min_gap, self.config.hysteresis);
+                    }
+                }
+                let _ = reply.send(self.policy_view());
+            }
+            Command::SetOverride(ov, reply) => {
+                let _ = reply.send(self.set_override(ov));
+            }
+            Command::ClearOverride(worker, reply) => {
+                let removed = self.overrides.remove(&worker).is_some();
+                if removed {
+                    self.reapply(worker.as_ref(), "override cleared by an operator");
+                }
+                let _ = reply.send(removed);
+            }
+            Command::Pause(worker, paused, reply) => {
+                let _ = reply.send(self.pause(worker, paused));
+            }
+        }
+    }
+
+    fn governor(&self) -> Governor {
+        Governor::new(self.config.min_gap, self.config.hysteresis)
+    }
+
+    /// The worker's entry, if `connection` is its current stream (a stale stream's messages are ignored).
+    fn current(&mut self, worker: &WorkerId, connection: u64) -> Option<&mut Entry> {
+        self.workers
+            .get_mut(worker)
+            .filter(|e| e.connection.as_ref().is_some_and(|c| c.id == connection))
+    }
+
+    fn attach(&mut self, hello: Hello, connection: Connection) {
+        let id = hello.worker_id.clone();
+        let known = self.workers.contains_key(&id);
+        let policy = self.policy.build();
+        let governor = self.governor();
+        let entry = self
+            .workers
+            .entry(id.clone())
+            .or_insert_with(|| Entry::new(hello.clone(), policy, governor));
+        if known {
+            tracing::info!(worker = %id, "worker re-attached");
+        } else {
+            tracing::info!(worker = %id, host = %hello.host, "worker attached");
+        }
+        entry.seen();
+        entry.attached_at = OffsetDateTime::now_utc();
+        entry.partitions = hello.partitions.clone();
+        entry.paused = hello.paused;
+        entry.settings = hello.settings;
+        entry.connection = Some(connection);
+        entry.hello = hello;
+        // A worker that comes back (a new process, or after the control plane restarted) is brought back to
+        // what the control plane wants for it.
+        let own = self.overrides.get(&Some(id.clone()));
+        let all = self.overrides.get(&None);
+        let (wanted, source, reason) = match entry.effective_override(own, all) {
+            Some(ov) => (
+                ov.apply(entry.settings),
+                Source::Override,
+                "override in force",
+            ),
+            None => (
+                entry.unoverridden(self.mode),
+                if entry.policy_settings.is_some() && self.mode == Mode::Enforce {
+                    Source::Policy
+                } else {
+                    Source::Initial
+                },
+                "settings restored on re-attach",
+            ),
+        };
+        if wanted != entry.settings
+            && entry.push(Push::Settings {
+                settings: wanted,
+                source,
+                policy: self.policy.kind().as_str().to_owned(),
+                reason: reason.to_owned(),
+            })
+        {
+            entry.settings = wanted;
+        }
+        entry.source = source;
+        if entry.want_paused != entry.paused {
+            entry.push(if entry.want_paused {
+                Push::Pause {
+                    reason: "paused by an operator".into(),
+                }
+            } else {
+                Push::Resume
+            });
+        }
+    }
+
+    fn report(&mut self, worker: &WorkerId, connection: u64, report: Report) {
+        let at = self.started.elapsed();
+        let mode = self.mode;
+        let overridden = self.overrides.contains_key(&Some(worker.clone()))
+            || self.overrides.contains_key(&None);
+        let policy_name = self.policy.kind().as_str().to_owned();
+        let Some(entry) = self.current(worker, connection) else {
+            return;
+        };
+        let Some(admitted) = entry.report(report, at, mode, overridden) else {
+            return;
+        };
+        match mode {
+            Mode::Enforce => {
+                let pushed = entry.push(Push::Settings {
+                    settings: admitted.new,
+                    source: Source::Policy,
+                    policy: policy_name.clone(),
+                    reason: admitted.reason.clone(),
+                });
+                if !pushed {
+                    return;
+                }
+                entry.settings = admitted.new;
+                entry.source = Source::Policy;
+            }
+            Mode::Advise => entry.suggested = Some(admitted.new),
+        }
+        let record = DecisionRecord {
+            at: OffsetDateTime::now_utc(),
+            worker: Some(worker.clone()),
+            policy: policy_name,
+            old: admitted.old,
+            new: admitted.new,
+            mode,
+            reason: admitted.reason,
+        };
+        tracing::debug!(worker = %worker, reason = %record.reason, mode = mode.as_str(), "policy decision");
+        self.record(record);
+    }
+
+    fn record(&mut self, record: DecisionRecord) {
+        self.store.record(record.clone());
+        self.recent.push_front(record);
+        self.recent.truncate(RECENT);
+    }
+
+    fn set_override(&mut self, ov: Override) -> Result<Override, AdminError> {
+        if let Some(id) = &ov.worker
+            && !self.workers.contains_key(id)
+        {
+            return Err(AdminError::UnknownWorker(id.clone()));
+        }
+        tracing::info!(worker = ?ov.worker.as_ref().map(WorkerId::as_str), interval = ?ov.interval, max_rows = ?ov.max_rows, expires_at = ?ov.expires_at, "override set");
+        self.overrides.insert(ov.worker.clone(), ov.clone());
+        self.reapply(ov.worker.as_ref(), "override set by an operator");
+        Ok(ov)
+    }
+
+    /// Brings the workers that `scope` concerns (one, or all) to what they should run now, after an override
+    /// changed, and records the change.
+    fn reapply(&mut self, scope: Option<&WorkerId>, reason: &str) {
+        let ids: Vec<WorkerId> = match scope {
+            Some(id) => vec![id.clone()],
+            None => self.workers.keys().cloned().collect(),
+        };
+        let policy_name = self.policy.kind().as_str().to_owned();
+        let mut records = Vec::new();
+        for id in ids {
+            let own = self.overrides.get(&Some(id.clone()));
+            let all = self.overrides.get(&None);
+            let Some(entry) = self.workers.get_mut(&id) else {
+                continue;
+            };
+            let (wanted, source) = match entry.effective_override(own, all) {
+                Some(ov) => (ov.apply(entry.unoverridden(self.mode)), Source::Override),
+                None => (
+                    entry.unoverridden(self.mode),
+                    if entry.policy_settings.is_some() && self.mode == Mode::Enforce {
+                        Source::Policy
+                    } else {
+                        Source::Initial
+                    },
+                ),
+            };
+            let old = entry.settings;
+            entry.source = source;
+            if wanted == old {
+                continue;
+            }
+            let pushed = entry.push(Push::Settings {
+                settings: wanted,
+                source,
+                policy: if source == Source::Override {
+                    String::new()
+                } else {
+                    policy_name.clone()
+                },
+                reason: reason.to_owned(),
+            });
+            if pushed {
+                entry.settings = wanted;
+            }
+            records.push(DecisionRecord {
+                at: OffsetDateTime::now_utc(),
+                worker: Some(id.clone()),
+                policy: if source == Source::Override {
+                    "override".into()
+                } else {
+                    "clear-override".into()
+                },
+                old,
+                new: wanted,
+                mode: Mode::Enforce,
+                reason: reason.to_owned(),
+            });
+        }
+        for record in records {
+            self.record(record);
+        }
+    }
+
+    fn pause(
+        &mut self,
+        worker: Option<WorkerId>,
+        paused: bool,
+    ) -> Result<Vec<WorkerId>, AdminError> {
+        let ids: Vec<WorkerId> = match worker {
+            Some(id) if !self.workers.contains_key(&id) => {
+                return Err(AdminError::UnknownWorker(id));
+            }
+            Some(id) => vec![id],
+            None => self
+                .workers
+                .values()
+                .filter(|e| e.attached())
+                .map(|e| e.id.clone())
+                .collect(),
+        };
+        for id in &ids {
+            if let Some(entry) = self.workers.get_mut(id) {
+                entry.want_paused = paused;
+                entry.push(if paused {
+                    Push::Pause {
+                        reason: "paused by an operator".into(),
+                    }
+                } else {
+                    Push::Resume
+                });
+                tracing::info!(worker = %id, paused, "pause changed by an operator");
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Expires overrides and marks workers lost.
+    fn tick(&mut self) {
+        let now = OffsetDateTime::now_utc();
+        let expired: Vec<Option<WorkerId>> = self
+            .overrides
+            .iter()
+            .filter(|(_, ov)| ov.expired(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for scope in expired {
+            self.overrides.remove(&scope);
+            tracing::info!(worker = ?scope.as_ref().map(WorkerId::as_str), "override expired");
+            self.reapply(scope.as_ref(), "override expired");
+        }
+        let lost_after = self.config.lost_after;
+        for entry in self.workers.values_mut() {
+            if entry.attached() && entry.last_seen.elapsed() > lost_after {
+                tracing::warn!(worker = %entry.id, silent = ?entry.last_seen.elapsed(), "worker missed its heartbeats; marking it lost");
+                // Dropping the outbox ends the stream; a live worker reconnects.
+                entry.connection = None;
+            }
+        }
+    }
+
+    fn policy_view(&self) -> PolicyView {
+        PolicyView {
+            config: self.policy.clone(),
+            mode: self.mode,
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let lost_after = self.config.lost_after;
+        let workers: Vec<WorkerView> = self.workers.values().map(|e| e.view(lost_after)).collect();
+        let mut totals = Totals::default();
+        for entry in self.workers.values() {
+            totals.batches += entry.batches;
+            totals.records += entry.records;
+            totals.rows_written += entry.rows_written;
+            totals.invalid += entry.invalid;
+            totals.duplicates += entry.duplicates;
+            if entry.attached() {
+                totals.lag += entry.lag.iter().map(|(_, l)| l).sum::<i64>();
+            }
+        }
+        Snapshot {
+            taken_at: OffsetDateTime::now_utc(),
+            started_at: self.started_at,
+            policy: self.policy_view(),
+            overrides: self.overrides.values().cloned().collect(),
+            workers,
+            totals,
+            recent: self.recent.iter().cloned().collect(),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `policy_decisions` in PostgreSQL: every decision is written there by one background task, so that the
+//! state task never waits on the database, and read back for the admin API.
+
+use crate::domain::{DecisionRecord, Mode, WorkerId};
+use pacer_policy::Settings;
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Errors of the decision store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is not a PostgreSQL URL.
+    #[error("invalid PostgreSQL URL")]
+    Url(#[source] sqlx::Error),
+    /// A query failed.
+    #[error("PostgreSQL error")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be applied.
+    #[error("could not apply the control plane's schema to PostgreSQL")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Writes and reads decisions.
+#[derive(Debug, Clone)]
+pub struct DecisionStore {
+    pool: PgPool,
+    writer: mpsc::Sender<DecisionRecord>,
+}
+
+impl DecisionStore {
+    /// Connects lazily to `url`, and starts the writer task.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(url)
+            .map_err(StoreError::Url)?;
+        let (writer, rx) = mpsc::channel(4096);
+        tokio::spawn(write_loop(pool.clone(), rx));
+        Ok(Self { pool, writer })
+    }
+
+    /// Applies the schema; the control plane keeps its own migration history, apart from the workers'.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.dangerous_set_table_name("_pacer_control_migrations");
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Queues a decision for writing; never waits. A decision that cannot be queued is logged.
+    pub fn record(&self, decision: DecisionRecord) {
+        if let Err(e) = self.writer.try_send(decision) {
+            tracing::warn!(error = %e, "the decision log is falling behind; a decision was not stored");
+        }
+    }
+
+    /// The latest `limit` decisions, newest first; with `worker`, those concerning it or every worker.
+    pub async fn recent(
+        &self,
+        limit: u32,
+        worker: Option<&WorkerId>,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, worker_id, policy, mode, old_interval_ms, old_max_rows, old_max_bytes, \
+             new_interval_ms, new_max_rows, new_max_bytes, reason FROM policy_decisions \
+             WHERE $1::text IS NULL OR worker_id = $1 OR worker_id IS NULL \
+             ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(worker.map(WorkerId::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+}
+
+fn decode(row: &sqlx::postgres::PgRow) -> Result<DecisionRecord, StoreError> {
+    let settings = |interval: i64, rows: i64, bytes: i64| Settings {
+        interval: Duration::from_millis(interval.max(0) as u64),
+        max_rows: rows.max(0) as u64,
+        max_bytes: bytes.max(0) as u64,
+    };
+    let mode: String = row.try_get("mode")?;
+    Ok(DecisionRecord {
+        at: row.try_get("at")?,
+        worker: row
+            .try_get::<Option<String>, _>("worker_id")?
+            .and_then(WorkerId::new),
+        policy: row.try_get("policy")?,
+        old: settings(
+            row.try_get("old_interval_ms")?,
+            row.try_get("old_max_rows")?,
+            row.try_get("old_max_bytes")?,
+        ),
+        new: settings(
+            row.try_get("new_interval_ms")?,
+            row.try_get("new_max_rows")?,
+            row.try_get("new_max_bytes")?,
+        ),
+        mode: if mode == "advise" {
+            Mode::Advise
+        } else {
+            Mode::Enforce
+        },
+        reason: row.try_get("reason")?,
+    })
+}
+
+/// Writes queued decisions, retrying each a few times while PostgreSQL is away.
+async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<DecisionRecord>) {
+    while let Some(decision) = rx.recv().await {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=5 {
+            match insert(&pool, &decision).await {
+                Ok(()) => break,
+                Err(e) if attempt == 5 => {
+                    tracing::warn!(error = %e, "could not store a policy decision; dropping it");
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, attempt, "storing a policy decision failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+    }
+}
+
+async fn insert(pool: &PgPool, d: &DecisionRecord) -> Result<(), sqlx::Error> {
+    let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
+    let n = |v: u64| v.min(i64::MAX as u64) as i64;
+    sqlx::query(
+        "INSERT INTO policy_decisions (at, worker_id, scope, policy, mode, old_interval_ms, old_max_rows, \
+         old_max_bytes, new_interval_ms, new_max_rows, new_max_bytes, reason) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+    )
+    .bind(d.at)
+    .bind(d.worker.as_ref().map(WorkerId::as_str))
+    .bind(if d.worker.is_some() { "worker" } else { "all" })
+    .bind(&d.policy)
+    .bind(d.mode.as_str())
+    .bind(ms(d.old.interval))
+    .bind(n(d.old.max_rows))
+    .bind(n(d.old.max_bytes))
+    .bind(ms(d.new.interval))
+    .bind(n(d.new.max_rows))
+    .bind(n(d.new.max_bytes))
+    .bind(&d.reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! The `aimd` policy: additive decrease, multiplicative increase of the interval, in the spirit of Vector's
+//! adaptive request concurrency (which adds one request while responses are fast and halves on trouble).
+//!
+//! The direction is flipped relative to concurrency because here the safe side is a *long* interval: a
+//! longer interval amortises a batch's fixed cost over more rows, so it always keeps up better, at the price
+//! of latency. So while the worker is **stable** — processing ≤ `rho` × interval and no backlog above
+//! `lag_high_rows` — the interval shrinks by `decrease_ms` per batch (latency improves slowly, probing for
+//! the edge); when it is **unstable** the interval is multiplied by `backoff` (it retreats fast). After an
+//! increase the policy waits until a batch has run under it before judging again, as ARC waits for a
+//! response under the new limit; otherwise a slow governor would let it compound one increase per batch.
+//!
+//! The policy keeps its own target between decisions so that small per-batch steps add up even while the
+//! governor refuses each of them as too small; an override far from the target resets it.
+
+use crate::Policy;
+use crate::common::{ArrivalRate, hold_rows, backlog, busy_ratio, clamp, count, ms, rows_for, secs};
+use crate::config::{ParamDoc, PolicyConfig};
+use crate::kind::PolicyKind;
+use crate::types::{Bounds, Decision, Observation, Settings};
+
+pub(crate) const PARAMS: &[ParamDoc] = &[
+    ParamDoc {
+        name: "rho",
+        default: 0.9,
+        min: 0.05,
+        max: 1.0,
+        help: "Processing time over interval up to which a batch counts as stable.",
+    },
+    ParamDoc {
+        name: "decrease_ms",
+        default: 0.5,
+        min: 0.001,
+        max: 10_000.0,
+        help: "How much the interval shrinks after each stable batch, in milliseconds (additive decrease).",
+    },
+    ParamDoc {
+        name: "backoff",
+        default: 1.5,
+        min: 1.01,
+        max: 10.0,
+        help: "What the interval is multiplied by after an unstable batch (multiplicative increase).",
+    },
+    ParamDoc {
+        name: "lag_high_rows",
+        default: 10_000.0,
+        min: 0.0,
+        max: 1e12,
+        help: "Backlog (rows waiting beyond those that arrived during processing) above which a batch is unstable.",
+    },
+];
+
+/// Smoothing of the arrival-rate estimate used to size `max_rows`.
+const RATE_SMOOTHING: f64 = 0.3;
+
+/// The `aimd` policy.
+#[derive(Debug, Clone)]
+pub(crate) struct Aimd {
+    bounds: Bounds,
+    rho: f64,
+    decrease: f64,
+    backoff: f64,
+    lag_high_rows: f64,
+    rate: ArrivalRate,
+    /// The interval (seconds) the policy is steering to, which the governor may not have admitted yet.
+    target: Option<f64>,
+}
+
+impl Aimd {
+    pub(crate) fn new(config: &PolicyConfig) -> Self {
+        Aimd {
+            bounds: config.bounds(),
+            rho: config.param("rho"),
+            decrease: config.param("decrease_ms") / 1000.0,
+            backoff: config.param("backoff"),
+            lag_high_rows: config.param("lag_high_rows"),
+            rate: ArrivalRate::default(),
+            target: None,
+        }
+    }
+}
+
+impl Policy for Aimd {
+    fn kind(&self) -> PolicyKind {
+        PolicyKind::Aimd
+    }
+
+    fn decide(&mut self, current: Settings, obs: &Observation) -> Decision {
+        let rate = self.rate.update(obs, RATE_SMOOTHING);
+        let busy = busy_ratio(obs);
+        let waiting = backlog(obs, rate);
+        let now = secs(current.interval);
+        let base = match self.target {
+            // An override (or a clamp) moved the interval far from where we steer: start from it.
+            Some(target) if now / target > 0.5 && now / target < 2.0 => target,
+            _ => now,
+        };
+        let ran_under = secs(obs.settings.interval);
+        let shown = format!("processing {} = {busy:.2}×interval {}", ms(secs(obs.processing)), ms(ran_under));
+        let (next, why) = if busy <= self.rho && waiting <= self.lag_high_rows {
+            (base - self.decrease, format!("stable: {shown} ≤ ρ {}: additive decrease {}", self.rho, ms(self.decrease)))
+        } else if ran_under >= base * 0.999 {
+            let signal = if busy > self.rho {
+                format!("{shown} > ρ {}", self.rho)
+            } else {
+                format!("backlog {} rows > lag_high_rows {}", count(waiting), count(self.lag_high_rows))
+            };
+            (base * self.backoff, format!("unstable: {signal}: back off ×{}", self.backoff))
+        } else {
+            (base, format!("unstable: {shown}, but the batch ran under {} before the last increase: wait", ms(ran_under)))
+        };
+        let settings = clamp(&self.bounds, next, hold_rows(current.max_rows, rows_for(next, rate)), obs);
+        self.target = Some(secs(settings.interval));
+        let reason = format!(
+            "{why}: interval {} → {}, max_rows {} for {} rows/s",
+            ms(now),
+            ms(secs(settings.interval)),
+            settings.max_rows,
+            count(rate)
+        );
+        Decision { settings, reason, advice: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::tests::obs;
+    use std::time::Duration;
+
+    fn policy() -> Box<dyn Policy> {
+        PolicyConfig::default_for(PolicyKind::Aimd, Bounds::default()).expect("defaults").build()
+    }
+
+    fn current(interval_ms: u64) -> Settings {
+        Settings { interval: Duration::from_millis(interval_ms), max_rows: 10_000, max_bytes: 1 << 24 }
+    }
+
+    #[test]
+    fn stable_steps_add_up_while_refused() {
+        let mut p = policy();
+        for i in 0..10 {
+            p.decide(current(100), &obs(100 * i, 100, 1000, 30, 300));
+        }
+        let d = p.decide(current(100), &obs(1000, 100, 1000, 30, 300));
+        assert_eq!(d.settings.interval, Duration::from_micros(94_500));
+        assert!(d.reason.starts_with("stable: processing 30 ms = 0.30×interval 100 ms ≤ ρ 0.9"), "{}", d.reason);
+    }
+
+    #[test]
+    fn unstable_backs_off_once_per_applied_setting() {
+        let mut p = policy();
+        let d = p.decide(current(100), &obs(0, 100, 4500, 98, 4500));
+        assert_eq!(d.settings.interval, Duration::from_millis(150));
+        // The next batch still ran under 100 ms: wait for the increase to show.
+        let d = p.decide(current(100), &obs(100, 100, 4500, 99, 4600));
+        assert_eq!(d.settings.interval, Duration::from_millis(150));
+        assert!(d.reason.contains("wait"), "{}", d.reason);
+        let d = p.decide(current(150), &obs(250, 150, 6750, 150, 6700));
+        assert_eq!(d.settings.interval, Duration::from_millis(225));
+    }
+
+    #[test]
+    fn an_override_resets_the_target() {
+        let mut p = policy();
+        p.decide(current(100), &obs(0, 100, 1000, 30, 300));
+        let d = p.decide(current(2000), &obs(100, 100, 1000, 30, 300));
+        assert_eq!(d.settings.interval, Duration::from_micros(1_999_500));
+    }
+}

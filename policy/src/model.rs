@@ -1,0 +1,264 @@
+//! The `model` policy: an online cost model of each worker, solved for the shortest interval that keeps up.
+//!
+//! A batch of n rows takes p ≈ a + b·n to process: a fixed cost a (transaction, offset commit, report) and a
+//! cost b per row. Both are fitted per worker by recursive least squares with forgetting ([`crate::Rls`]),
+//! so the model follows a database that slows down. Rows arrive at λ per second, estimated from the change
+//! in lag between batches (exact even when a batch was filled from a backlog) and smoothed.
+//!
+//! An interval x collects λ·x rows, processed in a + b·λ·x while the next batch collects; the worker keeps
+//! up when that is below x, i.e. x > x₀ = a / (1 − b·λ). The end-to-end latency of a batch is about
+//! x + p(x), which grows with x, so the best interval is just above x₀, with room for noise. We choose
+//! x = `headroom` · x₀, the smallest x with a + b·λ·x ≤ ρ·x for ρ = 1 − (1 − b·λ)·(1 − 1/headroom): the
+//! utilisation allowed rises with the load, because a fixed ρ (say 0.8) has no solution at all once
+//! b·λ ≥ ρ, and a busy worker at 90 % load would be sent to the longest interval for nothing.
+//!
+//! The interval is held while it stays within `headroom` × x₀ ×/÷ 1.15, so that noise in λ (x₀ moves 9 % for
+//! a 1 % error in λ at 90 % load) does not become a change every second.
+//!
+//! A backlog needs no longer interval: when the writer is behind, the worker's next batch takes everything
+//! waiting in the log at once, up to `max_rows`, which is the fastest way to drain (one fixed cost for the
+//! lot). So `max_rows` leaves room for the whole backlog besides the usual headroom. When
+//! b·λ ≥ 1 no interval keeps up: the policy takes the interval that fills the largest batch the bounds
+//! allow (the most rows per fixed cost) and says so in `Decision::advice`; above `advice_load` it keeps up
+//! but warns that the headroom is gone. Until `warmup_batches` batches are fitted it holds the cold start,
+//! doubling the interval only if the writer falls behind.
+
+use crate::common::{ArrivalRate, hold_rows, backlog, busy_ratio, clamp, count, ms, rows_for, secs};
+use crate::config::{ParamDoc, PolicyConfig};
+use crate::kind::PolicyKind;
+use crate::rls::Rls;
+use crate::types::{Bounds, Decision, Observation, Settings};
+use crate::Policy;
+
+pub(crate) const PARAMS: &[ParamDoc] = &[
+    ParamDoc {
+        name: "headroom",
+        default: 1.3,
+        min: 1.0,
+        max: 10.0,
+        help: "The interval chosen, as a multiple of the shortest interval that keeps up, a / (1 − b·λ).",
+    },
+    ParamDoc {
+        name: "forgetting",
+        default: 0.995,
+        min: 0.5,
+        max: 1.0,
+        help: "Forgetting factor of the cost fit per batch (1 = never forget).",
+    },
+    ParamDoc {
+        name: "rate_smoothing",
+        default: 0.2,
+        min: 0.01,
+        max: 1.0,
+        help: "Weight of the newest batch in the smoothed arrival rate.",
+    },
+    ParamDoc {
+        name: "warmup_batches",
+        default: 5.0,
+        min: 2.0,
+        max: 10_000.0,
+        help: "Batches fitted before the model is trusted; until then the cold-start setting holds.",
+    },
+    ParamDoc {
+        name: "advice_load",
+        default: 0.95,
+        min: 0.1,
+        max: 1.0,
+        help: "Load b·λ from which the decision advises more workers or partitions.",
+    },
+];
+
+/// The interval is held while within headroom × x₀ ×/÷ this factor.
+const BAND: f64 = 1.15;
+
+/// The load assumed when the fit says b·λ ≥ 1 but the last batch kept up.
+const OVERLOAD_DOUBT: f64 = 0.99;
+
+/// The `model` policy.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    bounds: Bounds,
+    headroom: f64,
+    rate_smoothing: f64,
+    warmup: u64,
+    advice_load: f64,
+    rate: ArrivalRate,
+    /// Processing milliseconds against thousands of rows: well-conditioned numbers for the fit.
+    fit: Rls,
+}
+
+impl Model {
+    pub(crate) fn new(config: &PolicyConfig) -> Self {
+        Model {
+            bounds: config.bounds(),
+            headroom: config.param("headroom"),
+            rate_smoothing: config.param("rate_smoothing"),
+            // Validated to 2..=10 000, so the cast is exact.
+            warmup: config.param("warmup_batches").round() as u64,
+            advice_load: config.param("advice_load"),
+            rate: ArrivalRate::default(),
+            fit: Rls::new([0.0, 0.0], 1e4, config.param("forgetting")),
+        }
+    }
+
+    /// The fitted fixed cost (seconds) and cost per row (seconds), never negative. When the free fit has a
+    /// negative coefficient, that one is set to 0 and the other refitted through the centroid of the data,
+    /// rather than clamped alone, which would move the line away from every batch seen.
+    fn cost(&self) -> (f64, f64) {
+        let [a, b] = self.fit.estimate();
+        let (a, b) = match self.fit.centroid() {
+            Some((x, y)) if a < 0.0 => (0.0, if x > 0.0 { (y / x).max(0.0) } else { 0.0 }),
+            Some((_, y)) if b < 0.0 => (y.max(0.0), 0.0),
+            _ => (a.max(0.0), b.max(0.0)),
+        };
+        (a / 1e3, b / 1e6)
+    }
+}
+
+impl Policy for Model {
+    fn kind(&self) -> PolicyKind {
+        PolicyKind::Model
+    }
+
+    fn decide(&mut self, current: Settings, obs: &Observation) -> Decision {
+        let rate = self.rate.update(obs, self.rate_smoothing);
+        let p_ms = secs(obs.processing) * 1e3;
+        // Noise is a share of the processing time: weigh each batch by 1/p², relative errors.
+        self.fit.update_weighted(obs.rows as f64 / 1e3, p_ms, 1.0 / p_ms.max(0.1).powi(2));
+        let now = secs(current.interval);
+        if self.fit.samples() < self.warmup {
+            let busy = busy_ratio(obs);
+            let (next, why) = if busy >= 1.0 {
+                (now * 2.0, format!("processing {} ≥ interval: doubling", ms(secs(obs.processing))))
+            } else {
+                (now, "holding the cold start".to_owned())
+            };
+            let settings = clamp(&self.bounds, next, (current.max_rows as f64).max(rows_for(next, rate)), obs);
+            let reason = format!(
+                "model warming up ({} of {} batches fitted): {why}: interval {} → {}",
+                self.fit.samples(),
+                self.warmup,
+                ms(now),
+                ms(secs(settings.interval))
+            );
+            return Decision { settings, reason, advice: None };
+        }
+        let (a, b) = self.cost();
+        let waiting = backlog(obs, rate);
+        let load = b * rate;
+        let fitted = format!("p ≈ {} + {:.1} µs/row", ms(a), b * 1e6);
+        let arrivals = format!("arrivals {} rows/s, backlog {}", count(rate), count(waiting));
+        let busy = busy_ratio(obs);
+        // A fit that says "overloaded" while the batch was processed faster than it was collected is noise.
+        let load = if load >= 1.0 && busy < 1.0 { OVERLOAD_DOUBT.min(load) } else { load };
+        let (next, rule, advice) = if load >= 1.0 {
+            let next = self.bounds.max_rows as f64 / rate.max(1e-9);
+            let rule = format!("no interval keeps up (load b·λ {load:.2} ≥ 1): the largest batch");
+            let advice = format!(
+                "add workers or partitions: each row costs {:.1} µs, so one worker processes at most {} rows/s \
+                 and {} rows/s arrive",
+                b * 1e6,
+                count(1.0 / b),
+                count(rate)
+            );
+            (next, rule, Some(advice))
+        } else {
+            let shortest = a / (1.0 - load);
+            let (lo, hi) = (shortest * self.headroom / BAND, shortest * self.headroom * BAND);
+            let (next, rule) = if (lo..=hi).contains(&now) {
+                let rule = format!(
+                    "load b·λ {load:.2}: shortest interval a/(1−bλ) = {}, {} is within headroom {}×(1±{:.0} %): hold",
+                    ms(shortest),
+                    ms(now),
+                    self.headroom,
+                    100.0 * (BAND - 1.0)
+                );
+                (now, rule)
+            } else {
+                let rule =
+                    format!("load b·λ {load:.2}: shortest interval a/(1−bλ) = {} × headroom {}", ms(shortest), self.headroom);
+                (shortest * self.headroom, rule)
+            };
+            let advice = (load >= self.advice_load).then(|| {
+                format!(
+                    "add workers or partitions: the worker runs at {:.0} % of what it can process, no room for bursts",
+                    100.0 * load
+                )
+            });
+            (next, rule, advice)
+        };
+        // Room for bursts, and for the whole backlog in the next batch: the worker takes it at once, and
+        // one large batch pays the fixed cost once.
+        // Never fewer rows than the last batch's processing time of arrivals (with headroom): a small
+        // `max_rows` caps throughput exactly when the worker is busiest.
+        let rows = rows_for(next.max(secs(obs.processing)), rate) + waiting;
+        let settings = clamp(&self.bounds, next, hold_rows(current.max_rows, rows), obs);
+        let reason = format!(
+            "model: {fitted}, {arrivals}; {rule}: interval {} → {}, max_rows {}",
+            ms(now),
+            ms(secs(settings.interval)),
+            settings.max_rows
+        );
+        Decision { settings, reason, advice }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::tests::obs;
+    use std::time::Duration;
+
+    /// Feeds `n` noiseless batches of a worker with cost 8 ms + 20 µs/row at `rate` rows/s, varying the
+    /// interval so the fit sees different batch sizes; returns the last decision.
+    fn feed(policy: &mut Box<dyn Policy>, rate: f64, n: u32) -> Decision {
+        // Batches close every x; each ends p after it closed (no queueing), so that lag = λ·p.
+        let mut closed = 0.0;
+        let mut last = None;
+        for i in 0..n {
+            let x = [0.05, 0.1, 0.2][i as usize % 3];
+            let rows = rate * x;
+            let p = 0.008 + 20e-6 * rows;
+            closed += x;
+            let mut o = obs(0, 0, rows as u64, 0, (rate * p) as u64);
+            o.at = Duration::from_secs_f64(closed + p);
+            o.settings.interval = Duration::from_secs_f64(x);
+            o.collect = o.settings.interval;
+            o.processing = Duration::from_secs_f64(p);
+            last = Some(policy.decide(o.settings, &o));
+        }
+        last.expect("n > 0")
+    }
+
+    fn policy() -> Box<dyn Policy> {
+        PolicyConfig::default_for(PolicyKind::Model, Bounds::default()).expect("defaults").build()
+    }
+
+    #[test]
+    fn cold_start_holds() {
+        let mut p = policy();
+        let d = p.decide(Bounds::default().cold_start, &obs(500, 500, 500, 18, 18));
+        assert_eq!(d.settings.interval, Duration::from_millis(500));
+        assert!(d.reason.starts_with("model warming up (1 of 5"), "{}", d.reason);
+    }
+
+    #[test]
+    fn picks_headroom_times_the_shortest_stable_interval() {
+        let mut p = policy();
+        let d = feed(&mut p, 45_000.0, 30);
+        // x₀ = 8 ms / (1 − 0.9) = 80 ms; × 1.3 = 104 ms.
+        let x = d.settings.interval.as_secs_f64();
+        assert!((x - 0.104).abs() < 0.002, "{x}: {}", d.reason);
+        assert!(d.reason.contains("p ≈ 8.0 ms + 20.0 µs/row"), "{}", d.reason);
+        assert!(d.advice.is_none());
+        assert!(d.settings.max_rows >= 4 * 4680, "{}", d.settings.max_rows);
+    }
+
+    #[test]
+    fn overload_goes_to_the_largest_batch_and_advises() {
+        let mut p = policy();
+        let d = feed(&mut p, 60_000.0, 30);
+        assert!(d.advice.as_deref().is_some_and(|a| a.starts_with("add workers or partitions")), "{d:?}");
+        assert_eq!(d.settings.max_rows, Bounds::default().max_rows);
+    }
+}

@@ -1,0 +1,181 @@
+//! The `rules` policy: threshold rules an operator can read at a glance. The first rule that fires wins:
+//!
+//! 1. **behind** — processing took at least `busy_ratio` of the interval, or more than `lag_high_rows` rows
+//!    waited beyond those that arrived during processing. In micro-batching a worker falls behind when a
+//!    batch takes longer to process than to collect, and the cure is a *longer* interval: the fixed cost of
+//!    a batch (transaction, commit, report) is then paid for more rows. Interval × `grow_factor`.
+//! 2. **latency** — the batch's median end-to-end latency is above `latency_target_ms` while the writer is
+//!    not behind: latency is mostly the interval, so shorten it. Interval × `shrink_factor`.
+//! 3. **idle** — processing took less than `idle_ratio` of the interval with no backlog: the worker waits on
+//!    the clock, so shorten the interval to cut latency. Interval × `shrink_factor`.
+//! 4. **hold** — otherwise keep the interval.
+//!
+//! `max_rows` follows the interval: room for several intervals of arrivals at the observed rate.
+
+use crate::Policy;
+use crate::common::{ArrivalRate, hold_rows, backlog, busy_ratio, clamp, count, ms, rows_for, secs};
+use crate::config::{ParamDoc, PolicyConfig};
+use crate::kind::PolicyKind;
+use crate::types::{Bounds, Decision, Observation, Settings};
+
+pub(crate) const PARAMS: &[ParamDoc] = &[
+    ParamDoc {
+        name: "busy_ratio",
+        default: 0.9,
+        min: 0.1,
+        max: 2.0,
+        help: "Processing time over interval at or above which the worker is behind and the interval grows.",
+    },
+    ParamDoc {
+        name: "idle_ratio",
+        default: 0.6,
+        min: 0.01,
+        max: 1.0,
+        help: "Processing time over interval below which the worker is idle and the interval shrinks.",
+    },
+    ParamDoc {
+        name: "lag_high_rows",
+        default: 10_000.0,
+        min: 0.0,
+        max: 1e12,
+        help: "Backlog (rows waiting beyond those that arrived during processing) above which the worker is behind.",
+    },
+    ParamDoc {
+        name: "latency_target_ms",
+        default: 2000.0,
+        min: 1.0,
+        max: 3_600_000.0,
+        help: "Median end-to-end latency above which the interval shrinks (when the worker is not behind).",
+    },
+    ParamDoc {
+        name: "grow_factor",
+        default: 1.5,
+        min: 1.01,
+        max: 10.0,
+        help: "What the interval is multiplied by when the worker is behind.",
+    },
+    ParamDoc {
+        name: "shrink_factor",
+        default: 0.8,
+        min: 0.1,
+        max: 0.99,
+        help: "What the interval is multiplied by when the worker is idle or over the latency target.",
+    },
+];
+
+/// Smoothing of the arrival-rate estimate used to size `max_rows`.
+const RATE_SMOOTHING: f64 = 0.3;
+
+/// The `rules` policy.
+#[derive(Debug, Clone)]
+pub(crate) struct Rules {
+    bounds: Bounds,
+    busy_ratio: f64,
+    idle_ratio: f64,
+    lag_high_rows: f64,
+    latency_target: f64,
+    grow_factor: f64,
+    shrink_factor: f64,
+    rate: ArrivalRate,
+}
+
+impl Rules {
+    pub(crate) fn new(config: &PolicyConfig) -> Self {
+        Rules {
+            bounds: config.bounds(),
+            busy_ratio: config.param("busy_ratio"),
+            idle_ratio: config.param("idle_ratio"),
+            lag_high_rows: config.param("lag_high_rows"),
+            latency_target: config.param("latency_target_ms") / 1000.0,
+            grow_factor: config.param("grow_factor"),
+            shrink_factor: config.param("shrink_factor"),
+            rate: ArrivalRate::default(),
+        }
+    }
+}
+
+impl Policy for Rules {
+    fn kind(&self) -> PolicyKind {
+        PolicyKind::Rules
+    }
+
+    fn decide(&mut self, current: Settings, obs: &Observation) -> Decision {
+        let rate = self.rate.update(obs, RATE_SMOOTHING);
+        let busy = busy_ratio(obs);
+        let waiting = backlog(obs, rate);
+        let x = secs(current.interval);
+        let p = secs(obs.processing);
+        let shown = format!("processing {} = {busy:.2}×interval {}", ms(p), ms(secs(obs.settings.interval)));
+        let (next, why) = if busy >= self.busy_ratio {
+            (x * self.grow_factor, format!("rule behind: {shown} ≥ busy_ratio {}", self.busy_ratio))
+        } else if waiting > self.lag_high_rows {
+            let why = format!("rule behind: backlog {} rows > lag_high_rows {}", count(waiting), count(self.lag_high_rows));
+            (x * self.grow_factor, why)
+        } else if let Some(p50) = obs.e2e_p50.map(secs).filter(|p50| *p50 > self.latency_target) {
+            let why = format!("rule latency: e2e p50 {} > latency_target {} and {shown}", ms(p50), ms(self.latency_target));
+            (x * self.shrink_factor, why)
+        } else if busy < self.idle_ratio {
+            (x * self.shrink_factor, format!("rule idle: {shown} < idle_ratio {}, no backlog", self.idle_ratio))
+        } else {
+            (x, format!("rule hold: {shown} between idle_ratio {} and busy_ratio {}", self.idle_ratio, self.busy_ratio))
+        };
+        let settings = clamp(&self.bounds, next, hold_rows(current.max_rows, rows_for(next, rate)), obs);
+        let reason = format!(
+            "{why}: interval {} → {}, max_rows {} for {} rows/s",
+            ms(x),
+            ms(secs(settings.interval)),
+            settings.max_rows,
+            count(rate)
+        );
+        Decision { settings, reason, advice: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::tests::obs;
+    use std::time::Duration;
+
+    fn policy() -> Box<dyn Policy> {
+        PolicyConfig::default_for(PolicyKind::Rules, Bounds::default()).expect("defaults").build()
+    }
+
+    fn current(interval_ms: u64) -> Settings {
+        Settings { interval: Duration::from_millis(interval_ms), max_rows: 10_000, max_bytes: 1 << 24 }
+    }
+
+    #[test]
+    fn behind_grows_the_interval() {
+        let d = policy().decide(current(100), &obs(1000, 100, 4500, 98, 4500));
+        assert_eq!(d.settings.interval, Duration::from_millis(150));
+        assert!(d.reason.starts_with("rule behind: processing 98 ms = 0.98×interval 100 ms"), "{}", d.reason);
+    }
+
+    #[test]
+    fn backlog_grows_the_interval() {
+        let d = policy().decide(current(100), &obs(1000, 100, 4500, 50, 80_000));
+        assert_eq!(d.settings.interval, Duration::from_millis(150));
+        assert!(d.reason.contains("backlog"), "{}", d.reason);
+    }
+
+    #[test]
+    fn idle_shrinks_and_hold_holds() {
+        let mut p = policy();
+        let d = p.decide(current(500), &obs(1000, 500, 500, 18, 18));
+        assert_eq!(d.settings.interval, Duration::from_millis(400));
+        assert!(d.reason.starts_with("rule idle"), "{}", d.reason);
+        let d = p.decide(current(100), &obs(1100, 100, 1000, 70, 50));
+        assert_eq!(d.settings.interval, Duration::from_millis(100));
+        assert!(d.reason.starts_with("rule hold"), "{}", d.reason);
+    }
+
+    #[test]
+    fn latency_target_shrinks() {
+        let mut o = obs(1000, 5000, 5000, 4000, 10);
+        o.e2e_p50 = Some(Duration::from_secs(7));
+        let d = policy().decide(current(5000), &o);
+        assert_eq!(d.settings.interval, Duration::from_secs(4));
+        assert!(d.reason.starts_with("rule latency"), "{}", d.reason);
+    }
+}

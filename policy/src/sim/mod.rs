@@ -1,0 +1,254 @@
+//! A deterministic simulator of pacer's workers under a policy, fast enough to compare policies over an
+//! hour of load in seconds.
+//!
+//! It models the real worker (`worker/src/run.rs`): a worker collects a batch for the interval (or until
+//! `max_rows`/`max_bytes`), hands it to the one writer, waiting for the previous batch to be written, then
+//! starts collecting the next batch while the writer processes this one in a + b·rows (× lognormal noise).
+//! Rows that arrive while the collector waits for the writer stay in the log, and the next batch takes them
+//! at once (up to `max_rows`), as a Kafka consumer's prefetched queue gives them. Arrivals are a
+//! Poisson-like count per 10 ms slot of the load profile's rate, split evenly over the workers. The policy
+//! sees an [`Observation`](crate::Observation) after each batch, at the time it was written; a
+//! [`Governor`](crate::Governor) filters its decisions, and an admitted setting applies from the next batch
+//! that starts collecting after the decision.
+//!
+//! Events are never simulated one by one: a batch's rows are a weighted range of arrival times, so their
+//! end-to-end latencies (end of the batch's processing − arrival) are a range added at once to a
+//! logarithmic histogram per phase. Each event counts in the phase it arrived in.
+
+mod arrivals;
+mod compare;
+mod histogram;
+mod profile;
+mod worker;
+
+pub use compare::{Comparison, GoalCheck, STATIC_GRID_MS, compare, goal_met, render_table};
+pub use profile::{Profile, UnknownProfile, standard_profile};
+
+use crate::config::PolicyConfig;
+use std::f64::consts::TAU;
+use std::time::Duration;
+
+/// What processing a batch costs: `fixed + per_row × rows`, times lognormal noise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostModel {
+    /// The fixed cost of a batch, a: transaction, offset commit, report.
+    pub fixed: Duration,
+    /// The cost of one row, b.
+    pub per_row: Duration,
+    /// σ of the lognormal factor on each batch's processing time (0.1 ≈ ±10 %).
+    pub noise: f64,
+}
+
+/// Measured on the real pipeline: 8 ms a batch and 20 µs a row (about 50 000 rows/s for a CPU-bound
+/// worker), with 10 % noise.
+impl Default for CostModel {
+    fn default() -> Self {
+        CostModel { fixed: Duration::from_millis(8), per_row: Duration::from_micros(20), noise: 0.1 }
+    }
+}
+
+impl CostModel {
+    /// The highest total rate (rows/s) `workers` can sustain with the default bounds: each worker at its
+    /// largest batch, `max_rows` rows every a + b·`max_rows`.
+    pub fn sustainable_rate(&self, workers: usize) -> f64 {
+        self.sustainable_rate_within(workers, &crate::Bounds::default())
+    }
+
+    /// [`sustainable_rate`](Self::sustainable_rate) for other bounds.
+    pub fn sustainable_rate_within(&self, workers: usize, bounds: &crate::Bounds) -> f64 {
+        let rows = bounds.max_rows as f64;
+        let batch = self.fixed.as_secs_f64() + self.per_row.as_secs_f64() * rows;
+        workers as f64 * rows / batch.max(1e-12)
+    }
+}
+
+/// A sinusoidal swing of a phase's rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Wave {
+    /// Relative amplitude: the rate swings between rate × (1 ± amplitude).
+    pub amplitude: f64,
+    /// One full swing.
+    pub period: Duration,
+}
+
+/// One phase of a load profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    /// Shown in tables.
+    pub name: String,
+    /// Rows per second over all workers (the mean, if `wave` is set).
+    pub rate: f64,
+    /// How long the phase lasts.
+    pub duration: Duration,
+    /// An optional sinusoidal swing around `rate`.
+    pub wave: Option<Wave>,
+}
+
+impl Phase {
+    /// A phase of constant `rate`.
+    pub fn new(name: &str, rate: f64, duration: Duration) -> Self {
+        Phase { name: name.to_owned(), rate, duration, wave: None }
+    }
+
+    /// The rate `t` seconds into the phase.
+    pub(crate) fn rate_at(&self, t: f64) -> f64 {
+        let swing = self.wave.map_or(0.0, |w| {
+            let period = w.period.as_secs_f64().max(1e-9);
+            w.amplitude * (TAU * t / period).sin()
+        });
+        (self.rate * (1.0 + swing)).max(0.0)
+    }
+}
+
+/// How the governor between policy and worker is set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GovernorConfig {
+    /// The shortest time between two ordinary changes.
+    pub min_gap: Duration,
+    /// Relative change below which a proposal is ignored.
+    pub hysteresis: f64,
+}
+
+/// The control plane's defaults: at most one change a second, none under 10 %.
+impl Default for GovernorConfig {
+    fn default() -> Self {
+        GovernorConfig { min_gap: Duration::from_secs(1), hysteresis: 0.1 }
+    }
+}
+
+/// One simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// Workers sharing the load evenly.
+    pub workers: usize,
+    /// Processing cost of a batch.
+    pub cost: CostModel,
+    /// The load, phase after phase.
+    pub profile: Vec<Phase>,
+    /// The policy every worker runs (one instance each).
+    pub policy: PolicyConfig,
+    /// The governor between policy and worker.
+    pub governor: GovernorConfig,
+    /// Seeds arrivals and noise: the same seed gives the same result.
+    pub seed: u64,
+    /// Bytes per row, for `max_bytes`.
+    pub row_bytes: u64,
+}
+
+impl SimConfig {
+    /// `policy` under `profile`, with 4 workers, the default cost model and governor, seed 1, 500-byte rows.
+    pub fn new(policy: PolicyConfig, profile: Vec<Phase>) -> Self {
+        SimConfig {
+            workers: 4,
+            cost: CostModel::default(),
+            profile,
+            policy,
+            governor: GovernorConfig::default(),
+            seed: 1,
+            row_bytes: 500,
+        }
+    }
+}
+
+/// What happened in one phase, over all workers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseStats {
+    /// The phase's name.
+    pub name: String,
+    /// Median end-to-end latency of the events that arrived in the phase.
+    pub p50: Duration,
+    /// 99th percentile of the same.
+    pub p99: Duration,
+    /// Largest lag (rows arrived, not yet written, summed over workers, sampled per second).
+    pub peak_lag: u64,
+    /// Lag in the phase's last second.
+    pub final_lag: u64,
+    /// Whether lag grew without bound: the final lag is above 1.5 × the peak of the phase's first half plus
+    /// one second of the phase's arrivals. A worker that keeps up ends a phase no worse than its first half.
+    pub lag_growing: bool,
+    /// Rows that arrived in the phase.
+    pub rows: u64,
+    /// Setting changes pushed to workers (admitted by the governor), summed over workers.
+    pub changes: u64,
+    /// Batches written.
+    pub batches: u64,
+    /// Share of the phase the writers were busy (processing time / (workers × phase length)).
+    pub busy: f64,
+}
+
+/// The result of one simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimResult {
+    /// The policy, as shown in tables: `model`, `static 100 ms`.
+    pub label: String,
+    /// One entry per phase of the profile.
+    pub phases: Vec<PhaseStats>,
+}
+
+/// Runs `config`: deterministic for a given seed.
+pub fn run(config: &SimConfig) -> SimResult {
+    run_observed(config, |_| {})
+}
+
+/// One decision of one simulated worker, as [`run_observed`] shows it.
+#[derive(Debug)]
+pub struct Step<'a> {
+    /// Which worker (0-based).
+    pub worker: usize,
+    /// What the policy saw.
+    pub observation: &'a crate::Observation,
+    /// What it decided.
+    pub decision: &'a crate::Decision,
+    /// Whether the governor admitted it.
+    pub admitted: bool,
+}
+
+/// [`run`], calling `observe` after every decision of every worker (workers one after the other).
+pub fn run_observed(config: &SimConfig, mut observe: impl FnMut(&Step<'_>)) -> SimResult {
+    let workers = config.workers.max(1);
+    let ends: Vec<f64> = config
+        .profile
+        .iter()
+        .scan(0.0, |t, p| {
+            *t += p.duration.as_secs_f64();
+            Some(*t)
+        })
+        .collect();
+    let horizon = ends.last().copied().unwrap_or(0.0);
+    let seconds = horizon.ceil() as usize + 1;
+    let mut tally = worker::Tally::new(config.profile.len(), seconds);
+    let mut arrivals = arrivals::Arrivals::default();
+    for w in 0..workers {
+        let stream = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (w as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        arrivals.generate(&config.profile, workers, &mut fastrand::Rng::with_seed(stream));
+        let mut noise = fastrand::Rng::with_seed(stream ^ 0x5851_F42D_4C95_7F2D);
+        worker::simulate(config, w, &ends, &arrivals, &mut noise, &mut tally, &mut observe);
+    }
+    let label = match config.policy.kind() {
+        crate::PolicyKind::Static => {
+            format!("static {}", crate::common::ms(config.policy.initial_settings().interval.as_secs_f64()))
+        }
+        kind => kind.to_string(),
+    };
+    let phases = config
+        .profile
+        .iter()
+        .enumerate()
+        .map(|(i, phase)| {
+            let start = if i == 0 { 0.0 } else { ends[i - 1] };
+            tally.phase_stats(i, phase, start, ends[i], workers)
+        })
+        .collect();
+    SimResult { label, phases }
+}
+
+/// A standard normal deviate (Box–Muller).
+pub(crate) fn normal(rng: &mut fastrand::Rng) -> f64 {
+    let u1 = rng.f64().max(f64::MIN_POSITIVE);
+    let u2 = rng.f64();
+    (-2.0 * u1.ln()).sqrt() * (TAU * u2).cos()
+}
+
+pub(crate) fn duration(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
+}

@@ -1,0 +1,132 @@
+//! `pacer control`: the control plane alone, and the flags that choose its policy (shared with `pacer up`).
+
+use super::parse_duration;
+use anyhow::Context;
+use clap::Args;
+use pacer_control::{ControlConfig, Mode, TlsFiles, Token};
+use pacer_policy::{Bounds, PolicyConfig, PolicyKind};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The policy, its parameters and how it is applied.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// The batch-sizing policy: static, rules, aimd, fixed-point or model.
+    #[arg(long, env = "PACER_POLICY", default_value = "model")]
+    pub policy: PolicyKind,
+    /// A policy parameter as `name=value` (repeatable); `pacer sim --help` and docs/POLICIES.md list them.
+    #[arg(long = "param", env = "PACER_POLICY_PARAMS", value_delimiter = ',', value_parser = parse_param)]
+    pub params: Vec<(String, f64)>,
+    /// `enforce` pushes decisions to the workers; `advise` only records and shows them.
+    #[arg(long, env = "PACER_MODE", default_value = "enforce")]
+    pub mode: Mode,
+    /// The shortest interval a policy may choose.
+    #[arg(long, env = "PACER_MIN_INTERVAL", default_value = "5ms", value_parser = parse_duration)]
+    pub min_interval: Duration,
+    /// The longest interval a policy may choose.
+    #[arg(long, env = "PACER_MAX_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub max_interval: Duration,
+    /// The least time between two changes a policy makes to one worker.
+    #[arg(long, env = "PACER_MIN_GAP", default_value = "1s", value_parser = parse_duration)]
+    pub min_gap: Duration,
+    /// The least relative change (0.1 = 10%) a policy must propose before it is applied.
+    #[arg(long, env = "PACER_HYSTERESIS", default_value_t = 0.1)]
+    pub hysteresis: f64,
+}
+
+impl PolicyArgs {
+    /// The validated policy configuration.
+    pub fn config(&self) -> anyhow::Result<PolicyConfig> {
+        let bounds = Bounds {
+            min_interval: self.min_interval,
+            max_interval: self.max_interval,
+            ..Bounds::default()
+        };
+        let params: BTreeMap<String, f64> = self.params.iter().cloned().collect();
+        PolicyConfig::new(self.policy, &params, bounds).context("invalid policy configuration")
+    }
+}
+
+fn parse_param(text: &str) -> Result<(String, f64), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: write a parameter as name=value"))?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: the value is not a number"))?;
+    Ok((name.trim().to_owned(), value))
+}
+
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// The address to serve gRPC on.
+    #[arg(long, env = "PACER_CONTROL_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// PostgreSQL URL for the decision log (`policy_decisions`).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// The token workers must present (none: any worker may attach).
+    #[arg(long, env = "PACER_WORKER_TOKEN", hide_env_values = true)]
+    pub worker_token: Option<String>,
+    /// The token admin changes must present (none: anyone may change settings).
+    #[arg(long, env = "PACER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// A PEM certificate chain, to serve over TLS (with --tls-key).
+    #[arg(long, env = "PACER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PACER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// How often workers send a heartbeat when they have no batch to report.
+    #[arg(long, env = "PACER_HEARTBEAT", default_value = "1s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+    /// A worker not heard from for this long is marked lost.
+    #[arg(long, env = "PACER_LOST_AFTER", default_value = "5s", value_parser = parse_duration)]
+    pub lost_after: Duration,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+impl ControlArgs {
+    /// The control plane's configuration.
+    pub fn config(&self) -> anyhow::Result<ControlConfig> {
+        if !(0.0..1.0).contains(&self.policy.hysteresis) {
+            anyhow::bail!("--hysteresis must be at least 0 and below 1");
+        }
+        Ok(ControlConfig {
+            database_url: self.database_url.clone(),
+            worker_token: Token::new(self.worker_token.clone()),
+            admin_token: Token::new(self.admin_token.clone()),
+            policy: self.policy.config()?,
+            mode: self.policy.mode,
+            heartbeat: self.heartbeat,
+            lost_after: self.lost_after,
+            min_gap: self.policy.min_gap,
+            hysteresis: self.policy.hysteresis,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
+        })
+    }
+}
+
+pub async fn run(args: ControlArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    if !config.admin_token.is_set() {
+        tracing::warn!(
+            "no --admin-token: anyone who can reach the control plane can change settings"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (change --listen)", args.listen))?;
+    pacer_control::serve(config, listener, crate::shutdown::signalled()).await?;
+    Ok(())
+}

@@ -1,0 +1,363 @@
+//! The worker's link to the control plane: one `Attach` stream over which it says hello, sends heartbeats
+//! and a report per batch, and receives settings, pause and resume. When the control plane is away the
+//! worker keeps its last settings and reconnects with capped, jittered back-off; the data path never waits
+//! on this link.
+
+use crate::batch::FlushReason;
+use crate::config::WorkerConfig;
+use crate::metrics::BatchReport;
+use crate::settings::{BatchSettings, SettingsHandle};
+use pacer_backoff::Backoff;
+use pacer_proto::v1 as pb;
+use pb::attach_response::Message as Incoming;
+use std::path::PathBuf;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+/// Where the control plane is and how to prove who we are.
+#[derive(Clone)]
+pub struct ControlLink {
+    /// Its URL, `http://host:port` (or `https://` with `ca`).
+    pub url: String,
+    /// The worker token, sent as `authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// A PEM CA certificate to trust for `https://` URLs.
+    pub ca: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ControlLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlLink")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("ca", &self.ca)
+            .finish()
+    }
+}
+
+/// What the batch loop tells the link between batches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerStatus {
+    /// The partitions owned now.
+    pub partitions: Vec<i32>,
+    /// Records behind per partition.
+    pub lag: Vec<(i32, i64)>,
+    /// Whether the worker is paused.
+    pub paused: bool,
+}
+
+/// Who this worker is, for the hello.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    worker_id: String,
+    group: String,
+    topic: String,
+}
+
+impl Identity {
+    pub(crate) fn of(config: &WorkerConfig) -> Self {
+        Self {
+            worker_id: config.worker_id.clone(),
+            group: config.group.clone(),
+            topic: config.topic.clone(),
+        }
+    }
+}
+
+/// Why a session with the control plane ended.
+enum Ended {
+    /// The worker is stopping.
+    Stop,
+    /// The stream closed or failed; reconnect.
+    Lost(String),
+}
+
+/// Keeps the worker attached until `stop`.
+pub(crate) async fn run(
+    link: ControlLink,
+    identity: Identity,
+    settings: SettingsHandle,
+    paused: watch::Sender<bool>,
+    status: watch::Receiver<WorkerStatus>,
+    mut reports: mpsc::Receiver<BatchReport>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut session = Session {
+        link: &link,
+        identity: &identity,
+        settings: &settings,
+        paused: &paused,
+        status: &status,
+    };
+    loop {
+        let ended = session.run(&mut reports, &mut stop, &mut backoff).await;
+        let reason = match ended {
+            Ok(Ended::Stop) => return,
+            Ok(Ended::Lost(reason)) => reason,
+            Err(e) => e,
+        };
+        let delay = backoff.next_delay();
+        tracing::warn!(control = %link.url, reason = %reason, ?delay, "not attached to the control plane; keeping the last settings and retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+struct Session<'a> {
+    link: &'a ControlLink,
+    identity: &'a Identity,
+    settings: &'a SettingsHandle,
+    paused: &'a watch::Sender<bool>,
+    status: &'a watch::Receiver<WorkerStatus>,
+}
+
+impl Session<'_> {
+    async fn channel(&self) -> Result<Channel, String> {
+        let mut endpoint = Endpoint::from_shared(self.link.url.clone())
+            .map_err(|e| format!("invalid control plane URL: {e}"))?
+            .connect_timeout(Duration::from_secs(3))
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10));
+        if let Some(ca) = &self.link.ca {
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+                .map_err(|e| format!("TLS: {e}"))?;
+        }
+        endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))
+    }
+
+    async fn run(
+        &mut self,
+        reports: &mut mpsc::Receiver<BatchReport>,
+        stop: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+    ) -> Result<Ended, String> {
+        let channel = tokio::select! {
+            channel = self.channel() => channel?,
+            _ = stopped(stop) => return Ok(Ended::Stop),
+        };
+        let (out, rx) = mpsc::channel::<pb::AttachRequest>(64);
+        let status = self.status.borrow().clone();
+        let hello = pb::Hello {
+            worker_id: self.identity.worker_id.clone(),
+            host: host(),
+            group: self.identity.group.clone(),
+            topic: self.identity.topic.clone(),
+            partitions: status.partitions,
+            settings: Some(settings_pb(self.settings.get())),
+            paused: *self.paused.borrow(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let _ = out.try_send(message(pb::attach_request::Message::Hello(hello)));
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        if let Some(token) = &self.link.token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| "the worker token is not a valid header value".to_owned())?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        let mut client = pb::worker_control_client::WorkerControlClient::new(channel);
+        let response = tokio::select! {
+            response = client.attach(request) => response,
+            _ = stopped(stop) => return Ok(Ended::Stop),
+        };
+        let mut inbound = match response {
+            Ok(response) => response.into_inner(),
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                tracing::error!(
+                    message = status.message(),
+                    "the control plane refused this worker's token"
+                );
+                return Err(format!("refused: {}", status.message()));
+            }
+            Err(status) => return Err(format!("attach failed: {status}")),
+        };
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stopped(stop) => return Ok(Ended::Stop),
+                report = reports.recv() => {
+                    let Some(report) = report else { return Ok(Ended::Stop) };
+                    let message = message(pb::attach_request::Message::Report(report_pb(&report)));
+                    if out.send(message).await.is_err() {
+                        return Ok(Ended::Lost("the stream closed".into()));
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let status = self.status.borrow().clone();
+                    let beat = pb::Heartbeat {
+                        partitions: status.partitions,
+                        lag: lag_pb(&status.lag),
+                        paused: status.paused,
+                    };
+                    if out.send(message(pb::attach_request::Message::Heartbeat(beat))).await.is_err() {
+                        return Ok(Ended::Lost("the stream closed".into()));
+                    }
+                }
+                incoming = inbound.message() => match incoming {
+                    Ok(Some(pb::AttachResponse { message: Some(incoming) })) => {
+                        self.apply(incoming, &mut heartbeat, backoff);
+                    }
+                    Ok(Some(_)) => tracing::warn!("ignoring an empty message from the control plane"),
+                    Ok(None) => return Ok(Ended::Lost("the control plane closed the stream".into())),
+                    Err(status) => return Ok(Ended::Lost(format!("stream failed: {status}"))),
+                },
+            }
+        }
+    }
+
+    fn apply(
+        &self,
+        incoming: Incoming,
+        heartbeat: &mut tokio::time::Interval,
+        backoff: &mut Backoff,
+    ) {
+        match incoming {
+            Incoming::Welcome(welcome) => {
+                backoff.reset();
+                let every = welcome
+                    .heartbeat_interval
+                    .and_then(|d| Duration::try_from(d).ok())
+                    .filter(|d| *d >= Duration::from_millis(100))
+                    .unwrap_or(Duration::from_secs(1));
+                *heartbeat = tokio::time::interval(every);
+                heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tracing::info!(heartbeat = ?every, "attached to the control plane");
+            }
+            Incoming::Settings(update) => match update.settings.and_then(settings) {
+                Some(new) => {
+                    let old = self.settings.get();
+                    self.settings.set(new);
+                    tracing::info!(
+                        interval = ?new.interval, max_rows = new.max_rows, max_bytes = new.max_bytes,
+                        old_interval = ?old.interval, policy = %update.policy, reason = %update.reason,
+                        "settings applied from the control plane"
+                    );
+                }
+                None => {
+                    tracing::warn!("ignoring settings from the control plane with a zero limit")
+                }
+            },
+            Incoming::Pause(pause) => {
+                tracing::info!(reason = %pause.reason, "the control plane paused this worker");
+                self.paused.send_replace(true);
+            }
+            Incoming::Resume(_) => {
+                tracing::info!("the control plane resumed this worker");
+                self.paused.send_replace(false);
+            }
+        }
+    }
+}
+
+/// Completes when the worker is told to stop.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn message(message: pb::attach_request::Message) -> pb::AttachRequest {
+    pb::AttachRequest {
+        message: Some(message),
+    }
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn settings(s: pb::BatchSettings) -> Option<BatchSettings> {
+    (s.interval_ms > 0 && s.max_rows > 0 && s.max_bytes > 0).then(|| BatchSettings {
+        interval: Duration::from_millis(s.interval_ms),
+        max_rows: usize::try_from(s.max_rows).unwrap_or(usize::MAX),
+        max_bytes: usize::try_from(s.max_bytes).unwrap_or(usize::MAX),
+    })
+}
+
+fn settings_pb(s: BatchSettings) -> pb::BatchSettings {
+    pb::BatchSettings {
+        interval_ms: u64::try_from(s.interval.as_millis()).unwrap_or(u64::MAX),
+        max_rows: s.max_rows as u64,
+        max_bytes: s.max_bytes as u64,
+    }
+}
+
+fn duration_pb(d: Duration) -> prost_types::Duration {
+    prost_types::Duration::try_from(d).unwrap_or_default()
+}
+
+fn timestamp_pb(t: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    }
+}
+
+fn lag_pb(lag: &[(i32, i64)]) -> Vec<pb::PartitionLag> {
+    lag.iter()
+        .map(|&(partition, lag)| pb::PartitionLag { partition, lag })
+        .collect()
+}
+
+fn flush_pb(reason: FlushReason) -> pb::FlushReason {
+    match reason {
+        FlushReason::Interval => pb::FlushReason::Interval,
+        FlushReason::MaxRows => pb::FlushReason::MaxRows,
+        FlushReason::MaxBytes => pb::FlushReason::MaxBytes,
+        FlushReason::Drain => pb::FlushReason::Drain,
+    }
+}
+
+fn report_pb(r: &BatchReport) -> pb::BatchReport {
+    pb::BatchReport {
+        batch_no: r.batch_no,
+        started_at: Some(timestamp_pb(r.started_at)),
+        finished_at: Some(timestamp_pb(r.finished_at)),
+        records: r.records as u64,
+        rows_written: r.rows_written,
+        duplicates: r.duplicates,
+        invalid: r.invalid as u64,
+        bytes: r.bytes as u64,
+        flush_reason: flush_pb(r.flush_reason).into(),
+        settings: Some(settings_pb(r.settings)),
+        poll: Some(duration_pb(r.poll)),
+        transform: Some(duration_pb(r.transform)),
+        write: Some(duration_pb(r.write)),
+        commit: Some(duration_pb(r.commit)),
+        write_attempts: r.write_attempts,
+        lag: lag_pb(&r.partition_lag),
+        e2e_p50: r.e2e_p50.map(duration_pb),
+        e2e_max: r.e2e_max.map(duration_pb),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_and_zero_limits_are_refused() {
+        let s = BatchSettings {
+            interval: Duration::from_millis(250),
+            max_rows: 1234,
+            max_bytes: 99,
+        };
+        assert_eq!(settings(settings_pb(s)), Some(s));
+        let mut zero = settings_pb(s);
+        zero.max_rows = 0;
+        assert_eq!(settings(zero), None);
+    }
+}
