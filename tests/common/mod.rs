@@ -128,20 +128,111 @@ impl Stack {
 
     /// A worker in-process.
     pub fn start_worker(&self, id: &str) -> Worker {
-        let config = self.worker_config(id);
-        let (handle, _) = pacer_worker::SettingsHandle::new(config.settings);
-        let settings = handle.clone();
+        start_worker_with(self.worker_config(id))
+    }
+
+    /// A control plane's configuration for this stack: tokens [`WORKER_TOKEN`] and [`ADMIN_TOKEN`], the
+    /// `static` policy (interval `static_ms`), lost after 2 s, no rate limit beyond 200 ms.
+    pub fn control_config(&self, static_ms: f64) -> pacer_control::ControlConfig {
+        let params = std::collections::BTreeMap::from([("interval_ms".to_owned(), static_ms)]);
+        pacer_control::ControlConfig {
+            database_url: self.database_url(),
+            worker_token: pacer_control::Token::new(Some(WORKER_TOKEN.into())),
+            admin_token: pacer_control::Token::new(Some(ADMIN_TOKEN.into())),
+            policy: pacer_policy::PolicyConfig::new(
+                pacer_policy::PolicyKind::Static,
+                &params,
+                pacer_policy::Bounds::default(),
+            )
+            .unwrap(),
+            mode: pacer_control::Mode::Enforce,
+            heartbeat: Duration::from_millis(500),
+            lost_after: Duration::from_secs(2),
+            min_gap: Duration::from_millis(200),
+            hysteresis: 0.1,
+            tls: None,
+        }
+    }
+
+    /// The control plane in-process on a free port.
+    pub async fn start_control(&self, config: pacer_control::ControlConfig) -> ControlPlane {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(async move {
-            pacer_worker::run(config, settings, wait(rx))
+            pacer_control::serve(config, listener, wait(rx))
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| format!("{e:#}"))
         });
-        Worker { handle, stop, task }
+        let control = ControlPlane { addr, stop, task };
+        control.wait_serving().await;
+        control
+    }
+
+    /// `pacer control` as a child process on `port`, with the test tokens and the static policy.
+    pub fn spawn_control_process(&self, port: u16, static_ms: u32) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"))
+            .args(["control", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", &self.database_url()])
+            .args(["--worker-token", WORKER_TOKEN, "--admin-token", ADMIN_TOKEN])
+            .args([
+                "--policy",
+                "static",
+                "--param",
+                &format!("interval_ms={static_ms}"),
+            ])
+            .args(["--lost-after", "2s", "--min-gap", "200ms"])
+            .env("PACER_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn pacer control")
+    }
+
+    /// A worker's configuration, attached to the control plane at `url` with `token`.
+    pub fn attached_config(&self, id: &str, url: &str, token: &str) -> pacer_worker::WorkerConfig {
+        let mut config = self.worker_config(id);
+        config.control = Some(pacer_worker::ControlLink {
+            url: url.into(),
+            token: Some(token.into()),
+            ca: None,
+        });
+        config
+    }
+
+    /// Produces `n` raw events `e{from}..` per 100 ms in the background, until the task is aborted.
+    pub fn produce_steadily(&self, n: u64) -> JoinHandle<u64> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        tokio::spawn(async move {
+            let mut next = 0u64;
+            loop {
+                for i in next..next + n {
+                    let payload = event(&format!("e{i}"), i).to_string();
+                    let key = format!("k{}", i % 16);
+                    producer
+                        .send(
+                            FutureRecord::to(TOPIC).payload(&payload).key(&key),
+                            Duration::from_secs(5),
+                        )
+                        .await
+                        .expect("produce");
+                }
+                next += n;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
     }
 
     /// A worker as a `pacer worker` child process (so that it can be killed with SIGKILL).
     pub fn spawn_worker_process(&self, id: &str) -> tokio::process::Child {
+        self.spawn_worker_process_with(id, &[])
+    }
+
+    /// The same, with more flags.
+    pub fn spawn_worker_process_with(&self, id: &str, extra: &[&str]) -> tokio::process::Child {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"))
             .args([
                 "worker",
@@ -161,6 +252,7 @@ impl Stack {
                 "100ms",
             ])
             .args(["--session-timeout", "3s"])
+            .args(extra)
             .env("PACER_LOG", "warn")
             .kill_on_drop(true)
             .spawn()
@@ -286,6 +378,119 @@ impl Worker {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A worker in-process, from its configuration.
+pub fn start_worker_with(config: pacer_worker::WorkerConfig) -> Worker {
+    let (handle, _) = pacer_worker::SettingsHandle::new(config.settings);
+    let settings = handle.clone();
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        pacer_worker::run(config, settings, wait(rx))
+            .await
+            .map_err(|e| e.to_string())
+    });
+    Worker { handle, stop, task }
+}
+
+/// The worker token of [`Stack::control_config`].
+pub const WORKER_TOKEN: &str = "worker-secret";
+/// The admin token of [`Stack::control_config`].
+pub const ADMIN_TOKEN: &str = "admin-secret";
+
+/// A control plane in-process.
+pub struct ControlPlane {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), String>>,
+}
+
+impl ControlPlane {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn wait_serving(&self) {
+        wait_serving(&self.url()).await;
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Waits until the gRPC health service at `url` says the admin service is serving.
+pub async fn wait_serving(url: &str) {
+    use tonic_health::pb::health_client::HealthClient;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(channel) = channel(url).await
+            && let Ok(response) = HealthClient::new(channel)
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: "pacer.v1.Admin".into(),
+                })
+                .await
+            && response.into_inner().status
+                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the control plane at {url} did not become healthy");
+}
+
+/// A gRPC channel to `url`.
+pub async fn channel(url: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .connect()
+        .await
+}
+
+/// An admin client of the control plane at `url`.
+pub async fn admin(
+    url: &str,
+) -> pacer_proto::v1::admin_client::AdminClient<tonic::transport::Channel> {
+    pacer_proto::v1::admin_client::AdminClient::connect(url.to_owned())
+        .await
+        .expect("connect to the admin API")
+}
+
+/// `message` as a request carrying `token` as its bearer token.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// Polls the pipeline snapshot until `check` holds, or panics after `timeout` with the last snapshot.
+pub async fn wait_for_pipeline(
+    url: &str,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&pacer_proto::v1::PipelineSnapshot) -> bool,
+) -> pacer_proto::v1::PipelineSnapshot {
+    let mut client = admin(url).await;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let snapshot = client
+            .get_pipeline(pacer_proto::v1::GetPipelineRequest {})
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().snapshot);
+        if let Some(snapshot) = &snapshot
+            && check(snapshot)
+        {
+            return snapshot.clone();
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for {what}; last snapshot: {snapshot:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

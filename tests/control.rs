@@ -1,0 +1,501 @@
+//! The control plane with real workers, a real broker and PostgreSQL: pushed settings apply from the next
+//! batch, an override wins over the policy and expires, advise mode only records, the data path survives
+//! the control plane's death, tokens are enforced, and pause, resume and lost workers behave.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod common;
+
+use common::{
+    ADMIN_TOKEN, Stack, WORKER_TOKEN, admin, authed, start_worker_with, wait_for_pipeline,
+};
+use pacer_proto::v1 as pb;
+use sqlx::PgPool;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+fn worker<'a>(snapshot: &'a pb::PipelineSnapshot, id: &str) -> Option<&'a pb::WorkerInfo> {
+    snapshot.workers.iter().find(|w| w.worker_id == id)
+}
+
+fn interval_of(snapshot: &pb::PipelineSnapshot, id: &str) -> Option<(u64, pb::SettingsSource)> {
+    worker(snapshot, id).and_then(|w| Some((w.settings.as_ref()?.interval_ms, w.settings_source())))
+}
+
+/// The intervals of the worker's batches that started at or after `since`, in batch order.
+async fn intervals_since(pool: &PgPool, worker: &str, since: OffsetDateTime) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT interval_ms FROM batch_metrics WHERE worker_id = $1 AND started_at >= $2 ORDER BY batch_no",
+    )
+    .bind(worker)
+    .bind(since)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn rows(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_applies_from_the_next_batch_wins_over_the_policy_and_expires() {
+    let stack = Stack::start(2).await;
+    let pool = stack.pool().await;
+    let control = stack.start_control(stack.control_config(300.0)).await;
+    let url = control.url();
+    let w = start_worker_with(stack.attached_config("w1", &url, WORKER_TOKEN));
+    let producer = stack.produce_steadily(20);
+
+    // The static policy moves the worker from its own 100 ms to 300 ms.
+    wait_for_pipeline(&url, Duration::from_secs(30), "the policy's 300 ms", |s| {
+        interval_of(s, "w1") == Some((300, pb::SettingsSource::Policy))
+    })
+    .await;
+
+    // An override of 700 ms for 3 s: the worker picks it up within one batch.
+    let mut client = admin(&url).await;
+    let pushed_at = OffsetDateTime::now_utc();
+    client
+        .set_override(authed(
+            pb::SetOverrideRequest {
+                worker_id: "w1".into(),
+                interval_ms: 700,
+                max_rows: 0,
+                ttl: Some(prost_types::Duration {
+                    seconds: 3,
+                    nanos: 0,
+                }),
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let during = intervals_since(&pool, "w1", pushed_at).await;
+    assert!(
+        during.len() >= 2,
+        "the worker wrote too few batches: {during:?}"
+    );
+    // At most the batch already collecting when the push arrived keeps the old interval; every later batch
+    // runs under the override, although the policy still wants 300 ms.
+    let old = during.iter().take_while(|i| **i != 700).count();
+    assert!(old <= 1, "{during:?}");
+    assert!(during[old..].iter().all(|i| *i == 700), "{during:?}");
+
+    // It expires after 3 s: the policy's 300 ms is back.
+    let snapshot = wait_for_pipeline(
+        &url,
+        Duration::from_secs(10),
+        "the override to expire",
+        |s| {
+            s.overrides.is_empty()
+                && interval_of(s, "w1") == Some((300, pb::SettingsSource::Policy))
+        },
+    )
+    .await;
+    assert!(
+        snapshot
+            .recent_decisions
+            .iter()
+            .any(|d| d.policy == "clear-override" && d.reason.contains("expired")),
+        "{:#?}",
+        snapshot.recent_decisions
+    );
+    let expired_at = OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let after = intervals_since(&pool, "w1", expired_at).await;
+    assert!(
+        !after.is_empty() && after.iter().all(|i| *i == 300),
+        "{after:?}"
+    );
+
+    // Every decision is in policy_decisions: the policy's, the override and its expiry.
+    let decisions = client
+        .list_decisions(pb::ListDecisionsRequest {
+            limit: 100,
+            worker_id: "w1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .decisions;
+    let policies: Vec<&str> = decisions.iter().map(|d| d.policy.as_str()).collect();
+    for expected in ["static", "override", "clear-override"] {
+        assert!(policies.contains(&expected), "{decisions:#?}");
+    }
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM policy_decisions WHERE worker_id = 'w1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(stored >= 3, "{stored}");
+
+    producer.abort();
+    w.stop().await;
+    control.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advise_mode_records_without_pushing() {
+    let stack = Stack::start(2).await;
+    let pool = stack.pool().await;
+    let mut config = stack.control_config(700.0);
+    config.mode = pacer_control::Mode::Advise;
+    let control = stack.start_control(config).await;
+    let url = control.url();
+    let started = OffsetDateTime::now_utc();
+    let w = start_worker_with(stack.attached_config("w1", &url, WORKER_TOKEN));
+    let producer = stack.produce_steadily(20);
+
+    let snapshot = wait_for_pipeline(&url, Duration::from_secs(30), "a suggestion", |s| {
+        worker(s, "w1")
+            .and_then(|w| w.suggested.as_ref())
+            .is_some_and(|s| s.interval_ms == 700)
+    })
+    .await;
+    assert_eq!(
+        interval_of(&snapshot, "w1"),
+        Some((100, pb::SettingsSource::Initial))
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let intervals = intervals_since(&pool, "w1", started).await;
+    assert!(
+        !intervals.is_empty() && intervals.iter().all(|i| *i == 100),
+        "{intervals:?}"
+    );
+    let advised: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM policy_decisions WHERE mode = 'advise' AND new_interval_ms = 700",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(advised >= 1);
+
+    // Switching to enforce pushes the policy's setting.
+    let mut client = admin(&url).await;
+    client
+        .set_mode(authed(
+            pb::SetModeRequest {
+                mode: pb::Mode::Enforce.into(),
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .unwrap();
+    wait_for_pipeline(&url, Duration::from_secs(10), "the enforced 700 ms", |s| {
+        interval_of(s, "w1") == Some((700, pb::SettingsSource::Policy))
+    })
+    .await;
+
+    producer.abort();
+    w.stop().await;
+    control.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_flow_while_the_control_plane_is_dead_and_workers_reattach() {
+    let stack = Stack::start(2).await;
+    let pool = stack.pool().await;
+    let port = pacer_stack::free_port().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut control = stack.spawn_control_process(port, 300);
+    common::wait_serving(&url).await;
+    let w = start_worker_with(stack.attached_config("w1", &url, WORKER_TOKEN));
+    let producer = stack.produce_steadily(20);
+    wait_for_pipeline(&url, Duration::from_secs(30), "the policy's 300 ms", |s| {
+        interval_of(s, "w1") == Some((300, pb::SettingsSource::Policy))
+    })
+    .await;
+
+    control.kill().await.unwrap();
+    let killed_at = OffsetDateTime::now_utc();
+    let before = rows(&pool).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = rows(&pool).await;
+    assert!(
+        during >= before + 300,
+        "rows stopped flowing without the control plane: {before} -> {during}"
+    );
+    // The worker keeps the last settings it was given.
+    let intervals = intervals_since(&pool, "w1", killed_at).await;
+    assert!(
+        !intervals.is_empty() && intervals.iter().all(|i| *i == 300),
+        "{intervals:?}"
+    );
+
+    let _control = stack.spawn_control_process(port, 300);
+    common::wait_serving(&url).await;
+    let snapshot = wait_for_pipeline(
+        &url,
+        Duration::from_secs(30),
+        "the worker to re-attach and report",
+        |s| {
+            worker(s, "w1")
+                .is_some_and(|w| w.status() == pb::WorkerStatus::Attached && w.batches > 0)
+        },
+    )
+    .await;
+    assert_eq!(worker(&snapshot, "w1").unwrap().partitions.len(), 2);
+
+    producer.abort();
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_tokens_are_refused_and_change_nothing() {
+    let stack = Stack::start(1).await;
+    let pool = stack.pool().await;
+    let control = stack.start_control(stack.control_config(300.0)).await;
+    let url = control.url();
+    // A worker with the wrong token is not attached, but its data path runs all the same.
+    let w = start_worker_with(stack.attached_config("intruder", &url, "not-the-token"));
+    let producer = stack.produce_steadily(10);
+    stack
+        .wait_for_rows(&pool, "events", 50, Duration::from_secs(60))
+        .await;
+    let mut client = admin(&url).await;
+    let workers = client
+        .list_workers(pb::ListWorkersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .workers;
+    assert!(workers.is_empty(), "{workers:#?}");
+
+    let ov = || pb::SetOverrideRequest {
+        worker_id: String::new(),
+        interval_ms: 50,
+        max_rows: 0,
+        ttl: None,
+    };
+    let missing = client.set_override(ov()).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::Unauthenticated, "{missing:?}");
+    let wrong = client
+        .set_override(authed(ov(), "admin-secreT"))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated, "{wrong:?}");
+    let policy = pb::SetPolicyRequest {
+        name: "aimd".into(),
+        params: Default::default(),
+        bounds: None,
+    };
+    let wrong = client
+        .set_policy(authed(policy.clone(), WORKER_TOKEN))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
+    let wrong = client
+        .pause_worker(authed(
+            pb::PauseWorkerRequest {
+                worker_id: String::new(),
+            },
+            "x",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
+    let snapshot = client
+        .get_pipeline(pb::GetPipelineRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .snapshot
+        .unwrap();
+    assert!(snapshot.overrides.is_empty());
+    assert_eq!(snapshot.policy.as_ref().unwrap().name, "static");
+
+    // Bad requests with the right token are refused with the field named.
+    let unknown = client
+        .set_policy(authed(
+            pb::SetPolicyRequest {
+                name: "magic".into(),
+                ..policy.clone()
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
+    assert!(unknown.message().contains("magic"), "{unknown:?}");
+    let bad_param = client
+        .set_policy(authed(
+            pb::SetPolicyRequest {
+                params: [("no_such_knob".to_owned(), 1.0)].into(),
+                ..policy.clone()
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_param.code(), tonic::Code::InvalidArgument);
+    assert!(
+        bad_param.message().contains("no_such_knob"),
+        "{bad_param:?}"
+    );
+    let unknown_worker = client
+        .set_override(authed(
+            pb::SetOverrideRequest {
+                worker_id: "nobody".into(),
+                ..ov()
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown_worker.code(), tonic::Code::NotFound);
+
+    // The right token works.
+    let set = client
+        .set_policy(authed(policy, ADMIN_TOKEN))
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    assert_eq!(set.name, "aimd");
+    assert!(!set.params.is_empty());
+
+    producer.abort();
+    w.stop().await;
+    control.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_answer_standard_tools() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let stack = Stack::start(1).await;
+    let control = stack.start_control(stack.control_config(300.0)).await;
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(common::channel(&control.url()).await.unwrap());
+    for service in ["pacer.v1.Admin", "pacer.v1.WorkerControl", ""] {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service:?}"
+        );
+    }
+    let mut reflection =
+        ServerReflectionClient::new(common::channel(&control.url()).await.unwrap());
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("{response:?}");
+    };
+    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for expected in [
+        "pacer.v1.Admin",
+        "pacer.v1.WorkerControl",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    control.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_stops_batches_resume_starts_them_and_a_silent_worker_is_lost() {
+    let stack = Stack::start(2).await;
+    let pool = stack.pool().await;
+    let control = stack.start_control(stack.control_config(100.0)).await;
+    let url = control.url();
+    let w = start_worker_with(stack.attached_config("w1", &url, WORKER_TOKEN));
+    let producer = stack.produce_steadily(10);
+    stack
+        .wait_for_rows(&pool, "events", 50, Duration::from_secs(60))
+        .await;
+
+    let mut client = admin(&url).await;
+    let paused = client
+        .pause_worker(authed(
+            pb::PauseWorkerRequest {
+                worker_id: "w1".into(),
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .worker_ids;
+    assert_eq!(paused, ["w1"]);
+    wait_for_pipeline(
+        &url,
+        Duration::from_secs(10),
+        "the worker to say it is paused",
+        |s| worker(s, "w1").is_some_and(|w| w.paused),
+    )
+    .await;
+    // The batch in flight when the pause arrived is finished; then nothing more is written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let at_pause = rows(&pool).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(rows(&pool).await, at_pause, "a paused worker wrote rows");
+
+    client
+        .resume_worker(authed(
+            pb::ResumeWorkerRequest {
+                worker_id: "w1".into(),
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .unwrap();
+    stack
+        .wait_for_rows(&pool, "events", at_pause + 100, Duration::from_secs(30))
+        .await;
+    producer.abort();
+
+    // Everything produced is written exactly once, pause or not.
+    let produced = stack.topic_records();
+    stack
+        .wait_for_rows(&pool, "events", produced, Duration::from_secs(60))
+        .await;
+    common::assert_exactly_once(&pool, produced as u64).await;
+    w.stop().await;
+
+    // A worker process that goes silent (SIGSTOP) is marked lost, and attached again when it wakes up.
+    let mut process = stack
+        .spawn_worker_process_with("w2", &["--control", &url, "--control-token", WORKER_TOKEN]);
+    wait_for_pipeline(&url, Duration::from_secs(30), "w2 to attach", |s| {
+        worker(s, "w2").is_some_and(|w| w.status() == pb::WorkerStatus::Attached)
+    })
+    .await;
+    let pid = nix::unistd::Pid::from_raw(process.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    wait_for_pipeline(&url, Duration::from_secs(10), "w2 to be lost", |s| {
+        worker(s, "w2").is_some_and(|w| w.status() == pb::WorkerStatus::Lost)
+    })
+    .await;
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    wait_for_pipeline(&url, Duration::from_secs(30), "w2 to attach again", |s| {
+        worker(s, "w2").is_some_and(|w| w.status() == pb::WorkerStatus::Attached)
+    })
+    .await;
+    process.kill().await.unwrap();
+    control.stop().await;
+}
