@@ -209,3 +209,49 @@ pub struct DecisionRecord {
     /// Why.
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_ids_must_be_printable_and_short() {
+        assert!(WorkerId::new("host-12-w0").is_some());
+        assert!(WorkerId::new("").is_none());
+        assert!(WorkerId::new("a b").is_none());
+        assert!(WorkerId::new("a\u{7}").is_none());
+        assert!(WorkerId::new("x".repeat(WorkerId::MAX_LEN)).is_some());
+        assert!(WorkerId::new("x".repeat(WorkerId::MAX_LEN + 1)).is_none());
+    }
+
+    #[test]
+    fn an_override_replaces_only_what_it_sets_and_expires() {
+        let base = Settings {
+            interval: Duration::from_millis(100),
+            max_rows: 1000,
+            max_bytes: 1 << 20,
+        };
+        let now = OffsetDateTime::now_utc();
+        let ov = Override {
+            worker: None,
+            interval: Some(Duration::from_millis(700)),
+            max_rows: None,
+            set_at: now,
+            expires_at: Some(now + Duration::from_secs(3)),
+        };
+        assert_eq!(
+            ov.apply(base),
+            Settings {
+                interval: Duration::from_millis(700),
+                ..base
+            }
+        );
+        assert!(!ov.expired(now));
+        assert!(ov.expired(now + Duration::from_secs(3)));
+        let forever = Override {
+            expires_at: None,
+            ..ov
+        };
+        assert!(!forever.expired(now + Duration::from_secs(86_400)));
+    }
+}

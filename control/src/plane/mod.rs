@@ -4,6 +4,8 @@
 
 mod entry;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
 pub use entry::Push;
 pub use snapshot::{PolicyView, Snapshot, Totals, WorkerView};
@@ -295,7 +297,11 @@ impl State {
             Command::ClearOverride(worker, reply) => {
                 let removed = self.overrides.remove(&worker).is_some();
                 if removed {
-                    self.reapply(worker.as_ref(), "override cleared by an operator");
+                    self.reapply(
+                        worker.as_ref(),
+                        "clear-override",
+                        "override cleared by an operator",
+                    );
                 }
                 let _ = reply.send(removed);
             }
@@ -434,13 +440,17 @@ impl State {
         }
         tracing::info!(worker = ?ov.worker.as_ref().map(WorkerId::as_str), interval = ?ov.interval, max_rows = ?ov.max_rows, expires_at = ?ov.expires_at, "override set");
         self.overrides.insert(ov.worker.clone(), ov.clone());
-        self.reapply(ov.worker.as_ref(), "override set by an operator");
+        self.reapply(
+            ov.worker.as_ref(),
+            "override",
+            "override set by an operator",
+        );
         Ok(ov)
     }
 
     /// Brings the workers that `scope` concerns (one, or all) to what they should run now, after an override
-    /// changed, and records the change.
-    fn reapply(&mut self, scope: Option<&WorkerId>, reason: &str) {
+    /// changed, and records the change under `label` (`override` or `clear-override`).
+    fn reapply(&mut self, scope: Option<&WorkerId>, label: &str, reason: &str) {
         let ids: Vec<WorkerId> = match scope {
             Some(id) => vec![id.clone()],
             None => self.workers.keys().cloned().collect(),
@@ -485,11 +495,7 @@ impl State {
             records.push(DecisionRecord {
                 at: OffsetDateTime::now_utc(),
                 worker: Some(id.clone()),
-                policy: if source == Source::Override {
-                    "override".into()
-                } else {
-                    "clear-override".into()
-                },
+                policy: label.to_owned(),
                 old,
                 new: wanted,
                 mode: Mode::Enforce,
@@ -546,7 +552,7 @@ impl State {
         for scope in expired {
             self.overrides.remove(&scope);
             tracing::info!(worker = ?scope.as_ref().map(WorkerId::as_str), "override expired");
-            self.reapply(scope.as_ref(), "override expired");
+            self.reapply(scope.as_ref(), "clear-override", "override expired");
         }
         let lost_after = self.config.lost_after;
         for entry in self.workers.values_mut() {

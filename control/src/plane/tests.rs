@@ -1,0 +1,195 @@
+//! The state task driven directly: override precedence and expiry, advise mode, pause, stale streams.
+
+use super::*;
+use pacer_policy::{Bounds, Flush, PolicyKind, Settings};
+use tokio::sync::mpsc::error::TryRecvError;
+
+fn settings(interval_ms: u64) -> Settings {
+    Settings {
+        interval: Duration::from_millis(interval_ms),
+        max_rows: 10_000,
+        max_bytes: 1 << 24,
+    }
+}
+
+fn plane(mode: Mode) -> Plane {
+    let params = BTreeMap::from([("interval_ms".to_owned(), 300.0)]);
+    let policy = PolicyConfig::new(PolicyKind::Static, &params, Bounds::default()).unwrap();
+    // Nothing listens there: decisions are kept in memory and the writes fail in the background.
+    let store = DecisionStore::connect("postgres://nobody@127.0.0.1:1/none").unwrap();
+    Plane::start(
+        PlaneConfig {
+            policy,
+            mode,
+            lost_after: Duration::from_secs(60),
+            min_gap: Duration::ZERO,
+            hysteresis: 0.1,
+        },
+        store,
+    )
+}
+
+fn id(name: &str) -> WorkerId {
+    WorkerId::new(name).unwrap()
+}
+
+async fn attach(plane: &Plane, name: &str, connection: u64) -> mpsc::Receiver<Push> {
+    let (outbox, pushes) = mpsc::channel(16);
+    let hello = Hello {
+        worker_id: id(name),
+        host: "h".into(),
+        group: "g".into(),
+        topic: "t".into(),
+        partitions: vec![0],
+        settings: settings(100),
+        paused: false,
+        version: "test".into(),
+    };
+    plane.attach(hello, connection, outbox).await;
+    pushes
+}
+
+fn report(interval_ms: u64) -> Report {
+    Report {
+        batch_no: 1,
+        finished_at: OffsetDateTime::now_utc(),
+        records: 100,
+        rows_written: 100,
+        duplicates: 0,
+        invalid: 0,
+        bytes: 10_000,
+        flush: Flush::Interval,
+        settings: settings(interval_ms),
+        poll: Duration::from_millis(interval_ms),
+        transform: Duration::from_millis(1),
+        write: Duration::from_millis(5),
+        commit: Duration::from_millis(1),
+        lag: vec![(0, 0)],
+        e2e_p50: Some(Duration::from_millis(60)),
+        e2e_max: Some(Duration::from_millis(120)),
+    }
+}
+
+async fn next_interval(pushes: &mut mpsc::Receiver<Push>) -> (u64, Source) {
+    let push = tokio::time::timeout(Duration::from_secs(5), pushes.recv())
+        .await
+        .expect("a push")
+        .expect("an open stream");
+    match push {
+        Push::Settings {
+            settings, source, ..
+        } => (settings.interval.as_millis() as u64, source),
+        other => panic!("expected settings, got {other:?}"),
+    }
+}
+
+fn ov(worker: Option<&str>, interval_ms: u64) -> Override {
+    Override {
+        worker: worker.map(id),
+        interval: Some(Duration::from_millis(interval_ms)),
+        max_rows: None,
+        set_at: OffsetDateTime::now_utc(),
+        expires_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_workers_own_override_wins_over_the_one_for_all_and_both_over_the_policy() {
+    let plane = plane(Mode::Enforce);
+    let mut pushes = attach(&plane, "w1", 1).await;
+    plane.report(id("w1"), 1, report(100)).await;
+    assert_eq!(next_interval(&mut pushes).await, (300, Source::Policy));
+
+    plane.set_override(ov(None, 900)).await.unwrap();
+    assert_eq!(next_interval(&mut pushes).await, (900, Source::Override));
+    plane.set_override(ov(Some("w1"), 50)).await.unwrap();
+    assert_eq!(next_interval(&mut pushes).await, (50, Source::Override));
+    // The policy still sees batches, but decides nothing while an override is in force.
+    plane.report(id("w1"), 1, report(50)).await;
+    plane.clear_override(Some(id("w1"))).await.unwrap();
+    assert_eq!(next_interval(&mut pushes).await, (900, Source::Override));
+    assert!(plane.clear_override(None).await.unwrap());
+    assert_eq!(next_interval(&mut pushes).await, (300, Source::Policy));
+    assert!(!plane.clear_override(None).await.unwrap());
+    assert!(matches!(pushes.try_recv(), Err(TryRecvError::Empty)));
+
+    let snapshot = plane.snapshot().await.unwrap();
+    let policies: Vec<&str> = snapshot.recent.iter().map(|d| d.policy.as_str()).collect();
+    assert_eq!(
+        policies,
+        [
+            "clear-override",
+            "clear-override",
+            "override",
+            "override",
+            "static"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_override_with_an_expiry_ends_by_itself() {
+    let plane = plane(Mode::Enforce);
+    let mut pushes = attach(&plane, "w1", 1).await;
+    let mut short = ov(Some("w1"), 700);
+    short.expires_at = Some(OffsetDateTime::now_utc() + Duration::from_millis(300));
+    plane.set_override(short).await.unwrap();
+    assert_eq!(next_interval(&mut pushes).await, (700, Source::Override));
+    // No policy decision yet: the worker goes back to what it attached with.
+    assert_eq!(next_interval(&mut pushes).await, (100, Source::Initial));
+    assert!(plane.snapshot().await.unwrap().overrides.is_empty());
+}
+
+#[tokio::test]
+async fn advise_mode_suggests_without_pushing() {
+    let plane = plane(Mode::Advise);
+    let mut pushes = attach(&plane, "w1", 1).await;
+    plane.report(id("w1"), 1, report(100)).await;
+    let snapshot = plane.snapshot().await.unwrap();
+    let w = &snapshot.workers[0];
+    assert_eq!(w.settings, settings(100));
+    assert_eq!(
+        w.suggested.map(|s| s.interval),
+        Some(Duration::from_millis(300))
+    );
+    assert_eq!(snapshot.recent[0].mode, Mode::Advise);
+    assert!(matches!(pushes.try_recv(), Err(TryRecvError::Empty)));
+
+    plane.set_mode(Mode::Enforce).await.unwrap();
+    plane.report(id("w1"), 1, report(100)).await;
+    assert_eq!(next_interval(&mut pushes).await, (300, Source::Policy));
+}
+
+#[tokio::test]
+async fn pause_and_resume_reach_the_worker_and_unknown_ids_are_refused() {
+    let plane = plane(Mode::Enforce);
+    let mut pushes = attach(&plane, "w1", 1).await;
+    assert_eq!(
+        plane.pause(Some(id("nobody")), true).await,
+        Err(AdminError::UnknownWorker(id("nobody")))
+    );
+    assert_eq!(plane.pause(None, true).await.unwrap(), [id("w1")]);
+    assert!(matches!(pushes.recv().await, Some(Push::Pause { .. })));
+    assert!(plane.set_override(ov(Some("nobody"), 5)).await.is_err());
+    // A worker that re-attaches unpaused is paused again: the operator's wish outlives the stream.
+    let mut again = attach(&plane, "w1", 2).await;
+    assert!(matches!(again.recv().await, Some(Push::Pause { .. })));
+    plane.pause(Some(id("w1")), false).await.unwrap();
+    assert_eq!(again.recv().await, Some(Push::Resume));
+}
+
+#[tokio::test]
+async fn a_stale_stream_cannot_detach_or_report_for_the_current_one() {
+    let plane = plane(Mode::Enforce);
+    let _old = attach(&plane, "w1", 1).await;
+    let mut current = attach(&plane, "w1", 2).await;
+    plane.detach(id("w1"), 1).await;
+    plane.report(id("w1"), 1, report(100)).await;
+    let snapshot = plane.snapshot().await.unwrap();
+    assert!(snapshot.workers[0].attached);
+    assert_eq!(snapshot.workers[0].batches, 0);
+    plane.report(id("w1"), 2, report(100)).await;
+    assert_eq!(next_interval(&mut current).await, (300, Source::Policy));
+    plane.detach(id("w1"), 2).await;
+    assert!(!plane.snapshot().await.unwrap().workers[0].attached);
+}
