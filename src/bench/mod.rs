@@ -2,6 +2,7 @@
 //! noise cancels out in the ratio. Rounds alternate between the subject and its reference; medians are reported.
 
 mod ingest;
+mod profile;
 mod sink;
 
 use clap::{Args, Subcommand};
@@ -21,12 +22,16 @@ enum Which {
     Sink(sink::SinkArgs),
     /// Events/s acknowledged by `POST /v1/events` in batches, against a plain rdkafka producer.
     Ingest(ingest::IngestBenchArgs),
+    /// The standard load profile (idle, spike, steady, idle) on the real pipeline, per policy and static
+    /// interval: end-to-end latency, lag and setting changes per phase.
+    Profile(profile::ProfileArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         Which::Sink(a) => sink::run(a).await,
         Which::Ingest(a) => ingest::run(a).await,
+        Which::Profile(a) => profile::run(a).await,
     }
 }
 
