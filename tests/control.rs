@@ -375,8 +375,9 @@ async fn health_and_reflection_answer_standard_tools() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     let stack = Stack::start(1).await;
     let control = stack.start_control(stack.control_config(300.0)).await;
-    let mut health =
-        tonic_health::pb::health_client::HealthClient::new(common::channel(&control.url()).await.unwrap());
+    let mut health = tonic_health::pb::health_client::HealthClient::new(
+        common::channel(&control.url()).await.unwrap(),
+    );
     for service in ["pacer.v1.Admin", "pacer.v1.WorkerControl", ""] {
         let status = health
             .check(tonic_health::pb::HealthCheckRequest {

@@ -13,13 +13,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let from: f64 = args.get(2).map_or(Ok(0.0), |a| a.parse())?;
     let to: f64 = args.get(3).map_or(Ok(f64::MAX), |a| a.parse())?;
     let all = args.get(4).is_some();
-    let cost = CostModel::default();
+    let mut cost = CostModel::default();
+    if let Some(ms) = std::env::var("TRACE_FIXED_MS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        cost.fixed = Duration::from_secs_f64(ms / 1e3);
+    }
     let profile = standard_profile(cost.sustainable_rate(4), Duration::from_secs_f64(phase));
-    let config = SimConfig::new(PolicyConfig::default_for(kind, Bounds::default())?, profile);
+    let mut config = SimConfig::new(PolicyConfig::default_for(kind, Bounds::default())?, profile);
+    config.cost = cost;
+    if std::env::var("TRACE_TIMER").is_ok() {
+        config.worker = sim::WorkerModel::Timer;
+    }
     let mut out = std::io::stdout().lock();
     sim::run_observed(&config, |step| {
         let at = step.observation.at.as_secs_f64();
-        if step.worker == 0 && (step.admitted || all) && at >= from && at <= to {
+        if (all || (step.worker == 0 && step.admitted)) && at >= from && at <= to {
             let o = step.observation;
             let _ = writeln!(
                 out,

@@ -3,7 +3,8 @@
 //!
 //! The direction is flipped relative to concurrency because here the safe side is a *long* interval: a
 //! longer interval amortises a batch's fixed cost over more rows, so it always keeps up better, at the price
-//! of latency. So while the worker is **stable** — processing ≤ `rho` × interval and no backlog above
+//! of latency. So while the worker is **stable** — processing ≤ `rho` × the time the batch's rows took to
+//! arrive (the interval, unless the batch was filled from a backlog) and no backlog above
 //! `lag_high_rows` — the interval shrinks by `decrease_ms` per batch (latency improves slowly, probing for
 //! the edge); when it is **unstable** the interval is multiplied by `backoff` (it retreats fast). After an
 //! increase the policy waits until a batch has run under it before judging again, as ARC waits for a
@@ -13,7 +14,9 @@
 //! governor refuses each of them as too small; an override far from the target resets it.
 
 use crate::Policy;
-use crate::common::{ArrivalRate, hold_rows, backlog, busy_ratio, clamp, count, ms, rows_for, secs};
+use crate::common::{
+    ArrivalRate, backlog, busy_ratio, clamp, count, fixed, hold_rows, ms, needed_rows, secs,
+};
 use crate::config::{ParamDoc, PolicyConfig};
 use crate::kind::PolicyKind;
 use crate::types::{Bounds, Decision, Observation, Settings};
@@ -21,14 +24,14 @@ use crate::types::{Bounds, Decision, Observation, Settings};
 pub(crate) const PARAMS: &[ParamDoc] = &[
     ParamDoc {
         name: "rho",
-        default: 0.9,
+        default: 1.0,
         min: 0.05,
-        max: 1.0,
-        help: "Processing time over interval up to which a batch counts as stable.",
+        max: 2.0,
+        help: "Processing time over the time the batch's rows took to arrive, up to which a batch is stable.",
     },
     ParamDoc {
         name: "decrease_ms",
-        default: 0.5,
+        default: 10.0,
         min: 0.001,
         max: 10_000.0,
         help: "How much the interval shrinks after each stable batch, in milliseconds (additive decrease).",
@@ -86,7 +89,7 @@ impl Policy for Aimd {
 
     fn decide(&mut self, current: Settings, obs: &Observation) -> Decision {
         let rate = self.rate.update(obs, RATE_SMOOTHING);
-        let busy = busy_ratio(obs);
+        let busy = busy_ratio(obs, rate);
         let waiting = backlog(obs, rate);
         let now = secs(current.interval);
         let base = match self.target {
@@ -95,20 +98,50 @@ impl Policy for Aimd {
             _ => now,
         };
         let ran_under = secs(obs.settings.interval);
-        let shown = format!("processing {} = {busy:.2}×interval {}", ms(secs(obs.processing)), ms(ran_under));
+        let shown = format!(
+            "processing {} = {}× the rows' arrival time (interval {})",
+            ms(secs(obs.processing)),
+            fixed(busy, 2),
+            ms(ran_under)
+        );
         let (next, why) = if busy <= self.rho && waiting <= self.lag_high_rows {
-            (base - self.decrease, format!("stable: {shown} ≤ ρ {}: additive decrease {}", self.rho, ms(self.decrease)))
+            (
+                base - self.decrease,
+                format!(
+                    "stable: {shown} ≤ ρ {}: additive decrease {}",
+                    self.rho,
+                    ms(self.decrease)
+                ),
+            )
         } else if ran_under >= base * 0.999 {
             let signal = if busy > self.rho {
                 format!("{shown} > ρ {}", self.rho)
             } else {
-                format!("backlog {} rows > lag_high_rows {}", count(waiting), count(self.lag_high_rows))
+                format!(
+                    "backlog {} rows > lag_high_rows {}",
+                    count(waiting),
+                    count(self.lag_high_rows)
+                )
             };
-            (base * self.backoff, format!("unstable: {signal}: back off ×{}", self.backoff))
+            (
+                base * self.backoff,
+                format!("unstable: {signal}: back off ×{}", self.backoff),
+            )
         } else {
-            (base, format!("unstable: {shown}, but the batch ran under {} before the last increase: wait", ms(ran_under)))
+            (
+                base,
+                format!(
+                    "unstable: {shown}, but the batch ran under {} before the last increase: wait",
+                    ms(ran_under)
+                ),
+            )
         };
-        let settings = clamp(&self.bounds, next, hold_rows(current.max_rows, rows_for(next, rate)), obs);
+        let settings = clamp(
+            &self.bounds,
+            next,
+            hold_rows(current.max_rows, needed_rows(next, obs, rate)),
+            obs,
+        );
         self.target = Some(secs(settings.interval));
         let reason = format!(
             "{why}: interval {} → {}, max_rows {} for {} rows/s",
@@ -117,7 +150,11 @@ impl Policy for Aimd {
             settings.max_rows,
             count(rate)
         );
-        Decision { settings, reason, advice: None }
+        Decision {
+            settings,
+            reason,
+            advice: None,
+        }
     }
 }
 
@@ -128,11 +165,21 @@ mod tests {
     use std::time::Duration;
 
     fn policy() -> Box<dyn Policy> {
-        PolicyConfig::default_for(PolicyKind::Aimd, Bounds::default()).expect("defaults").build()
+        let params = std::collections::BTreeMap::from([
+            ("decrease_ms".to_owned(), 0.5),
+            ("rho".to_owned(), 0.9),
+        ]);
+        PolicyConfig::new(PolicyKind::Aimd, &params, Bounds::default())
+            .expect("valid")
+            .build()
     }
 
     fn current(interval_ms: u64) -> Settings {
-        Settings { interval: Duration::from_millis(interval_ms), max_rows: 10_000, max_bytes: 1 << 24 }
+        Settings {
+            interval: Duration::from_millis(interval_ms),
+            max_rows: 10_000,
+            max_bytes: 1 << 24,
+        }
     }
 
     #[test]
@@ -143,7 +190,13 @@ mod tests {
         }
         let d = p.decide(current(100), &obs(1000, 100, 1000, 30, 300));
         assert_eq!(d.settings.interval, Duration::from_micros(94_500));
-        assert!(d.reason.starts_with("stable: processing 30 ms = 0.30×interval 100 ms ≤ ρ 0.9"), "{}", d.reason);
+        assert!(
+            d.reason.starts_with(
+                "stable: processing 30 ms = 0.30× the rows' arrival time (interval 100 ms) ≤ ρ 0.9"
+            ),
+            "{}",
+            d.reason
+        );
     }
 
     #[test]

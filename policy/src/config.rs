@@ -28,10 +28,20 @@ pub struct ParamDoc {
 pub enum ParamError {
     /// A parameter the policy does not have.
     #[error("policy `{kind}` has no parameter `{name}`; its parameters are: {valid}")]
-    Unknown { kind: PolicyKind, name: String, valid: String },
+    Unknown {
+        kind: PolicyKind,
+        name: String,
+        valid: String,
+    },
     /// A value outside the parameter's range (or not a number).
     #[error("parameter `{name}` of policy `{kind}` must be between {min} and {max}, not {value}")]
-    OutOfRange { kind: PolicyKind, name: &'static str, value: f64, min: f64, max: f64 },
+    OutOfRange {
+        kind: PolicyKind,
+        name: &'static str,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
     /// Parameters that are each in range but contradict each other.
     #[error("policy `{kind}`: {problem}")]
     Inconsistent { kind: PolicyKind, problem: String },
@@ -53,27 +63,51 @@ pub struct PolicyConfig {
 
 impl PolicyConfig {
     /// Validates `params` for `kind` (missing ones take their defaults) and `bounds`.
-    pub fn new(kind: PolicyKind, params: &BTreeMap<String, f64>, bounds: Bounds) -> Result<Self, ParamError> {
+    pub fn new(
+        kind: PolicyKind,
+        params: &BTreeMap<String, f64>,
+        bounds: Bounds,
+    ) -> Result<Self, ParamError> {
         validate_bounds(&bounds)?;
         let docs = Self::param_docs(kind);
-        if let Some(name) = params.keys().find(|name| !docs.iter().any(|doc| doc.name == name.as_str())) {
+        if let Some(name) = params
+            .keys()
+            .find(|name| !docs.iter().any(|doc| doc.name == name.as_str()))
+        {
             let valid = if docs.is_empty() {
                 "(none)".to_owned()
             } else {
-                docs.iter().map(|doc| doc.name).collect::<Vec<_>>().join(", ")
+                docs.iter()
+                    .map(|doc| doc.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
-            return Err(ParamError::Unknown { kind, name: name.clone(), valid });
+            return Err(ParamError::Unknown {
+                kind,
+                name: name.clone(),
+                valid,
+            });
         }
         let mut values = Vec::with_capacity(docs.len());
         for doc in docs {
             let value = params.get(doc.name).copied().unwrap_or(doc.default);
             // `!(a <= b)` also refuses NaN.
             if !(doc.min <= value && value <= doc.max) {
-                return Err(ParamError::OutOfRange { kind, name: doc.name, value, min: doc.min, max: doc.max });
+                return Err(ParamError::OutOfRange {
+                    kind,
+                    name: doc.name,
+                    value,
+                    min: doc.min,
+                    max: doc.max,
+                });
             }
             values.push(value);
         }
-        let config = PolicyConfig { kind, values, bounds };
+        let config = PolicyConfig {
+            kind,
+            values,
+            bounds,
+        };
         config.check_consistent()?;
         Ok(config)
     }
@@ -136,8 +170,15 @@ impl PolicyConfig {
     pub(crate) fn param(&self, name: &str) -> f64 {
         let docs = Self::param_docs(self.kind);
         let found = docs.iter().position(|doc| doc.name == name);
-        debug_assert!(found.is_some(), "policy {} has no parameter {name}", self.kind);
-        found.and_then(|i| self.values.get(i)).copied().unwrap_or(0.0)
+        debug_assert!(
+            found.is_some(),
+            "policy {} has no parameter {name}",
+            self.kind
+        );
+        found
+            .and_then(|i| self.values.get(i))
+            .copied()
+            .unwrap_or(0.0)
     }
 
     fn check_consistent(&self) -> Result<(), ParamError> {
@@ -176,19 +217,37 @@ impl Default for Bounds {
 
 fn validate_bounds(b: &Bounds) -> Result<(), ParamError> {
     let problem = if b.min_interval < Duration::from_millis(1) {
-        Some(format!("min_interval {:?} is below 1ms, the shortest batch a worker runs", b.min_interval))
+        Some(format!(
+            "min_interval {:?} is below 1ms, the shortest batch a worker runs",
+            b.min_interval
+        ))
     } else if b.min_interval > b.max_interval {
-        Some(format!("min_interval {:?} is above max_interval {:?}", b.min_interval, b.max_interval))
+        Some(format!(
+            "min_interval {:?} is above max_interval {:?}",
+            b.min_interval, b.max_interval
+        ))
     } else if b.min_rows == 0 || b.min_rows > b.max_rows {
-        Some(format!("min_rows {} must be at least 1 and at most max_rows {}", b.min_rows, b.max_rows))
+        Some(format!(
+            "min_rows {} must be at least 1 and at most max_rows {}",
+            b.min_rows, b.max_rows
+        ))
     } else if b.max_bytes == 0 {
         Some("max_bytes must be at least 1".to_owned())
     } else if b.cold_start.interval < b.min_interval || b.cold_start.interval > b.max_interval {
-        Some(format!("the cold-start interval {:?} is outside {:?}..={:?}", b.cold_start.interval, b.min_interval, b.max_interval))
+        Some(format!(
+            "the cold-start interval {:?} is outside {:?}..={:?}",
+            b.cold_start.interval, b.min_interval, b.max_interval
+        ))
     } else if b.cold_start.max_rows < b.min_rows || b.cold_start.max_rows > b.max_rows {
-        Some(format!("the cold-start max_rows {} is outside {}..={}", b.cold_start.max_rows, b.min_rows, b.max_rows))
+        Some(format!(
+            "the cold-start max_rows {} is outside {}..={}",
+            b.cold_start.max_rows, b.min_rows, b.max_rows
+        ))
     } else if b.cold_start.max_bytes == 0 || b.cold_start.max_bytes > b.max_bytes {
-        Some(format!("the cold-start max_bytes {} is outside 1..={}", b.cold_start.max_bytes, b.max_bytes))
+        Some(format!(
+            "the cold-start max_bytes {} is outside 1..={}",
+            b.cold_start.max_bytes, b.max_bytes
+        ))
     } else {
         None
     };
@@ -206,46 +265,87 @@ mod tests {
     #[test]
     fn defaults_fill_in_and_are_valid() {
         for kind in PolicyKind::ALL {
-            let config = PolicyConfig::default_for(kind, Bounds::default()).expect("defaults are valid");
+            let config =
+                PolicyConfig::default_for(kind, Bounds::default()).expect("defaults are valid");
             let effective = config.params();
             for doc in PolicyConfig::param_docs(kind) {
-                assert_eq!(effective.get(doc.name), Some(&doc.default), "{kind} {}", doc.name);
-                assert!(doc.min <= doc.default && doc.default <= doc.max, "{kind} {}", doc.name);
-                assert!(doc.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{}", doc.name);
+                assert_eq!(
+                    effective.get(doc.name),
+                    Some(&doc.default),
+                    "{kind} {}",
+                    doc.name
+                );
+                assert!(
+                    doc.min <= doc.default && doc.default <= doc.max,
+                    "{kind} {}",
+                    doc.name
+                );
+                assert!(
+                    doc.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                    "{}",
+                    doc.name
+                );
             }
         }
     }
 
     #[test]
     fn unknown_parameter_is_named_with_the_valid_ones() {
-        let err = PolicyConfig::new(PolicyKind::Model, &params(&[("rhoo", 0.5)]), Bounds::default())
-            .expect_err("rhoo is not a parameter");
+        let err = PolicyConfig::new(
+            PolicyKind::Model,
+            &params(&[("rhoo", 0.5)]),
+            Bounds::default(),
+        )
+        .expect_err("rhoo is not a parameter");
         let text = err.to_string();
-        assert!(text.contains("rhoo") && text.contains("headroom") && text.contains("forgetting"), "{text}");
+        assert!(
+            text.contains("rhoo") && text.contains("headroom") && text.contains("forgetting"),
+            "{text}"
+        );
     }
 
     #[test]
     fn out_of_range_names_the_parameter_and_range() {
-        let err = PolicyConfig::new(PolicyKind::Aimd, &params(&[("rho", 1.5)]), Bounds::default())
-            .expect_err("rho 1.5 is out of range");
+        let err = PolicyConfig::new(
+            PolicyKind::Aimd,
+            &params(&[("rho", 2.5)]),
+            Bounds::default(),
+        )
+        .expect_err("rho 2.5 is out of range");
         let text = err.to_string();
-        assert!(text.contains("`rho`") && text.contains("1.5") && text.contains("between"), "{text}");
-        let nan = PolicyConfig::new(PolicyKind::Aimd, &params(&[("rho", f64::NAN)]), Bounds::default());
-        assert!(matches!(nan, Err(ParamError::OutOfRange { name: "rho", .. })));
+        assert!(
+            text.contains("`rho`") && text.contains("2.5") && text.contains("between"),
+            "{text}"
+        );
+        let nan = PolicyConfig::new(
+            PolicyKind::Aimd,
+            &params(&[("rho", f64::NAN)]),
+            Bounds::default(),
+        );
+        assert!(matches!(
+            nan,
+            Err(ParamError::OutOfRange { name: "rho", .. })
+        ));
     }
 
     #[test]
     fn contradictory_rules_are_refused() {
         let p = params(&[("idle_ratio", 0.9), ("busy_ratio", 0.8)]);
-        let err = PolicyConfig::new(PolicyKind::Rules, &p, Bounds::default()).expect_err("contradiction");
+        let err =
+            PolicyConfig::new(PolicyKind::Rules, &p, Bounds::default()).expect_err("contradiction");
         assert!(err.to_string().contains("idle_ratio"));
     }
 
     #[test]
     fn bounds_are_validated() {
-        let mut b = Bounds::default();
-        b.min_interval = Duration::from_secs(20);
-        assert!(matches!(PolicyConfig::default_for(PolicyKind::Model, b), Err(ParamError::Bounds(_))));
+        let b = Bounds {
+            min_interval: Duration::from_secs(20),
+            ..Bounds::default()
+        };
+        assert!(matches!(
+            PolicyConfig::default_for(PolicyKind::Model, b),
+            Err(ParamError::Bounds(_))
+        ));
         let mut b = Bounds::default();
         b.cold_start.max_rows = 10;
         let err = PolicyConfig::default_for(PolicyKind::Model, b).expect_err("cold start outside");

@@ -14,7 +14,7 @@
 //! a busy worker runs at 90 % load.
 
 use crate::Policy;
-use crate::common::{ArrivalRate, hold_rows, clamp, count, ms, rows_for, secs};
+use crate::common::{ArrivalRate, clamp, count, hold_rows, ms, needed_rows, secs};
 use crate::config::{ParamDoc, PolicyConfig};
 use crate::kind::PolicyKind;
 use crate::types::{Bounds, Decision, Observation, Settings};
@@ -79,7 +79,9 @@ impl Policy for FixedPoint {
         let p = secs(obs.processing);
         // Smooth only over batches of the same interval: after a change the old times describe another x.
         let smoothed = match self.processing {
-            Some((avg, under)) if (under - ran_under).abs() <= 1e-9 * under.max(1e-9) => avg + self.smoothing * (p - avg),
+            Some((avg, under)) if (under - ran_under).abs() <= 1e-9 * under.max(1e-9) => {
+                avg + self.smoothing * (p - avg)
+            }
             _ => p,
         };
         self.processing = Some((smoothed, ran_under));
@@ -87,7 +89,12 @@ impl Policy for FixedPoint {
         // The iteration runs on the interval the batch ran under: p is a function of that x, not of a target.
         let wanted = smoothed / self.rho;
         let next = ran_under + self.step * (wanted - ran_under);
-        let settings = clamp(&self.bounds, next, hold_rows(current.max_rows, rows_for(next, rate)), obs);
+        let settings = clamp(
+            &self.bounds,
+            next,
+            hold_rows(current.max_rows, needed_rows(next, obs, rate)),
+            obs,
+        );
         let reason = format!(
             "fixed point: processing {} (smoothed) under interval {}, p/ρ {} = {}; step {} of the way: interval {} → {}, max_rows {} for {} rows/s",
             ms(smoothed),
@@ -100,7 +107,11 @@ impl Policy for FixedPoint {
             settings.max_rows,
             count(rate)
         );
-        Decision { settings, reason, advice: None }
+        Decision {
+            settings,
+            reason,
+            advice: None,
+        }
     }
 }
 
@@ -113,7 +124,8 @@ mod tests {
     #[test]
     fn converges_to_a_over_rho_minus_load() {
         // a = 8 ms, b = 20 µs/row, λ = 15 000 rows/s: x* = 8 / (0.95 − 0.3) ≈ 12.3 ms.
-        let config = PolicyConfig::default_for(PolicyKind::FixedPoint, Bounds::default()).expect("defaults");
+        let config =
+            PolicyConfig::default_for(PolicyKind::FixedPoint, Bounds::default()).expect("defaults");
         let mut p = config.build();
         let mut x = 0.5;
         // Batches close every x; each ends p after it closed (no queueing), so that lag = λ·p.

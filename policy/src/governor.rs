@@ -30,8 +30,16 @@ impl Governor {
     /// `hysteresis` (a fraction: 0.1 is 10 %) in the interval or `max_rows`. A NaN or negative hysteresis is
     /// read as 0.
     pub fn new(min_gap: Duration, hysteresis: f64) -> Self {
-        let hysteresis = if hysteresis.is_nan() { 0.0 } else { hysteresis.max(0.0) };
-        Governor { min_gap, hysteresis, last_change: None }
+        let hysteresis = if hysteresis.is_nan() {
+            0.0
+        } else {
+            hysteresis.max(0.0)
+        };
+        Governor {
+            min_gap,
+            hysteresis,
+            last_change: None,
+        }
     }
 
     /// Whether `proposed` should replace `current` at time `at` (see the module doc for the rules). An
@@ -40,7 +48,10 @@ impl Governor {
         if proposed == current {
             return false;
         }
-        let interval = relative(current.interval.as_secs_f64(), proposed.interval.as_secs_f64());
+        let interval = relative(
+            current.interval.as_secs_f64(),
+            proposed.interval.as_secs_f64(),
+        );
         let rows = relative(current.max_rows as f64, proposed.max_rows as f64);
         let urgent = interval.grow >= URGENT_FACTOR || rows.grow >= URGENT_FACTOR;
         let admit = match self.last_change {
@@ -71,9 +82,15 @@ struct Relative {
 fn relative(old: f64, new: f64) -> Relative {
     if old <= 0.0 {
         let moved = if new > 0.0 { f64::INFINITY } else { 0.0 };
-        return Relative { change: moved, grow: moved };
+        return Relative {
+            change: moved,
+            grow: moved,
+        };
     }
-    Relative { change: (new - old).abs() / old, grow: new / old }
+    Relative {
+        change: (new - old).abs() / old,
+        grow: new / old,
+    }
 }
 
 #[cfg(test)]
@@ -81,7 +98,11 @@ mod tests {
     use super::*;
 
     fn s(interval_ms: u64, max_rows: u64) -> Settings {
-        Settings { interval: Duration::from_millis(interval_ms), max_rows, max_bytes: 1 << 20 }
+        Settings {
+            interval: Duration::from_millis(interval_ms),
+            max_rows,
+            max_bytes: 1 << 20,
+        }
     }
 
     fn at(ms: u64) -> Duration {
@@ -99,9 +120,18 @@ mod tests {
     fn gap_and_hysteresis() {
         let mut g = Governor::new(Duration::from_secs(1), 0.1);
         assert!(g.admit(at(0), &s(100, 1000), &s(150, 1000)));
-        assert!(!g.admit(at(500), &s(150, 1000), &s(100, 1000)), "within the gap");
-        assert!(!g.admit(at(1500), &s(150, 1000), &s(140, 1050)), "below the hysteresis");
-        assert!(g.admit(at(1500), &s(150, 1000), &s(150, 1200)), "max_rows moved 20 %");
+        assert!(
+            !g.admit(at(500), &s(150, 1000), &s(100, 1000)),
+            "within the gap"
+        );
+        assert!(
+            !g.admit(at(1500), &s(150, 1000), &s(140, 1050)),
+            "below the hysteresis"
+        );
+        assert!(
+            g.admit(at(1500), &s(150, 1000), &s(150, 1200)),
+            "max_rows moved 20 %"
+        );
         assert_eq!(g.last_change(), Some(at(1500)));
     }
 
@@ -109,9 +139,15 @@ mod tests {
     fn doubling_is_urgent_shortening_is_not() {
         let mut g = Governor::new(Duration::from_secs(1), 0.1);
         assert!(g.admit(at(0), &s(100, 1000), &s(50, 1000)));
-        assert!(g.admit(at(10), &s(50, 1000), &s(100, 1000)), "doubling the interval");
+        assert!(
+            g.admit(at(10), &s(50, 1000), &s(100, 1000)),
+            "doubling the interval"
+        );
         assert!(g.admit(at(20), &s(100, 1000), &s(100, 5000)), "max_rows ×5");
-        assert!(!g.admit(at(30), &s(100, 5000), &s(10, 5000)), "shortening waits");
+        assert!(
+            !g.admit(at(30), &s(100, 5000), &s(10, 5000)),
+            "shortening waits"
+        );
     }
 
     #[test]

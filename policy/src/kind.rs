@@ -84,12 +84,17 @@ mod tests {
             assert_eq!(kind.as_str().parse::<PolicyKind>(), Ok(kind));
             assert_eq!(kind.to_string(), kind.as_str());
         }
-        assert_eq!("Fixed_Point".parse::<PolicyKind>(), Ok(PolicyKind::FixedPoint));
+        assert_eq!(
+            "Fixed_Point".parse::<PolicyKind>(),
+            Ok(PolicyKind::FixedPoint)
+        );
     }
 
     #[test]
     fn unknown_name_lists_the_choices() {
-        let err = "pid".parse::<PolicyKind>().expect_err("pid is not a policy");
+        let err = "pid"
+            .parse::<PolicyKind>()
+            .expect_err("pid is not a policy");
         let text = err.to_string();
         for kind in PolicyKind::ALL {
             assert!(text.contains(kind.as_str()), "{text}");

@@ -12,23 +12,29 @@
 //! utilisation allowed rises with the load, because a fixed ρ (say 0.8) has no solution at all once
 //! b·λ ≥ ρ, and a busy worker at 90 % load would be sent to the longest interval for nothing.
 //!
-//! The interval is held while it stays within `headroom` × x₀ ×/÷ 1.15, so that noise in λ (x₀ moves 9 % for
+//! The interval is held while it stays within `headroom` × x₀ ×/÷ 1.25, so that noise in λ (x₀ moves 9 % for
 //! a 1 % error in λ at 90 % load) does not become a change every second.
 //!
-//! A backlog needs no longer interval: when the writer is behind, the worker's next batch takes everything
-//! waiting in the log at once, up to `max_rows`, which is the fastest way to drain (one fixed cost for the
-//! lot). So `max_rows` leaves room for the whole backlog besides the usual headroom. When
-//! b·λ ≥ 1 no interval keeps up: the policy takes the interval that fills the largest batch the bounds
-//! allow (the most rows per fixed cost) and says so in `Decision::advice`; above `advice_load` it keeps up
-//! but warns that the headroom is gone. Until `warmup_batches` batches are fitted it holds the cold start,
-//! doubling the interval only if the writer falls behind.
+//! A backlog is drained two ways. pacer's worker takes everything waiting in the log into its next batch, up
+//! to `max_rows` (one fixed cost for the lot), so `max_rows` leaves room for the whole backlog besides the
+//! usual headroom. And the backlog counts as extra arrivals to clear within `drain_horizon_ms`, which
+//! lengthens the interval while it lasts (a worker whose batches close on a timer, and queue, drains only
+//! that way); draining never plans for more than 97 % of the worker. When b·λ ≥ 1 no interval keeps up:
+//! the policy doubles the interval per decision toward the one that fills the largest batch the bounds
+//! allow (the most rows per fixed cost; doubling, so that one bad fit does not jump there) and says so in
+//! `Decision::advice`; above `advice_load` it keeps up
+//! but warns that the headroom is gone. Until `warmup_batches` batches are fitted it only shortens the interval to
+//! the last processing time × `headroom` (safe: fewer rows process faster still), or doubles it when the
+//! writer falls behind.
 
-use crate::common::{ArrivalRate, hold_rows, backlog, busy_ratio, clamp, count, ms, rows_for, secs};
+use crate::Policy;
+use crate::common::{
+    ArrivalRate, backlog, busy_ratio, clamp, count, fixed, hold_rows, ms, needed_rows, secs,
+};
 use crate::config::{ParamDoc, PolicyConfig};
 use crate::kind::PolicyKind;
 use crate::rls::Rls;
 use crate::types::{Bounds, Decision, Observation, Settings};
-use crate::Policy;
 
 pub(crate) const PARAMS: &[ParamDoc] = &[
     ParamDoc {
@@ -47,17 +53,24 @@ pub(crate) const PARAMS: &[ParamDoc] = &[
     },
     ParamDoc {
         name: "rate_smoothing",
-        default: 0.2,
+        default: 0.1,
         min: 0.01,
         max: 1.0,
         help: "Weight of the newest batch in the smoothed arrival rate.",
+    },
+    ParamDoc {
+        name: "drain_horizon_ms",
+        default: 10_000.0,
+        min: 100.0,
+        max: 3_600_000.0,
+        help: "A backlog is planned to be cleared within this many milliseconds (it counts as extra arrivals).",
     },
     ParamDoc {
         name: "warmup_batches",
         default: 5.0,
         min: 2.0,
         max: 10_000.0,
-        help: "Batches fitted before the model is trusted; until then the cold-start setting holds.",
+        help: "Batches fitted before the model is trusted; until then the interval only shortens to processing × headroom, or doubles when behind.",
     },
     ParamDoc {
         name: "advice_load",
@@ -69,7 +82,13 @@ pub(crate) const PARAMS: &[ParamDoc] = &[
 ];
 
 /// The interval is held while within headroom × x₀ ×/÷ this factor.
-const BAND: f64 = 1.15;
+const BAND: f64 = 1.25;
+
+/// The largest factor the interval grows by in one decision.
+const MAX_GROWTH: f64 = 2.0;
+
+/// The most of a worker's capacity that draining a backlog may plan for.
+const DRAIN_LOAD: f64 = 0.97;
 
 /// The load assumed when the fit says b·λ ≥ 1 but the last batch kept up.
 const OVERLOAD_DOUBT: f64 = 0.99;
@@ -80,6 +99,7 @@ pub(crate) struct Model {
     bounds: Bounds,
     headroom: f64,
     rate_smoothing: f64,
+    drain_horizon: f64,
     warmup: u64,
     advice_load: f64,
     rate: ArrivalRate,
@@ -93,11 +113,14 @@ impl Model {
             bounds: config.bounds(),
             headroom: config.param("headroom"),
             rate_smoothing: config.param("rate_smoothing"),
+            drain_horizon: config.param("drain_horizon_ms") / 1000.0,
             // Validated to 2..=10 000, so the cast is exact.
             warmup: config.param("warmup_batches").round() as u64,
             advice_load: config.param("advice_load"),
             rate: ArrivalRate::default(),
-            fit: Rls::new([0.0, 0.0], 1e4, config.param("forgetting")),
+            // Weights are 1/p² with p in ms (1e-4 at 100 ms): a prior variance of 1e8 is a prior worth
+            // nothing next to a single batch.
+            fit: Rls::new([0.0, 0.0], 1e8, config.param("forgetting")),
         }
     }
 
@@ -124,16 +147,35 @@ impl Policy for Model {
         let rate = self.rate.update(obs, self.rate_smoothing);
         let p_ms = secs(obs.processing) * 1e3;
         // Noise is a share of the processing time: weigh each batch by 1/p², relative errors.
-        self.fit.update_weighted(obs.rows as f64 / 1e3, p_ms, 1.0 / p_ms.max(0.1).powi(2));
+        self.fit
+            .update_weighted(obs.rows as f64 / 1e3, p_ms, 1.0 / p_ms.max(0.1).powi(2));
         let now = secs(current.interval);
         if self.fit.samples() < self.warmup {
-            let busy = busy_ratio(obs);
+            let busy = busy_ratio(obs, rate);
+            let p = secs(obs.processing);
             let (next, why) = if busy >= 1.0 {
-                (now * 2.0, format!("processing {} ≥ interval: doubling", ms(secs(obs.processing))))
+                (
+                    now * 2.0,
+                    format!("processing {} ≥ the rows' arrival time: doubling", ms(p)),
+                )
+            } else if p * self.headroom < now {
+                // A shorter interval has fewer rows and so processes faster still: p × headroom is safe.
+                (
+                    p * self.headroom,
+                    format!(
+                        "processing {} × headroom {}, a safe upper bound",
+                        ms(p),
+                        self.headroom
+                    ),
+                )
             } else {
-                (now, "holding the cold start".to_owned())
+                (
+                    now,
+                    format!("processing {} leaves no room to shorten", ms(p)),
+                )
             };
-            let settings = clamp(&self.bounds, next, (current.max_rows as f64).max(rows_for(next, rate)), obs);
+            let rows = (current.max_rows as f64).max(needed_rows(next, obs, rate));
+            let settings = clamp(&self.bounds, next, rows, obs);
             let reason = format!(
                 "model warming up ({} of {} batches fitted): {why}: interval {} → {}",
                 self.fit.samples(),
@@ -141,65 +183,114 @@ impl Policy for Model {
                 ms(now),
                 ms(secs(settings.interval))
             );
-            return Decision { settings, reason, advice: None };
+            return Decision {
+                settings,
+                reason,
+                advice: None,
+            };
         }
         let (a, b) = self.cost();
         let waiting = backlog(obs, rate);
         let load = b * rate;
-        let fitted = format!("p ≈ {} + {:.1} µs/row", ms(a), b * 1e6);
-        let arrivals = format!("arrivals {} rows/s, backlog {}", count(rate), count(waiting));
-        let busy = busy_ratio(obs);
+        let busy = busy_ratio(obs, rate);
         // A fit that says "overloaded" while the batch was processed faster than it was collected is noise.
-        let load = if load >= 1.0 && busy < 1.0 { OVERLOAD_DOUBT.min(load) } else { load };
+        let load = if load >= 1.0 && busy < 1.0 {
+            OVERLOAD_DOUBT.min(load)
+        } else {
+            load
+        };
+        // The backlog, as extra arrivals to clear within the horizon; draining never plans for more than
+        // DRAIN_LOAD of the worker (or its load, if higher), so that it cannot by itself ask for the longest
+        // interval.
+        let drain = b * waiting / self.drain_horizon;
+        let planned = (load + drain).min(DRAIN_LOAD.max(load));
+        let fitted = format!("p ≈ {} + {} µs/row", ms(a), fixed(b * 1e6, 1));
+        let arrivals = format!(
+            "arrivals {} rows/s, backlog {}",
+            count(rate),
+            count(waiting)
+        );
         let (next, rule, advice) = if load >= 1.0 {
-            let next = self.bounds.max_rows as f64 / rate.max(1e-9);
-            let rule = format!("no interval keeps up (load b·λ {load:.2} ≥ 1): the largest batch");
+            let largest = self.bounds.max_rows as f64 / rate.max(1e-9);
+            let next = if now >= largest {
+                largest
+            } else {
+                (2.0 * now).min(largest)
+            };
+            let rule = format!(
+                "no interval keeps up (load b·λ {} ≥ 1): doubling toward the largest batch, {}",
+                fixed(load, 2),
+                ms(largest)
+            );
             let advice = format!(
-                "add workers or partitions: each row costs {:.1} µs, so one worker processes at most {} rows/s \
+                "add workers or partitions: each row costs {} µs, so one worker processes at most {} rows/s \
                  and {} rows/s arrive",
-                b * 1e6,
+                fixed(b * 1e6, 1),
                 count(1.0 / b),
                 count(rate)
             );
             (next, rule, Some(advice))
         } else {
-            let shortest = a / (1.0 - load);
-            let (lo, hi) = (shortest * self.headroom / BAND, shortest * self.headroom * BAND);
+            let shortest = a / (1.0 - planned);
+            let (lo, hi) = (
+                shortest * self.headroom / BAND,
+                shortest * self.headroom * BAND,
+            );
+            let load_shown = if planned - load >= 0.005 {
+                format!(
+                    "load b·λ {} + draining {}",
+                    fixed(load, 2),
+                    fixed(planned - load, 2)
+                )
+            } else {
+                format!("load b·λ {}", fixed(load, 2))
+            };
             let (next, rule) = if (lo..=hi).contains(&now) {
                 let rule = format!(
-                    "load b·λ {load:.2}: shortest interval a/(1−bλ) = {}, {} is within headroom {}×(1±{:.0} %): hold",
+                    "{load_shown}: shortest interval a/(1−load) = {}, {} is within headroom {} ×/÷ {BAND}: hold",
                     ms(shortest),
                     ms(now),
                     self.headroom,
-                    100.0 * (BAND - 1.0)
                 );
                 (now, rule)
             } else {
-                let rule =
-                    format!("load b·λ {load:.2}: shortest interval a/(1−bλ) = {} × headroom {}", ms(shortest), self.headroom);
+                let rule = format!(
+                    "{load_shown}: shortest interval a/(1−load) = {} × headroom {}",
+                    ms(shortest),
+                    self.headroom
+                );
                 (shortest * self.headroom, rule)
             };
             let advice = (load >= self.advice_load).then(|| {
                 format!(
-                    "add workers or partitions: the worker runs at {:.0} % of what it can process, no room for bursts",
-                    100.0 * load
+                    "add workers or partitions: the worker runs at {} % of what it can process, no room for bursts",
+                    fixed(100.0 * load, 0)
                 )
             });
             (next, rule, advice)
         };
+        // Grow at most ×2 a decision: near load 1 the formula is steep and the fit uncertain (tiny batches
+        // pin a, not b). Doublings are urgent for the governor, so this costs a batch per step, not a second.
+        let next = next.min(MAX_GROWTH * now.max(self.bounds.min_interval.as_secs_f64()));
         // Room for bursts, and for the whole backlog in the next batch: the worker takes it at once, and
         // one large batch pays the fixed cost once.
-        // Never fewer rows than the last batch's processing time of arrivals (with headroom): a small
-        // `max_rows` caps throughput exactly when the worker is busiest.
-        let rows = rows_for(next.max(secs(obs.processing)), rate) + waiting;
-        let settings = clamp(&self.bounds, next, hold_rows(current.max_rows, rows), obs);
+        let settings = clamp(
+            &self.bounds,
+            next,
+            hold_rows(current.max_rows, needed_rows(next, obs, rate)),
+            obs,
+        );
         let reason = format!(
             "model: {fitted}, {arrivals}; {rule}: interval {} → {}, max_rows {}",
             ms(now),
             ms(secs(settings.interval)),
             settings.max_rows
         );
-        Decision { settings, reason, advice }
+        Decision {
+            settings,
+            reason,
+            advice,
+        }
     }
 }
 
@@ -231,15 +322,21 @@ mod tests {
     }
 
     fn policy() -> Box<dyn Policy> {
-        PolicyConfig::default_for(PolicyKind::Model, Bounds::default()).expect("defaults").build()
+        PolicyConfig::default_for(PolicyKind::Model, Bounds::default())
+            .expect("defaults")
+            .build()
     }
 
     #[test]
-    fn cold_start_holds() {
+    fn cold_start_shortens_safely() {
         let mut p = policy();
         let d = p.decide(Bounds::default().cold_start, &obs(500, 500, 500, 18, 18));
-        assert_eq!(d.settings.interval, Duration::from_millis(500));
-        assert!(d.reason.starts_with("model warming up (1 of 5"), "{}", d.reason);
+        assert_eq!(d.settings.interval, Duration::from_micros(23_400));
+        assert!(
+            d.reason.starts_with("model warming up (1 of 5"),
+            "{}",
+            d.reason
+        );
     }
 
     #[test]
@@ -249,7 +346,11 @@ mod tests {
         // x₀ = 8 ms / (1 − 0.9) = 80 ms; × 1.3 = 104 ms.
         let x = d.settings.interval.as_secs_f64();
         assert!((x - 0.104).abs() < 0.002, "{x}: {}", d.reason);
-        assert!(d.reason.contains("p ≈ 8.0 ms + 20.0 µs/row"), "{}", d.reason);
+        assert!(
+            d.reason.contains("p ≈ 8.0 ms + 20.0 µs/row"),
+            "{}",
+            d.reason
+        );
         assert!(d.advice.is_none());
         assert!(d.settings.max_rows >= 4 * 4680, "{}", d.settings.max_rows);
     }
@@ -258,7 +359,12 @@ mod tests {
     fn overload_goes_to_the_largest_batch_and_advises() {
         let mut p = policy();
         let d = feed(&mut p, 60_000.0, 30);
-        assert!(d.advice.as_deref().is_some_and(|a| a.starts_with("add workers or partitions")), "{d:?}");
+        assert!(
+            d.advice
+                .as_deref()
+                .is_some_and(|a| a.starts_with("add workers or partitions")),
+            "{d:?}"
+        );
         assert_eq!(d.settings.max_rows, Bounds::default().max_rows);
     }
 }

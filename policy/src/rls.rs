@@ -23,11 +23,19 @@ impl Rls {
     /// A fit starting from `prior` with variance `prior_var` on each coefficient (large = know nothing) and
     /// forgetting factor `forgetting` in (0, 1] (1 = remember everything).
     pub fn new(prior: [f64; 2], prior_var: f64, forgetting: f64) -> Self {
-        let var = if prior_var.is_finite() && prior_var > 0.0 { prior_var } else { 1e6 };
+        let var = if prior_var.is_finite() && prior_var > 0.0 {
+            prior_var
+        } else {
+            1e6
+        };
         Rls {
             theta: prior,
             p: [[var, 0.0], [0.0, var]],
-            forgetting: if forgetting > 0.0 && forgetting <= 1.0 { forgetting } else { 1.0 },
+            forgetting: if forgetting > 0.0 && forgetting <= 1.0 {
+                forgetting
+            } else {
+                1.0
+            },
             samples: 0,
             max_trace: 2.0 * var,
             sums: [0.0; 3],
@@ -41,7 +49,7 @@ impl Rls {
 
     /// Folds in one sample with weight `weight` (> 0); others and non-finite samples are ignored.
     pub fn update_weighted(&mut self, x: f64, y: f64, weight: f64) {
-        if !x.is_finite() || !y.is_finite() || !(weight.is_finite() && weight > 0.0) {
+        if !(x.is_finite() && y.is_finite() && weight.is_finite() && weight > 0.0) {
             return;
         }
         let (x0, y0) = (x, y);
@@ -57,7 +65,10 @@ impl Rls {
         }
         let gain = [pf[0] / denom, pf[1] / denom];
         let error = y - (self.theta[0] * phi[0] + self.theta[1] * phi[1]);
-        let theta = [self.theta[0] + gain[0] * error, self.theta[1] + gain[1] * error];
+        let theta = [
+            self.theta[0] + gain[0] * error,
+            self.theta[1] + gain[1] * error,
+        ];
         // P ← (P − k·φᵀ·P) / forgetting, kept symmetric.
         let mut p = [[0.0; 2]; 2];
         for (i, row) in p.iter_mut().enumerate() {
@@ -73,12 +84,20 @@ impl Rls {
             let scale = self.max_trace / trace;
             p.iter_mut().flatten().for_each(|c| *c *= scale);
         }
-        if theta.iter().chain(p.iter().flatten()).all(|v| v.is_finite()) {
+        if theta
+            .iter()
+            .chain(p.iter().flatten())
+            .all(|v| v.is_finite())
+        {
             self.theta = theta;
             self.p = p;
             self.samples += 1;
             let f = self.forgetting;
-            self.sums = [f * self.sums[0] + weight, f * self.sums[1] + weight * x0, f * self.sums[2] + weight * y0];
+            self.sums = [
+                f * self.sums[0] + weight,
+                f * self.sums[1] + weight * x0,
+                f * self.sums[2] + weight * y0,
+            ];
         }
     }
 
@@ -120,7 +139,11 @@ mod tests {
         let mut rls = Rls::new([0.0, 0.0], 1e4, 0.99);
         let mut rng = fastrand::Rng::with_seed(7);
         for i in 0..5000 {
-            let x = if i % 10 == 0 { 100.0 } else { 0.5 + f64::from(i % 3) };
+            let x = if i % 10 == 0 {
+                100.0
+            } else {
+                0.5 + f64::from(i % 3)
+            };
             let y = (8.0 + 20.0 * x) * (1.0 + 0.1 * (rng.f64() - 0.5));
             rls.update_weighted(x, y, 1.0 / (y * y));
         }

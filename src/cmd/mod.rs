@@ -3,6 +3,7 @@
 mod control;
 mod ingest;
 mod load;
+mod sim;
 mod up;
 mod worker;
 
@@ -32,6 +33,8 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Post generated CloudEvents to ingest at a set rate.
     Load(load::LoadArgs),
+    /// Simulate workers under a load profile with every batch-sizing policy, side by side (no I/O).
+    Sim(sim::SimArgs),
     /// Measure throughput against a physical reference in the same run.
     Bench(crate::bench::BenchArgs),
 }
@@ -101,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Control(args) => control::run(args).await,
         Command::Worker(args) => worker::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::Sim(args) => sim::run(args),
         Command::Bench(args) => crate::bench::run(args).await,
     }
 }

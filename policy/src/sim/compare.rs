@@ -22,13 +22,26 @@ pub struct Comparison {
 
 /// Runs `base` once per policy in `adaptive` and once per static interval in `statics_ms` (same seed, same
 /// arrivals, same bounds as `base.policy`).
-pub fn compare(base: &SimConfig, adaptive: &[PolicyConfig], statics_ms: &[u64]) -> Result<Comparison, ParamError> {
-    let with = |policy: PolicyConfig| run(&SimConfig { policy, ..base.clone() });
+pub fn compare(
+    base: &SimConfig,
+    adaptive: &[PolicyConfig],
+    statics_ms: &[u64],
+) -> Result<Comparison, ParamError> {
+    let with = |policy: PolicyConfig| {
+        run(&SimConfig {
+            policy,
+            ..base.clone()
+        })
+    };
     let adaptive = adaptive.iter().cloned().map(with).collect();
     let mut statics = Vec::with_capacity(statics_ms.len());
     for ms in statics_ms {
         let params = BTreeMap::from([("interval_ms".to_owned(), *ms as f64)]);
-        statics.push(with(PolicyConfig::new(PolicyKind::Static, &params, base.policy.bounds())?));
+        statics.push(with(PolicyConfig::new(
+            PolicyKind::Static,
+            &params,
+            base.policy.bounds(),
+        )?));
     }
     Ok(Comparison { adaptive, statics })
 }
@@ -36,7 +49,11 @@ pub fn compare(base: &SimConfig, adaptive: &[PolicyConfig], statics_ms: &[u64]) 
 /// A plain-text table: one row per policy; per phase p50 / p99 end-to-end latency, peak lag (rows, `↑` when
 /// it grew without bound) and setting changes pushed.
 pub fn render_table(comparison: &Comparison) -> String {
-    let rows: Vec<&SimResult> = comparison.adaptive.iter().chain(&comparison.statics).collect();
+    let rows: Vec<&SimResult> = comparison
+        .adaptive
+        .iter()
+        .chain(&comparison.statics)
+        .collect();
     let Some(first) = rows.first() else {
         return String::new();
     };
@@ -49,18 +66,26 @@ pub fn render_table(comparison: &Comparison) -> String {
     out.push('\n');
     let _ = write!(out, "{:<16}", "");
     for _ in &first.phases {
-        let _ = write!(out, " | {:>7} {:>7} {:>8} {:>6}", "p50", "p99", "lag", "chg");
+        let _ = write!(
+            out,
+            " | {:>7} {:>7} {:>8} {:>6}",
+            "p50", "p99", "lag", "chg"
+        );
     }
     out.push('\n');
     for result in rows {
         let _ = write!(out, "{:<16}", result.label);
         for p in &result.phases {
-            let lag = format!("{}{}", count(p.peak_lag as f64), if p.lag_growing { "↑" } else { "" });
+            let lag = format!(
+                "{}{}",
+                count(p.peak_lag as f64),
+                if p.lag_growing { "↑" } else { "" }
+            );
             let _ = write!(
                 out,
                 " | {:>7} {:>7} {:>8} {:>6}",
-                ms(p.p50.as_secs_f64()),
-                ms(p.p99.as_secs_f64()),
+                ms(p.p50.as_secs_f64()).to_string(),
+                ms(p.p99.as_secs_f64()).to_string(),
                 lag,
                 p.changes
             );
@@ -94,15 +119,21 @@ impl GoalCheck {
 
 impl fmt::Display for GoalCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.met() {
-            return write!(
-                f,
-                "goal met by {}: p99 within 1.25× of the best static interval in every phase, lag bounded, \
-                 every static interval at least 2× worse in some phase",
-                self.policy
-            );
+        let yes = |b: bool| if b { "yes" } else { "NO" };
+        write!(
+            f,
+            "goal {} by {}: p99 within 1.25× of the best static interval in every phase: {}; lag bounded: {}; \
+             every static interval at least 2× worse in some phase: {}",
+            if self.met() { "met" } else { "NOT met" },
+            self.policy,
+            yes(self.within_best),
+            yes(self.lag_bounded),
+            yes(self.statics_worse)
+        )?;
+        if !self.misses.is_empty() {
+            write!(f, " ({})", self.misses.join("; "))?;
         }
-        write!(f, "goal NOT met by {}: {}", self.policy, self.misses.join("; "))
+        Ok(())
     }
 }
 
@@ -119,19 +150,24 @@ pub fn goal_met(adaptive: &SimResult, statics: &[SimResult]) -> GoalCheck {
             .iter()
             .filter_map(|s| s.phases.get(i).map(|p| (p.p99, &s.label)))
             .min_by_key(|(p99, _)| *p99);
-        if let Some((best, label)) = best {
-            if phase.p99.as_secs_f64() > 1.25 * best.as_secs_f64() {
-                within_best = false;
-                misses.push(format!(
-                    "{}: p99 {} > 1.25 × {} of {label}",
-                    phase.name,
-                    ms(phase.p99.as_secs_f64()),
-                    ms(best.as_secs_f64())
-                ));
-            }
+        if let Some((best, label)) = best
+            && phase.p99.as_secs_f64() > 1.25 * best.as_secs_f64()
+        {
+            within_best = false;
+            misses.push(format!(
+                "{}: p99 {} > 1.25 × {} of {label}",
+                phase.name,
+                ms(phase.p99.as_secs_f64()),
+                ms(best.as_secs_f64())
+            ));
         }
     }
-    let growing: Vec<&str> = adaptive.phases.iter().filter(|p| p.lag_growing).map(|p| p.name.as_str()).collect();
+    let growing: Vec<&str> = adaptive
+        .phases
+        .iter()
+        .filter(|p| p.lag_growing)
+        .map(|p| p.name.as_str())
+        .collect();
     let lag_bounded = growing.is_empty();
     if !lag_bounded {
         misses.push(format!("lag grows without bound in {}", growing.join(", ")));
@@ -147,8 +183,17 @@ pub fn goal_met(adaptive: &SimResult, statics: &[SimResult]) -> GoalCheck {
         }
         if !worse {
             statics_worse = false;
-            misses.push(format!("{} is at most {ratio_best:.2}× worse in any phase", s.label));
+            misses.push(format!(
+                "{} is at most {ratio_best:.2}× worse in any phase",
+                s.label
+            ));
         }
     }
-    GoalCheck { policy: adaptive.label.clone(), within_best, lag_bounded, statics_worse, misses }
+    GoalCheck {
+        policy: adaptive.label.clone(),
+        within_best,
+        lag_bounded,
+        statics_worse,
+        misses,
+    }
 }

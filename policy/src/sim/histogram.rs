@@ -17,7 +17,10 @@ pub(crate) struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { weights: vec![0.0; BUCKETS], total: 0.0 }
+        Histogram {
+            weights: vec![0.0; BUCKETS],
+            total: 0.0,
+        }
     }
 }
 
@@ -33,7 +36,7 @@ fn value_at(position: f64) -> f64 {
 impl Histogram {
     /// Adds `weight` spread uniformly (in log space, close enough at 4 % buckets) over `lo..=hi` seconds.
     pub(crate) fn add_range(&mut self, lo: f64, hi: f64, weight: f64) {
-        if !(weight > 0.0) || !lo.is_finite() || !hi.is_finite() {
+        if weight.is_nan() || weight <= 0.0 || !lo.is_finite() || !hi.is_finite() {
             return;
         }
         let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
@@ -52,6 +55,14 @@ impl Histogram {
             self.weights[i] += per_unit * (end - start);
             i += 1;
         }
+    }
+
+    /// Adds another histogram's weights to this one.
+    pub(crate) fn merge(&mut self, other: &Histogram) {
+        for (w, o) in self.weights.iter_mut().zip(&other.weights) {
+            *w += o;
+        }
+        self.total += other.total;
     }
 
     /// The `q` quantile (0..=1) in seconds, or `None` when empty.

@@ -43,7 +43,11 @@ pub struct CostModel {
 /// worker), with 10 % noise.
 impl Default for CostModel {
     fn default() -> Self {
-        CostModel { fixed: Duration::from_millis(8), per_row: Duration::from_micros(20), noise: 0.1 }
+        CostModel {
+            fixed: Duration::from_millis(8),
+            per_row: Duration::from_micros(20),
+            noise: 0.1,
+        }
     }
 }
 
@@ -87,7 +91,12 @@ pub struct Phase {
 impl Phase {
     /// A phase of constant `rate`.
     pub fn new(name: &str, rate: f64, duration: Duration) -> Self {
-        Phase { name: name.to_owned(), rate, duration, wave: None }
+        Phase {
+            name: name.to_owned(),
+            rate,
+            duration,
+            wave: None,
+        }
     }
 
     /// The rate `t` seconds into the phase.
@@ -112,8 +121,25 @@ pub struct GovernorConfig {
 /// The control plane's defaults: at most one change a second, none under 10 %.
 impl Default for GovernorConfig {
     fn default() -> Self {
-        GovernorConfig { min_gap: Duration::from_secs(1), hysteresis: 0.1 }
+        GovernorConfig {
+            min_gap: Duration::from_secs(1),
+            hysteresis: 0.1,
+        }
     }
+}
+
+/// How a worker paces its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkerModel {
+    /// pacer's worker: the next batch starts collecting when the previous one is handed to the writer, so a
+    /// worker that is behind collects from a backlog and its batches grow by themselves (the interval is a
+    /// floor on the cycle, not its period).
+    #[default]
+    Pipelined,
+    /// A timer-driven worker, like Spark Streaming's job generator: a batch closes every interval whatever
+    /// the writer does, and closed batches queue for the writer. Not how pacer works; here to compare with
+    /// systems (and the paper behind `fixed-point`) that do.
+    Timer,
 }
 
 /// One simulation.
@@ -133,10 +159,13 @@ pub struct SimConfig {
     pub seed: u64,
     /// Bytes per row, for `max_bytes`.
     pub row_bytes: u64,
+    /// How workers pace batches.
+    pub worker: WorkerModel,
 }
 
 impl SimConfig {
-    /// `policy` under `profile`, with 4 workers, the default cost model and governor, seed 1, 500-byte rows.
+    /// `policy` under `profile`, with 4 workers, the default cost model and governor, seed 1, 500-byte rows,
+    /// pacer's pipelined worker.
     pub fn new(policy: PolicyConfig, profile: Vec<Phase>) -> Self {
         SimConfig {
             workers: 4,
@@ -146,6 +175,7 @@ impl SimConfig {
             governor: GovernorConfig::default(),
             seed: 1,
             row_bytes: 500,
+            worker: WorkerModel::Pipelined,
         }
     }
 }
@@ -185,9 +215,34 @@ pub struct SimResult {
     pub phases: Vec<PhaseStats>,
 }
 
-/// Runs `config`: deterministic for a given seed.
+/// Runs `config`: deterministic for a given seed. Workers are independent, so they are simulated on all
+/// cores; their results are merged in worker order, so the result does not depend on the number of cores.
 pub fn run(config: &SimConfig) -> SimResult {
-    run_observed(config, |_| {})
+    let setup = Setup::new(config);
+    let workers = config.workers.max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, workers);
+    let mut tallies: Vec<(usize, worker::Tally)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let setup = &setup;
+                scope.spawn(move || {
+                    (t..workers)
+                        .step_by(threads)
+                        .map(|w| (w, setup.worker(config, w, &mut |_| {})))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // A panic in a worker thread is a bug in the simulator; pass it on rather than return half a result.
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    tallies.sort_by_key(|(w, _)| *w);
+    setup.finish(config, tallies.into_iter().map(|(_, t)| t))
 }
 
 /// One decision of one simulated worker, as [`run_observed`] shows it.
@@ -205,41 +260,90 @@ pub struct Step<'a> {
 
 /// [`run`], calling `observe` after every decision of every worker (workers one after the other).
 pub fn run_observed(config: &SimConfig, mut observe: impl FnMut(&Step<'_>)) -> SimResult {
-    let workers = config.workers.max(1);
-    let ends: Vec<f64> = config
-        .profile
-        .iter()
-        .scan(0.0, |t, p| {
-            *t += p.duration.as_secs_f64();
-            Some(*t)
-        })
+    let setup = Setup::new(config);
+    let tallies: Vec<_> = (0..config.workers.max(1))
+        .map(|w| setup.worker(config, w, &mut observe))
         .collect();
-    let horizon = ends.last().copied().unwrap_or(0.0);
-    let seconds = horizon.ceil() as usize + 1;
-    let mut tally = worker::Tally::new(config.profile.len(), seconds);
-    let mut arrivals = arrivals::Arrivals::default();
-    for w in 0..workers {
-        let stream = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (w as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
-        arrivals.generate(&config.profile, workers, &mut fastrand::Rng::with_seed(stream));
-        let mut noise = fastrand::Rng::with_seed(stream ^ 0x5851_F42D_4C95_7F2D);
-        worker::simulate(config, w, &ends, &arrivals, &mut noise, &mut tally, &mut observe);
-    }
-    let label = match config.policy.kind() {
-        crate::PolicyKind::Static => {
-            format!("static {}", crate::common::ms(config.policy.initial_settings().interval.as_secs_f64()))
+    setup.finish(config, tallies)
+}
+
+/// What every worker's simulation shares: where the phases end.
+struct Setup {
+    ends: Vec<f64>,
+    seconds: usize,
+}
+
+impl Setup {
+    fn new(config: &SimConfig) -> Self {
+        let ends: Vec<f64> = config
+            .profile
+            .iter()
+            .scan(0.0, |t, p| {
+                *t += p.duration.as_secs_f64();
+                Some(*t)
+            })
+            .collect();
+        let horizon = ends.last().copied().unwrap_or(0.0);
+        Setup {
+            seconds: horizon.ceil() as usize + 1,
+            ends,
         }
-        kind => kind.to_string(),
-    };
-    let phases = config
-        .profile
-        .iter()
-        .enumerate()
-        .map(|(i, phase)| {
-            let start = if i == 0 { 0.0 } else { ends[i - 1] };
-            tally.phase_stats(i, phase, start, ends[i], workers)
-        })
-        .collect();
-    SimResult { label, phases }
+    }
+
+    /// Simulates worker `w` with its own seeded arrivals and noise.
+    fn worker(
+        &self,
+        config: &SimConfig,
+        w: usize,
+        observe: &mut impl FnMut(&Step<'_>),
+    ) -> worker::Tally {
+        let workers = config.workers.max(1);
+        let stream = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (w as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        let mut arrivals = arrivals::Arrivals::default();
+        arrivals.generate(
+            &config.profile,
+            workers,
+            &mut fastrand::Rng::with_seed(stream),
+        );
+        let mut noise = fastrand::Rng::with_seed(stream ^ 0x5851_F42D_4C95_7F2D);
+        let mut tally = worker::Tally::new(config.profile.len(), self.seconds);
+        worker::simulate(
+            config, w, &self.ends, &arrivals, &mut noise, &mut tally, observe,
+        );
+        tally
+    }
+
+    /// Merges the workers' tallies, in worker order, into the result.
+    fn finish(
+        &self,
+        config: &SimConfig,
+        tallies: impl IntoIterator<Item = worker::Tally>,
+    ) -> SimResult {
+        let mut total = worker::Tally::new(config.profile.len(), self.seconds);
+        for tally in tallies {
+            total.absorb(&tally);
+        }
+        let label = match config.policy.kind() {
+            crate::PolicyKind::Static => {
+                format!(
+                    "static {}",
+                    crate::common::ms(config.policy.initial_settings().interval.as_secs_f64())
+                )
+            }
+            kind => kind.to_string(),
+        };
+        let phases = config
+            .profile
+            .iter()
+            .enumerate()
+            .map(|(i, phase)| {
+                let start = if i == 0 { 0.0 } else { self.ends[i - 1] };
+                total.phase_stats(i, phase, start, self.ends[i], config.workers.max(1))
+            })
+            .collect();
+        SimResult { label, phases }
+    }
 }
 
 /// A standard normal deviate (Box–Muller).

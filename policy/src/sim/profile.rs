@@ -22,7 +22,13 @@ pub enum Profile {
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 5] = [Profile::Standard, Profile::Steady, Profile::Step, Profile::Spike, Profile::Sine];
+    pub const ALL: [Profile; 5] = [
+        Profile::Standard,
+        Profile::Steady,
+        Profile::Step,
+        Profile::Spike,
+        Profile::Sine,
+    ];
 
     /// The name `--profile` takes.
     pub fn as_str(self) -> &'static str {
@@ -42,9 +48,16 @@ impl Profile {
             Profile::Standard => standard_profile(sustainable, phase),
             Profile::Steady => vec![at("steady", 0.5, phase * 2)],
             Profile::Step => vec![at("low", 0.1, phase), at("high", 0.8, phase)],
-            Profile::Spike => vec![at("before", 0.2, phase), at("burst", 0.95, phase / 4), at("after", 0.2, phase)],
+            Profile::Spike => vec![
+                at("before", 0.2, phase),
+                at("burst", 0.95, phase / 4),
+                at("after", 0.2, phase),
+            ],
             Profile::Sine => vec![Phase {
-                wave: Some(Wave { amplitude: 0.8, period: phase / 2 }),
+                wave: Some(Wave {
+                    amplitude: 0.8,
+                    period: phase / 2,
+                }),
                 ..at("sine", 0.5, phase * 2)
             }],
         }

@@ -2,9 +2,9 @@
 
 use super::arrivals::Arrivals;
 use super::histogram::Histogram;
-use super::{Phase, PhaseStats, SimConfig, Step, duration, normal};
-use crate::types::{Flush, Observation, Settings};
+use super::{Phase, PhaseStats, SimConfig, Step, WorkerModel, duration, normal};
 use crate::Governor;
+use crate::types::{Flush, Observation, Settings};
 
 /// Per-phase accumulators over all workers, and the total lag per second.
 #[derive(Debug)]
@@ -46,10 +46,38 @@ impl Tally {
         }
     }
 
-    pub(crate) fn phase_stats(&self, i: usize, phase: &Phase, start: f64, end: f64, workers: usize) -> PhaseStats {
+    /// Adds another worker's tally (after its simulation) to this one.
+    pub(crate) fn absorb(&mut self, other: &Tally) {
+        for (h, o) in self.latency.iter_mut().zip(&other.latency) {
+            h.merge(o);
+        }
+        for (c, o) in self.changes.iter_mut().zip(&other.changes) {
+            *c += o;
+        }
+        for (b, o) in self.batches.iter_mut().zip(&other.batches) {
+            *b += o;
+        }
+        for (p, o) in self.processing.iter_mut().zip(&other.processing) {
+            *p += o;
+        }
+        for (l, o) in self.lag.iter_mut().zip(&other.lag) {
+            *l += o;
+        }
+    }
+
+    pub(crate) fn phase_stats(
+        &self,
+        i: usize,
+        phase: &Phase,
+        start: f64,
+        end: f64,
+        workers: usize,
+    ) -> PhaseStats {
         let h = &self.latency[i];
         let first = start.floor() as usize;
-        let last = ((end.ceil() as usize).saturating_sub(1)).max(first).min(self.lag.len() - 1);
+        let last = ((end.ceil() as usize).saturating_sub(1))
+            .max(first)
+            .min(self.lag.len() - 1);
         let middle = first + (last - first) / 2;
         let window = |a: usize, b: usize| self.lag[a..=b].iter().copied().fold(0.0_f64, f64::max);
         let peak = window(first, last);
@@ -73,7 +101,8 @@ impl Tally {
 
 /// The index of the phase that time `t` falls in (the last one after the profile ends).
 fn phase_of(ends: &[f64], t: f64) -> usize {
-    ends.partition_point(|end| *end <= t).min(ends.len().saturating_sub(1))
+    ends.partition_point(|end| *end <= t)
+        .min(ends.len().saturating_sub(1))
 }
 
 /// Simulates one worker over the whole profile, until every row that arrived is written.
@@ -107,13 +136,21 @@ pub(crate) fn simulate(
             debug_assert!(at <= start);
         }
         let interval = in_force.interval.as_secs_f64().max(1e-3);
-        let cap = (in_force.max_rows as f64).min((in_force.max_bytes as f64 / row_bytes).floor()).max(1.0);
+        let cap = (in_force.max_rows as f64)
+            .min((in_force.max_bytes as f64 / row_bytes).floor())
+            .max(1.0);
         let (closed, end_n, flush) = if arrivals.count(start) - taken >= cap {
             (start, taken + cap, size_flush(&in_force, row_bytes))
         } else {
             match arrivals.time_of(taken + cap) {
-                Some(full) if full < start + interval => (full, taken + cap, size_flush(&in_force, row_bytes)),
-                _ => (start + interval, arrivals.count(start + interval), Flush::Interval),
+                Some(full) if full < start + interval => {
+                    (full, taken + cap, size_flush(&in_force, row_bytes))
+                }
+                _ => (
+                    start + interval,
+                    arrivals.count(start + interval),
+                    Flush::Interval,
+                ),
             }
         };
         let rows = end_n - taken;
@@ -161,13 +198,26 @@ pub(crate) fn simulate(
             pending = Some((written, current));
             tally.changes[done] += 1;
         }
-        observe(&Step { worker, observation: &obs, decision: &decision, admitted });
-        // The next batch starts collecting once this one is handed to the writer.
-        start = began;
+        observe(&Step {
+            worker,
+            observation: &obs,
+            decision: &decision,
+            admitted,
+        });
+        start = match config.worker {
+            // The next batch starts collecting once this one is handed to the writer.
+            WorkerModel::Pipelined => began,
+            // The next batch starts when this one closed; this one waits in the writer's queue.
+            WorkerModel::Timer => closed,
+        };
     }
     tally.flush_worker();
 }
 
 fn size_flush(settings: &Settings, row_bytes: f64) -> Flush {
-    if settings.max_rows as f64 * row_bytes <= settings.max_bytes as f64 { Flush::MaxRows } else { Flush::MaxBytes }
+    if settings.max_rows as f64 * row_bytes <= settings.max_bytes as f64 {
+        Flush::MaxRows
+    } else {
+        Flush::MaxBytes
+    }
 }
