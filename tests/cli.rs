@@ -19,7 +19,7 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn every_subcommand_has_help() {
     let top = help(&[]);
-    for sub in ["up", "ingest", "worker", "load", "bench"] {
+    for sub in ["up", "ingest", "worker", "control", "load", "sim", "bench"] {
         assert!(
             top.contains(sub),
             "`pacer --help` does not list {sub}:\n{top}"
@@ -31,6 +31,91 @@ fn every_subcommand_has_help() {
     assert!(help(&["worker"]).contains("--max-rows"));
     assert!(help(&["load"]).contains("--profile"));
     assert!(help(&["bench", "sink"]).contains("--rows"));
+    assert!(help(&["bench", "profile"]).contains("--contenders"));
+    let control = help(&["control"]);
+    for flag in [
+        "--listen",
+        "--admin-token",
+        "--worker-token",
+        "--policy",
+        "--param",
+        "--mode",
+        "--tls-cert",
+    ] {
+        assert!(
+            control.contains(flag),
+            "`pacer control --help` lacks {flag}:\n{control}"
+        );
+    }
+    assert!(help(&["worker"]).contains("--control-token"));
+    assert!(help(&["up"]).contains("--policy"));
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_pacer"))
+        .args(args)
+        .env("PACER_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "pacer {args:?} succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn bad_policies_are_refused_naming_what_is_wrong() {
+    let base = ["control", "--database-url", "postgres://x@127.0.0.1:1/x"];
+    let err = fails(&[&base[..], &["--policy", "magic"]].concat());
+    assert!(
+        err.contains("magic") && err.contains("fixed-point"),
+        "{err}"
+    );
+    let err = fails(
+        &[
+            &base[..],
+            &["--policy", "model", "--param", "no_such_knob=1"],
+        ]
+        .concat(),
+    );
+    assert!(
+        err.contains("no_such_knob") && err.contains("headroom"),
+        "{err}"
+    );
+    let err = fails(&[&base[..], &["--policy", "static", "--param", "interval_ms"]].concat());
+    assert!(err.contains("name=value"), "{err}");
+    let err = fails(&[&base[..], &["--mode", "loud"]].concat());
+    assert!(err.contains("enforce or advise"), "{err}");
+}
+
+#[test]
+fn the_simulator_prints_a_table_for_every_policy() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pacer"))
+        .args([
+            "sim",
+            "--profile",
+            "step",
+            "--phase",
+            "20s",
+            "--workers",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    for row in [
+        "rules",
+        "aimd",
+        "fixed-point",
+        "model",
+        "static 10 ms",
+        "static 5.00 s",
+    ] {
+        assert!(table.contains(row), "no row for {row}:\n{table}");
+    }
 }
 
 #[test]

@@ -500,3 +500,75 @@ async fn pause_stops_batches_resume_starts_them_and_a_silent_worker_is_lost() {
     process.kill().await.unwrap();
     control.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_and_admins_connect_over_tls() {
+    let stack = Stack::start(1).await;
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert_path, key_path) = (
+        stack.dir.path().join("control.crt"),
+        stack.dir.path().join("control.key"),
+    );
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+    let mut config = stack.control_config(300.0);
+    config.tls = Some(pacer_control::TlsFiles {
+        cert: cert_path.clone(),
+        key: key_path,
+    });
+    let control = stack.start_control(config).await;
+    let url = format!("https://{}", control.addr);
+
+    let mut worker_config = stack.attached_config("tls-worker", &url, WORKER_TOKEN);
+    if let Some(link) = worker_config.control.as_mut() {
+        link.ca = Some(cert_path);
+    }
+    let w = start_worker_with(worker_config);
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .unwrap()
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(cert.pem())),
+        )
+        .unwrap()
+        .connect_lazy();
+    let mut client = pb::admin_client::AdminClient::new(channel);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let workers = client
+            .list_workers(pb::ListWorkersRequest {})
+            .await
+            .map(|r| r.into_inner().workers)
+            .unwrap_or_default();
+        if workers
+            .iter()
+            .any(|w| w.worker_id == "tls-worker" && w.status() == pb::WorkerStatus::Attached)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not attach over TLS: {workers:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A plain-text client gets nowhere.
+    let plain = admin_plain(&format!("http://{}", control.addr)).await;
+    assert!(
+        plain.is_err(),
+        "a plain-text call succeeded against a TLS server"
+    );
+
+    w.stop().await;
+    control.stop().await;
+}
+
+async fn admin_plain(url: &str) -> Result<pb::ListWorkersResponse, String> {
+    let channel = common::channel(url).await.map_err(|e| e.to_string())?;
+    pb::admin_client::AdminClient::new(channel)
+        .list_workers(pb::ListWorkersRequest {})
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|e| e.to_string())
+}

@@ -156,6 +156,7 @@ impl Stack {
 
     /// The control plane in-process on a free port.
     pub async fn start_control(&self, config: pacer_control::ControlConfig) -> ControlPlane {
+        let config_has_tls = config.tls.is_some();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = watch::channel(false);
@@ -164,8 +165,12 @@ impl Stack {
                 .await
                 .map_err(|e| format!("{e:#}"))
         });
+        let tls = config_has_tls;
         let control = ControlPlane { addr, stop, task };
-        control.wait_serving().await;
+        // Over TLS the caller waits with its own client.
+        if !tls {
+            control.wait_serving().await;
+        }
         control
     }
 
