@@ -137,7 +137,7 @@ async fn an_override_applies_from_the_next_batch_wins_over_the_policy_and_expire
             .unwrap();
     assert!(stored >= 3, "{stored}");
 
-    producer.abort();
+    producer.stop().await;
     w.stop().await;
     control.stop().await;
 }
@@ -194,7 +194,7 @@ async fn advise_mode_records_without_pushing() {
     })
     .await;
 
-    producer.abort();
+    producer.stop().await;
     w.stop().await;
     control.stop().await;
 }
@@ -244,7 +244,7 @@ async fn rows_flow_while_the_control_plane_is_dead_and_workers_reattach() {
     .await;
     assert_eq!(worker(&snapshot, "w1").unwrap().partitions.len(), 2);
 
-    producer.abort();
+    producer.stop().await;
     w.stop().await;
 }
 
@@ -363,7 +363,7 @@ async fn wrong_tokens_are_refused_and_change_nothing() {
     assert_eq!(set.name, "aimd");
     assert!(!set.params.is_empty());
 
-    producer.abort();
+    producer.stop().await;
     w.stop().await;
     control.stop().await;
 }
@@ -469,10 +469,10 @@ async fn pause_stops_batches_resume_starts_them_and_a_silent_worker_is_lost() {
     stack
         .wait_for_rows(&pool, "events", at_pause + 100, Duration::from_secs(30))
         .await;
-    producer.abort();
+    let produced = producer.stop().await as i64;
+    assert_eq!(produced, stack.topic_records());
 
     // Everything produced is written exactly once, pause or not.
-    let produced = stack.topic_records();
     stack
         .wait_for_rows(&pool, "events", produced, Duration::from_secs(60))
         .await;

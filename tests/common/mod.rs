@@ -204,16 +204,17 @@ impl Stack {
         config
     }
 
-    /// Produces `n` raw events `e{from}..` per 100 ms in the background, until the task is aborted.
-    pub fn produce_steadily(&self, n: u64) -> JoinHandle<u64> {
+    /// Produces `n` raw events (`e0`, `e1`, ...) every 100 ms in the background, until stopped.
+    pub fn produce_steadily(&self, n: u64) -> Producing {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", self.brokers())
             .set("linger.ms", "5")
             .create()
             .unwrap();
-        tokio::spawn(async move {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
             let mut next = 0u64;
-            loop {
+            while !*stopped.borrow() {
                 for i in next..next + n {
                     let payload = event(&format!("e{i}"), i).to_string();
                     let key = format!("k{}", i % 16);
@@ -226,9 +227,11 @@ impl Stack {
                         .expect("produce");
                 }
                 next += n;
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = tokio::time::timeout(Duration::from_millis(100), stopped.changed()).await;
             }
-        })
+            next
+        });
+        Producing { stop, task }
     }
 
     /// A worker as a `pacer worker` child process (so that it can be killed with SIGKILL).
@@ -383,6 +386,20 @@ impl Worker {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Events being produced in the background by [`Stack::produce_steadily`].
+pub struct Producing {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<u64>,
+}
+
+impl Producing {
+    /// Stops producing once the records in flight are delivered; returns how many were produced.
+    pub async fn stop(self) -> u64 {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap()
     }
 }
 
