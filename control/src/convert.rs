@@ -250,14 +250,22 @@ fn mode_pb(m: Mode) -> pb::Mode {
     }
 }
 
-/// Bounds from a request, over the current ones.
+/// Bounds from a request, over the current ones: a field left at 0 keeps its current value.
 pub fn bounds(b: pb::Bounds, current: Bounds) -> Bounds {
+    let ms = |v: u64, current: Duration| {
+        if v == 0 {
+            current
+        } else {
+            Duration::from_millis(v)
+        }
+    };
+    let n = |v: u64, current: u64| if v == 0 { current } else { v };
     Bounds {
-        min_interval: Duration::from_millis(b.min_interval_ms),
-        max_interval: Duration::from_millis(b.max_interval_ms),
-        min_rows: b.min_rows,
-        max_rows: b.max_rows,
-        max_bytes: b.max_bytes,
+        min_interval: ms(b.min_interval_ms, current.min_interval),
+        max_interval: ms(b.max_interval_ms, current.max_interval),
+        min_rows: n(b.min_rows, current.min_rows),
+        max_rows: n(b.max_rows, current.max_rows),
+        max_bytes: n(b.max_bytes, current.max_bytes),
         cold_start: current.cold_start,
     }
 }
@@ -424,6 +432,26 @@ mod tests {
         assert_eq!(
             Report::try_from(unspecified).unwrap_err().field,
             "report.flush_reason"
+        );
+    }
+
+    #[test]
+    fn bounds_fields_left_at_zero_keep_their_value() {
+        let current = Bounds::default();
+        let changed = bounds(
+            pb::Bounds {
+                max_interval_ms: 2_000,
+                ..Default::default()
+            },
+            current,
+        );
+        assert_eq!(changed.max_interval, Duration::from_secs(2));
+        assert_eq!(
+            Bounds {
+                max_interval: current.max_interval,
+                ..changed
+            },
+            current
         );
     }
 

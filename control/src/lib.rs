@@ -47,6 +47,8 @@ pub struct ControlConfig {
     pub heartbeat: Duration,
     /// A worker not heard from for this long is marked lost.
     pub lost_after: Duration,
+    /// A lost worker is dropped from the registry after this long (its totals stay counted).
+    pub forget_after: Duration,
     /// The least time between two policy changes to one worker.
     pub min_gap: Duration,
     /// The least relative change a policy decision must make to be applied.
@@ -125,6 +127,7 @@ pub async fn serve(
             policy: config.policy.clone(),
             mode: config.mode,
             lost_after: config.lost_after,
+            forget_after: config.forget_after,
             min_gap: config.min_gap,
             hysteresis: config.hysteresis,
         },

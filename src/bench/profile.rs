@@ -242,6 +242,7 @@ async fn start(
         mode: pacer_control::Mode::Enforce,
         heartbeat: Duration::from_secs(1),
         lost_after: Duration::from_secs(5),
+        forget_after: Duration::from_secs(600),
         min_gap: Duration::from_secs(1),
         hysteresis: 0.1,
         tls: None,

@@ -86,6 +86,9 @@ pub struct ControlArgs {
     /// A worker not heard from for this long is marked lost.
     #[arg(long, env = "PACER_LOST_AFTER", default_value = "5s", value_parser = parse_duration)]
     pub lost_after: Duration,
+    /// A lost worker is dropped from the registry after this long.
+    #[arg(long, env = "PACER_FORGET_AFTER", default_value = "10m", value_parser = parse_duration)]
+    pub forget_after: Duration,
     #[command(flatten)]
     pub policy: PolicyArgs,
 }
@@ -104,6 +107,7 @@ impl ControlArgs {
             mode: self.policy.mode,
             heartbeat: self.heartbeat,
             lost_after: self.lost_after,
+            forget_after: self.forget_after,
             min_gap: self.policy.min_gap,
             hysteresis: self.policy.hysteresis,
             tls: match (&self.tls_cert, &self.tls_key) {

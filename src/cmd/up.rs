@@ -189,6 +189,7 @@ async fn run_on(
         mode: args.policy.mode,
         heartbeat: Duration::from_secs(1),
         lost_after: Duration::from_secs(5),
+        forget_after: Duration::from_secs(600),
         min_gap: args.policy.min_gap,
         hysteresis: args.policy.hysteresis,
         tls: None,

@@ -148,6 +148,7 @@ impl Stack {
             mode: pacer_control::Mode::Enforce,
             heartbeat: Duration::from_millis(500),
             lost_after: Duration::from_secs(2),
+            forget_after: Duration::from_secs(600),
             min_gap: Duration::from_millis(200),
             hysteresis: 0.1,
             tls: None,

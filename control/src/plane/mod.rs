@@ -28,6 +28,8 @@ pub struct PlaneConfig {
     pub mode: Mode,
     /// A worker not heard from for this long is marked lost and its stream closed.
     pub lost_after: Duration,
+    /// A lost worker is dropped from the registry after this long.
+    pub forget_after: Duration,
     /// The least time between two changes a policy makes to one worker.
     pub min_gap: Duration,
     /// The least relative change a policy must propose to be applied.
@@ -104,6 +106,7 @@ impl Plane {
             workers: BTreeMap::new(),
             overrides: BTreeMap::new(),
             recent: VecDeque::new(),
+            forgotten: Totals::default(),
             store,
         };
         tokio::spawn(state.run(rx));
@@ -213,6 +216,8 @@ struct State {
     /// Overrides by worker; `None` is the one for every worker.
     overrides: BTreeMap<Option<WorkerId>, Override>,
     recent: VecDeque<DecisionRecord>,
+    /// What the workers dropped from the registry had reported, so that the totals do not shrink.
+    forgotten: Totals,
     store: DecisionStore,
 }
 
@@ -562,6 +567,23 @@ impl State {
                 entry.connection = None;
             }
         }
+        let forget_after = self.config.forget_after;
+        let forgotten: Vec<WorkerId> = self
+            .workers
+            .values()
+            .filter(|e| !e.attached() && e.last_seen.elapsed() > forget_after)
+            .map(|e| e.id.clone())
+            .collect();
+        for id in forgotten {
+            if let Some(entry) = self.workers.remove(&id) {
+                tracing::info!(worker = %id, "forgetting a worker lost for long");
+                self.forgotten.batches += entry.batches;
+                self.forgotten.records += entry.records;
+                self.forgotten.rows_written += entry.rows_written;
+                self.forgotten.invalid += entry.invalid;
+                self.forgotten.duplicates += entry.duplicates;
+            }
+        }
     }
 
     fn policy_view(&self) -> PolicyView {
@@ -574,7 +596,7 @@ impl State {
     fn snapshot(&self) -> Snapshot {
         let lost_after = self.config.lost_after;
         let workers: Vec<WorkerView> = self.workers.values().map(|e| e.view(lost_after)).collect();
-        let mut totals = Totals::default();
+        let mut totals = self.forgotten;
         for entry in self.workers.values() {
             totals.batches += entry.batches;
             totals.records += entry.records;

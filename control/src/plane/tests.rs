@@ -22,6 +22,7 @@ fn plane(mode: Mode) -> Plane {
             policy,
             mode,
             lost_after: Duration::from_secs(60),
+            forget_after: Duration::from_secs(600),
             min_gap: Duration::ZERO,
             hysteresis: 0.1,
         },
@@ -192,4 +193,32 @@ async fn a_stale_stream_cannot_detach_or_report_for_the_current_one() {
     assert_eq!(next_interval(&mut current).await, (300, Source::Policy));
     plane.detach(id("w1"), 2).await;
     assert!(!plane.snapshot().await.unwrap().workers[0].attached);
+}
+
+#[tokio::test]
+async fn a_worker_lost_for_long_is_forgotten_but_its_totals_stay() {
+    let params = BTreeMap::from([("interval_ms".to_owned(), 300.0)]);
+    let policy = PolicyConfig::new(PolicyKind::Static, &params, Bounds::default()).unwrap();
+    let store = DecisionStore::connect("postgres://nobody@127.0.0.1:1/none").unwrap();
+    let plane = Plane::start(
+        PlaneConfig {
+            policy,
+            mode: Mode::Enforce,
+            lost_after: Duration::from_millis(100),
+            forget_after: Duration::from_millis(300),
+            min_gap: Duration::ZERO,
+            hysteresis: 0.1,
+        },
+        store,
+    );
+    let _pushes = attach(&plane, "w1", 1).await;
+    plane.report(id("w1"), 1, report(100)).await;
+    plane.detach(id("w1"), 1).await;
+    let snapshot = plane.snapshot().await.unwrap();
+    assert_eq!(snapshot.workers.len(), 1);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let snapshot = plane.snapshot().await.unwrap();
+    assert!(snapshot.workers.is_empty());
+    assert_eq!(snapshot.totals.batches, 1);
+    assert_eq!(snapshot.totals.rows_written, 100);
 }
