@@ -20,6 +20,10 @@ use tonic::{Request, Response, Status};
 
 /// The longest interval an override may fix.
 const MAX_OVERRIDE_INTERVAL: Duration = Duration::from_secs(3600);
+/// The longest an override may last (beyond that, set it without a ttl).
+const MAX_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// `WatchPipeline` streams open at once; more are refused, so that watchers cannot starve the state task.
+const MAX_WATCHERS: usize = 64;
 
 /// The admin service.
 #[derive(Debug)]
@@ -27,6 +31,7 @@ pub struct AdminService {
     plane: Plane,
     store: DecisionStore,
     token: Token,
+    watchers: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl AdminService {
@@ -36,6 +41,7 @@ impl AdminService {
             plane,
             store,
             token,
+            watchers: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_WATCHERS)),
         }
     }
 
@@ -89,9 +95,15 @@ impl pb::admin_server::Admin for AdminService {
         if period < Duration::from_millis(100) {
             return Err(Status::invalid_argument("period: must be at least 100 ms"));
         }
+        let permit = self.watchers.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "{MAX_WATCHERS} WatchPipeline streams are open already; close one or poll GetPipeline"
+            ))
+        })?;
         let (tx, rx) = mpsc::channel(4);
         let plane = self.plane.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -129,7 +141,8 @@ impl pb::admin_server::Admin for AdminService {
             .recent(limit, worker.as_ref())
             .await
             .map_err(|e| {
-                Status::unavailable(format!("cannot read decisions from PostgreSQL: {e}"))
+                tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "cannot read decisions");
+                Status::unavailable("cannot read decisions from PostgreSQL; see the control plane's log")
             })?;
         Ok(Response::new(pb::ListDecisionsResponse {
             decisions: decisions.iter().map(decision_pb).collect(),
@@ -191,12 +204,13 @@ impl pb::admin_server::Admin for AdminService {
             ));
         }
         let ttl = duration_field("ttl", request.ttl)?;
-        if ttl == Some(Duration::ZERO) {
+        if ttl.is_some_and(|ttl| ttl.is_zero() || ttl > MAX_TTL) {
             return Err(Status::invalid_argument(
-                "ttl: must be longer than zero; leave it out for an override until cleared",
+                "ttl: must be longer than zero and at most 30 days; leave it out for an override until cleared",
             ));
         }
         let now = OffsetDateTime::now_utc();
+        // At most 30 days ahead (checked above): within the calendar, so the sum cannot overflow.
         let ov = Override {
             worker,
             interval,

@@ -40,10 +40,13 @@ impl Token {
                 "{what} needs a bearer token (authorization: Bearer <token>)"
             )));
         };
+        // The scheme is case-insensitive (RFC 9110); the token is not.
         let given = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .unwrap_or_default();
         if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             Ok(())
@@ -78,6 +81,7 @@ mod tests {
     fn refuses_missing_and_wrong_tokens() {
         let token = Token::new(Some("s3cret".into()));
         assert!(token.check(&with(Some("Bearer s3cret")), "x").is_ok());
+        assert!(token.check(&with(Some("bearer s3cret")), "x").is_ok());
         let missing = token.check(&with(None), "x").unwrap_err();
         assert_eq!(missing.code(), tonic::Code::Unauthenticated);
         let wrong = token.check(&with(Some("Bearer s3creT")), "x").unwrap_err();

@@ -78,9 +78,18 @@ pub fn settings_pb(s: Settings) -> pb::BatchSettings {
     }
 }
 
-fn duration(d: Option<prost_types::Duration>) -> Duration {
-    d.and_then(|d| Duration::try_from(d).ok())
-        .unwrap_or_default()
+/// The longest duration a report may carry: anything longer is a broken (or hostile) worker.
+const MAX_REPORTED: Duration = Duration::from_secs(86_400);
+
+/// A reported duration: absent is zero; negative or longer than a day is refused.
+fn reported(field: &'static str, d: Option<prost_types::Duration>) -> Result<Duration, Invalid> {
+    let Some(d) = d else {
+        return Ok(Duration::ZERO);
+    };
+    match Duration::try_from(d) {
+        Ok(d) if d <= MAX_REPORTED => Ok(d),
+        _ => Err(invalid(field, "must be between 0 and one day")),
+    }
 }
 
 /// A duration as a message.
@@ -191,13 +200,19 @@ impl TryFrom<pb::BatchReport> for Report {
             bytes: r.bytes,
             flush: flush(r.flush_reason)?,
             settings: settings("report.settings", r.settings)?,
-            poll: duration(r.poll),
-            transform: duration(r.transform),
-            write: duration(r.write),
-            commit: duration(r.commit),
+            poll: reported("report.poll", r.poll)?,
+            transform: reported("report.transform", r.transform)?,
+            write: reported("report.write", r.write)?,
+            commit: reported("report.commit", r.commit)?,
             lag: lag(r.lag),
-            e2e_p50: r.e2e_p50.map(|d| duration(Some(d))),
-            e2e_max: r.e2e_max.map(|d| duration(Some(d))),
+            e2e_p50: r
+                .e2e_p50
+                .map(|d| reported("report.e2e_p50", Some(d)))
+                .transpose()?,
+            e2e_max: r
+                .e2e_max
+                .map(|d| reported("report.e2e_max", Some(d)))
+                .transpose()?,
         })
     }
 }
@@ -425,6 +440,14 @@ mod tests {
         assert_eq!(domain.flush, Flush::MaxRows);
         assert_eq!(domain.processing(), Duration::from_millis(13));
         assert_eq!(domain.total_lag(), Some(5));
+        let huge = pb::BatchReport {
+            write: Some(prost_types::Duration {
+                seconds: i64::MAX,
+                nanos: 0,
+            }),
+            ..report.clone()
+        };
+        assert_eq!(Report::try_from(huge).unwrap_err().field, "report.write");
         let unspecified = pb::BatchReport {
             flush_reason: 0,
             ..report

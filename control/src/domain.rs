@@ -151,12 +151,18 @@ pub struct Report {
 impl Report {
     /// Transform, write and commit: the time the batch took once collected.
     pub fn processing(&self) -> Duration {
-        self.transform + self.write + self.commit
+        self.transform
+            .saturating_add(self.write)
+            .saturating_add(self.commit)
     }
 
     /// Total records behind, if any partition's lag is known.
     pub fn total_lag(&self) -> Option<u64> {
-        (!self.lag.is_empty()).then(|| self.lag.iter().map(|(_, l)| (*l).max(0) as u64).sum())
+        (!self.lag.is_empty()).then(|| {
+            self.lag
+                .iter()
+                .fold(0u64, |sum, (_, l)| sum.saturating_add((*l).max(0) as u64))
+        })
     }
 }
 

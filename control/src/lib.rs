@@ -84,6 +84,9 @@ pub enum ControlError {
     /// The reflection service could not read the descriptors.
     #[error("cannot build the gRPC reflection service")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The task that owns the registry and the policies failed.
+    #[error("the control plane's state task failed; see the log")]
+    StateTask,
     /// The gRPC server failed.
     #[error("the gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
@@ -122,7 +125,7 @@ pub async fn serve(
         }
     }
 
-    let plane = Plane::start(
+    let (plane, state_task) = Plane::start(
         PlaneConfig {
             policy: config.policy.clone(),
             mode: config.mode,
@@ -162,6 +165,23 @@ pub async fn serve(
         let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
         server = server.tls_config(ServerTlsConfig::new().identity(identity))?;
     }
+    // If the state task ever fails, nothing can be decided any more: say so to health checks and stop, so that
+    // a supervisor restarts the control plane (the workers carry on meanwhile).
+    let (failed_tx, mut failed) = watch::channel(false);
+    let failed_rx = failed.clone();
+    let watchdog_health = health.clone();
+    tokio::spawn(async move {
+        if let Err(e) = state_task.await {
+            tracing::error!(error = %e, "the control plane's state task failed; stopping");
+            watchdog_health
+                .set_not_serving::<pb::admin_server::AdminServer<AdminService>>()
+                .await;
+            watchdog_health
+                .set_not_serving::<pb::worker_control_server::WorkerControlServer<WorkerService>>()
+                .await;
+            let _ = failed_tx.send(true);
+        }
+    });
     let address = listener.local_addr().ok();
     tracing::info!(address = ?address, policy = config.policy.kind().as_str(), mode = config.mode.as_str(), tls = config.tls.is_some(), "control plane serving");
     server
@@ -177,9 +197,15 @@ pub async fn serve(
             config.admin_token.clone(),
         )))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
-            let _ = stop.wait_for(|s| *s).await;
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                _ = failed.wait_for(|f| *f) => {}
+            }
         })
         .await?;
+    if *failed_rx.borrow() {
+        return Err(ControlError::StateTask);
+    }
     tracing::info!("control plane stopped");
     Ok(())
 }

@@ -85,7 +85,14 @@ impl pb::worker_control_server::WorkerControl for WorkerService {
                             }
                         }
                         // The state task let go of this stream: the worker was marked lost or replaced.
-                        None => break,
+                        None => {
+                            let _ = out
+                                .send(Err(Status::unavailable(
+                                    "the control plane closed this stream: the worker missed its heartbeats, or a newer stream with the same worker id replaced it",
+                                )))
+                                .await;
+                            break;
+                        }
                     },
                     message = inbound.message() => match message {
                         Ok(Some(pb::AttachRequest { message: Some(message) })) => match message {

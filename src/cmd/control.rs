@@ -99,6 +99,13 @@ impl ControlArgs {
         if !(0.0..1.0).contains(&self.policy.hysteresis) {
             anyhow::bail!("--hysteresis must be at least 0 and below 1");
         }
+        if self.lost_after < self.heartbeat * 2 {
+            anyhow::bail!(
+                "--lost-after ({:?}) must be at least twice --heartbeat ({:?}), or idle workers are taken for lost",
+                self.lost_after,
+                self.heartbeat
+            );
+        }
         Ok(ControlConfig {
             database_url: self.database_url.clone(),
             worker_token: Token::new(self.worker_token.clone()),
@@ -126,6 +133,11 @@ pub async fn run(args: ControlArgs) -> anyhow::Result<()> {
     if !config.admin_token.is_set() {
         tracing::warn!(
             "no --admin-token: anyone who can reach the control plane can change settings"
+        );
+    }
+    if !config.worker_token.is_set() {
+        tracing::warn!(
+            "no --worker-token: anyone who can reach the control plane can attach as any worker"
         );
     }
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -405,6 +405,8 @@ fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // An existing file keeps its mode when opened: make it private all the same.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     file.write_all(secret.as_bytes())?;
     Ok(())
 }

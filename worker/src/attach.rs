@@ -10,8 +10,9 @@ use crate::settings::{BatchSettings, SettingsHandle};
 use pacer_backoff::Backoff;
 use pacer_proto::v1 as pb;
 use pb::attach_response::Message as Incoming;
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -86,6 +87,7 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut pending = VecDeque::new();
     let mut session = Session {
         link: &link,
         identity: &identity,
@@ -94,19 +96,46 @@ pub(crate) async fn run(
         status: &status,
     };
     loop {
-        let ended = session.run(&mut reports, &mut stop, &mut backoff).await;
+        let began = Instant::now();
+        let ended = session.run(&mut reports, &mut pending, &mut stop).await;
         let reason = match ended {
             Ok(Ended::Stop) => return,
             Ok(Ended::Lost(reason)) => reason,
             Err(e) => e,
         };
+        // Only a session that lasted starts the back-off afresh: one that is accepted and then closed at once
+        // (a control plane in trouble, two workers with one id) must not turn into a tight reconnect loop.
+        if began.elapsed() >= STABLE_SESSION {
+            backoff.reset();
+        }
         let delay = backoff.next_delay();
         tracing::warn!(control = %link.url, reason = %reason, ?delay, "not attached to the control plane; keeping the last settings and retrying");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stopped(&mut stop) => return,
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                _ = stopped(&mut stop) => return,
+                report = reports.recv() => match report {
+                    Some(report) => keep(&mut pending, report),
+                    None => return,
+                },
+            }
         }
     }
+}
+
+/// A session at least this long resets the reconnect back-off.
+const STABLE_SESSION: Duration = Duration::from_secs(10);
+
+/// Reports kept while the control plane is away; the oldest go first.
+const PENDING_REPORTS: usize = 256;
+
+fn keep(pending: &mut VecDeque<BatchReport>, report: BatchReport) {
+    if pending.len() == PENDING_REPORTS {
+        pending.pop_front();
+    }
+    pending.push_back(report);
 }
 
 struct Session<'a> {
@@ -140,8 +169,8 @@ impl Session<'_> {
     async fn run(
         &mut self,
         reports: &mut mpsc::Receiver<BatchReport>,
+        pending: &mut VecDeque<BatchReport>,
         stop: &mut watch::Receiver<bool>,
-        backoff: &mut Backoff,
     ) -> Result<Ended, String> {
         let channel = tokio::select! {
             channel = self.channel() => channel?,
@@ -183,6 +212,13 @@ impl Session<'_> {
             }
             Err(status) => return Err(format!("attach failed: {status}")),
         };
+        // What was reported while the control plane was away goes first, oldest first.
+        while let Some(report) = pending.pop_front() {
+            let message = message(pb::attach_request::Message::Report(report_pb(&report)));
+            if out.send(message).await.is_err() {
+                return Ok(Ended::Lost("the stream closed".into()));
+            }
+        }
         let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -208,7 +244,7 @@ impl Session<'_> {
                 }
                 incoming = inbound.message() => match incoming {
                     Ok(Some(pb::AttachResponse { message: Some(incoming) })) => {
-                        self.apply(incoming, &mut heartbeat, backoff);
+                        self.apply(incoming, &mut heartbeat);
                     }
                     Ok(Some(_)) => tracing::warn!("ignoring an empty message from the control plane"),
                     Ok(None) => return Ok(Ended::Lost("the control plane closed the stream".into())),
@@ -218,15 +254,9 @@ impl Session<'_> {
         }
     }
 
-    fn apply(
-        &self,
-        incoming: Incoming,
-        heartbeat: &mut tokio::time::Interval,
-        backoff: &mut Backoff,
-    ) {
+    fn apply(&self, incoming: Incoming, heartbeat: &mut tokio::time::Interval) {
         match incoming {
             Incoming::Welcome(welcome) => {
-                backoff.reset();
                 let every = welcome
                     .heartbeat_interval
                     .and_then(|d| Duration::try_from(d).ok())

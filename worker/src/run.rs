@@ -77,12 +77,17 @@ pub async fn run(
     )
     .await;
     if let Some(task) = attach_task {
+        // On a normal stop the link has seen the stop and ends by itself; after a failure it would wait for a
+        // stop that never comes.
+        if result.is_err() {
+            task.abort();
+        }
         let _ = task.await;
     }
     result
 }
 
-/// Reports queued for the control plane while it is away; older ones are dropped once it is full.
+/// Reports on their way to the control-plane link, which keeps the newest while the control plane is away.
 const REPORT_QUEUE: usize = 256;
 
 async fn run_batches(
@@ -283,8 +288,12 @@ impl Worker {
         self.publish_status();
         let mut stop = self.stop.clone();
         let mut paused = self.paused.clone();
+        // Partitions and lag still change while paused (rebalances): keep the control plane's view fresh.
+        let mut refresh = tokio::time::interval(Duration::from_secs(1));
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = refresh.tick() => self.publish_status(),
                 _ = async { let _ = stop.wait_for(|stop| *stop).await; } => return false,
                 changed = paused.changed() => {
                     if changed.is_err() || !*paused.borrow_and_update() {

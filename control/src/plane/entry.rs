@@ -56,8 +56,16 @@ pub struct Entry {
     /// The settings it runs with, as far as the control plane knows.
     pub settings: Settings,
     pub source: Source,
-    /// The settings it attached with: what it goes back to when an override ends and no policy decision exists.
-    pub base: Settings,
+    /// What it goes back to when no override applies and the policy has no say (advise mode, or no decision
+    /// yet): the settings it attached with, or those it ran just before an override began.
+    pub resting: Settings,
+    /// The time of its latest report, on the control plane's clock: reports replayed after a reconnect keep
+    /// their own spacing.
+    pub last_at: Duration,
+    /// Reports in a row that ran under other settings than the ones pushed.
+    pub mismatches: u32,
+    /// When a pause or resume was last pushed.
+    pub pause_pushed: Option<Instant>,
     pub policy: Box<dyn Policy>,
     pub governor: Governor,
     /// The policy's latest admitted settings (enforced or advised).
@@ -91,7 +99,10 @@ impl Entry {
             paused: hello.paused,
             want_paused: hello.paused,
             settings: hello.settings,
-            base: hello.settings,
+            resting: hello.settings,
+            last_at: Duration::ZERO,
+            mismatches: 0,
+            pause_pushed: None,
             hello,
             connection: None,
             last_seen: Instant::now(),
@@ -148,21 +159,22 @@ impl Entry {
         }
     }
 
-    /// Takes a report in and lets the policy decide. Returns the decision if the governor admits it; with an
-    /// override in force the policy still learns from the batch but decides nothing.
+    /// Takes a report in and lets the policy decide. Returns what to push (enforce) or suggest (advise) if
+    /// the governor admits it. With an override in force the policy still decides, and the override's fields
+    /// are put over its decision: an override of the interval alone leaves max_rows to the policy.
     pub fn report(
         &mut self,
         report: Report,
         at: Duration,
         mode: Mode,
-        overridden: bool,
+        ov: Option<&Override>,
     ) -> Option<Admitted> {
         self.seen();
-        self.batches += 1;
-        self.records += report.records;
-        self.rows_written += report.rows_written;
-        self.invalid += report.invalid;
-        self.duplicates += report.duplicates;
+        self.batches = self.batches.saturating_add(1);
+        self.records = self.records.saturating_add(report.records);
+        self.rows_written = self.rows_written.saturating_add(report.rows_written);
+        self.invalid = self.invalid.saturating_add(report.invalid);
+        self.duplicates = self.duplicates.saturating_add(report.duplicates);
         if !report.lag.is_empty() {
             self.lag = report.lag.clone();
         }
@@ -179,46 +191,70 @@ impl Entry {
             e2e_max: report.e2e_max,
         };
         self.last = Some(report);
+        // The policy steps from what it believes is in force: its own last setting, or its last suggestion.
+        let believed = match mode {
+            Mode::Enforce => self.policy_settings.unwrap_or(self.settings),
+            Mode::Advise => self.suggested.unwrap_or(self.settings),
+        };
         let Decision {
             settings,
             reason,
             advice,
             ..
-        } = self.policy.decide(self.settings, &observation);
+        } = self.policy.decide(believed, &observation);
         self.advice = advice;
-        if overridden {
-            return None;
-        }
-        let current = match mode {
-            Mode::Enforce => self.settings,
-            Mode::Advise => self.suggested.unwrap_or(self.settings),
+        let (current, proposed, reason) = match (mode, ov) {
+            (Mode::Enforce, Some(ov)) => {
+                // Not pushed as such, but kept: it is where the worker goes when the override ends.
+                self.policy_settings = Some(settings);
+                (
+                    self.settings,
+                    ov.apply(settings),
+                    format!("{reason} (override in force on top)"),
+                )
+            }
+            (Mode::Enforce, None) => (self.settings, settings, reason),
+            (Mode::Advise, _) => (self.suggested.unwrap_or(self.settings), settings, reason),
         };
-        if !self.governor.admit(at, &current, &settings) {
+        if !self.governor.admit(at, &current, &proposed) {
             return None;
         }
-        self.policy_settings = Some(settings);
+        if ov.is_none() {
+            self.policy_settings = Some(settings);
+        }
         Some(Admitted {
             old: current,
-            new: settings,
+            new: proposed,
             reason,
         })
     }
 
-    /// The override that applies to this worker, if any: its own wins over the one for every worker.
-    pub fn effective_override<'a>(
-        &self,
-        own: Option<&'a Override>,
-        all: Option<&'a Override>,
-    ) -> Option<&'a Override> {
-        own.or(all)
+    /// What the worker should run, and who chose it, under `ov` (if any) in `mode`.
+    pub fn wanted(&self, mode: Mode, ov: Option<&Override>) -> (Settings, Source) {
+        let (base, source) = match (mode, self.policy_settings) {
+            (Mode::Enforce, Some(settings)) => (settings, Source::Policy),
+            _ => (self.resting, Source::Initial),
+        };
+        match ov {
+            Some(ov) => (ov.apply(base), Source::Override),
+            None => (base, source),
+        }
     }
 
-    /// What the worker should run when no override applies.
-    pub fn unoverridden(&self, mode: Mode) -> Settings {
-        match (mode, self.policy_settings) {
-            (Mode::Enforce, Some(settings)) => settings,
-            _ => self.base,
+    /// Notes a report's settings: true when the worker ran other settings than the ones pushed for three
+    /// batches in a row (a push lost on the way, or not queued), so they should be pushed again.
+    pub fn ran_other_settings(&mut self, ran: Settings) -> bool {
+        if ran == self.settings {
+            self.mismatches = 0;
+            return false;
         }
+        // The batch collecting when a push arrives, and the one written meanwhile, still run the old settings.
+        self.mismatches += 1;
+        if self.mismatches >= 3 {
+            self.mismatches = 0;
+            return true;
+        }
+        false
     }
 
     /// A copy for the admin API.

@@ -94,11 +94,10 @@ impl std::fmt::Debug for Command {
 }
 
 impl Plane {
-    /// Starts the state task; it ends when every handle is dropped.
-    pub fn start(config: PlaneConfig, store: DecisionStore) -> Self {
+    /// Starts the state task; it ends when every handle is dropped. The task's handle tells a failure.
+    pub fn start(config: PlaneConfig, store: DecisionStore) -> (Self, tokio::task::JoinHandle<()>) {
         let (commands, rx) = mpsc::channel(1024);
         let state = State {
-            started: Instant::now(),
             started_at: OffsetDateTime::now_utc(),
             policy: config.policy.clone(),
             mode: config.mode,
@@ -109,8 +108,14 @@ impl Plane {
             forgotten: Totals::default(),
             store,
         };
-        tokio::spawn(state.run(rx));
-        Self { commands }
+        let task = tokio::spawn(state.run(rx));
+        (Self { commands }, task)
+    }
+
+    async fn tell(&self, command: Command) {
+        if self.commands.send(command).await.is_err() {
+            tracing::debug!("the state task is gone; a worker's message was dropped");
+        }
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, AdminError> {
@@ -124,46 +129,37 @@ impl Plane {
 
     /// A worker's stream opened.
     pub async fn attach(&self, hello: Hello, connection: u64, outbox: mpsc::Sender<Push>) {
-        let _ = self
-            .commands
-            .send(Command::Attach {
-                hello,
-                connection,
-                outbox,
-            })
-            .await;
+        self.tell(Command::Attach {
+            hello,
+            connection,
+            outbox,
+        })
+        .await;
     }
 
     /// A worker's heartbeat.
     pub async fn heartbeat(&self, worker: WorkerId, connection: u64, heartbeat: Heartbeat) {
-        let _ = self
-            .commands
-            .send(Command::Heartbeat {
-                worker,
-                connection,
-                heartbeat,
-            })
-            .await;
+        self.tell(Command::Heartbeat {
+            worker,
+            connection,
+            heartbeat,
+        })
+        .await;
     }
 
     /// A worker's batch report.
     pub async fn report(&self, worker: WorkerId, connection: u64, report: Report) {
-        let _ = self
-            .commands
-            .send(Command::Report {
-                worker,
-                connection,
-                report: Box::new(report),
-            })
-            .await;
+        self.tell(Command::Report {
+            worker,
+            connection,
+            report: Box::new(report),
+        })
+        .await;
     }
 
     /// A worker's stream closed.
     pub async fn detach(&self, worker: WorkerId, connection: u64) {
-        let _ = self
-            .commands
-            .send(Command::Detach { worker, connection })
-            .await;
+        self.tell(Command::Detach { worker, connection }).await;
     }
 
     /// The pipeline now.
@@ -208,7 +204,6 @@ const RECENT: usize = 50;
 
 struct State {
     config: PlaneConfig,
-    started: Instant,
     started_at: OffsetDateTime,
     policy: PolicyConfig,
     mode: Mode,
@@ -253,11 +248,7 @@ impl State {
                 worker,
                 connection,
                 heartbeat,
-            } => {
-                if let Some(entry) = self.current(&worker, connection) {
-                    entry.heartbeat(heartbeat);
-                }
-            }
+            } => self.heartbeat(&worker, connection, heartbeat),
             Command::Report {
                 worker,
                 connection,
@@ -327,8 +318,26 @@ impl State {
             .filter(|e| e.connection.as_ref().is_some_and(|c| c.id == connection))
     }
 
+    /// The override in force for a worker: its own override's fields win over those of the one for every
+    /// worker, field by field.
+    fn effective(&self, id: &WorkerId) -> Option<Override> {
+        let own = self.overrides.get(&Some(id.clone()));
+        let all = self.overrides.get(&None);
+        match (own, all) {
+            (Some(own), Some(all)) => Some(Override {
+                interval: own.interval.or(all.interval),
+                max_rows: own.max_rows.or(all.max_rows),
+                ..own.clone()
+            }),
+            (own, all) => own.or(all).cloned(),
+        }
+    }
+
     fn attach(&mut self, hello: Hello, connection: Connection) {
         let id = hello.worker_id.clone();
+        let ov = self.effective(&id);
+        let mode = self.mode;
+        let policy_name = self.policy.kind().as_str().to_owned();
         let known = self.workers.contains_key(&id);
         let policy = self.policy.build();
         let governor = self.governor();
@@ -336,7 +345,9 @@ impl State {
             .workers
             .entry(id.clone())
             .or_insert_with(|| Entry::new(hello.clone(), policy, governor));
-        if known {
+        if known && entry.attached() {
+            tracing::warn!(worker = %id, "a new stream replaces this worker's open one; two workers with the same id?");
+        } else if known {
             tracing::info!(worker = %id, "worker re-attached");
         } else {
             tracing::info!(worker = %id, host = %hello.host, "worker attached");
@@ -346,67 +357,98 @@ impl State {
         entry.partitions = hello.partitions.clone();
         entry.paused = hello.paused;
         entry.settings = hello.settings;
+        entry.mismatches = 0;
+        if ov.is_none() {
+            // What it runs now is where it rests: in advise mode nothing moves it from there.
+            entry.resting = hello.settings;
+        }
         entry.connection = Some(connection);
         entry.hello = hello;
         // A worker that comes back (a new process, or after the control plane restarted) is brought back to
         // what the control plane wants for it.
-        let own = self.overrides.get(&Some(id.clone()));
-        let all = self.overrides.get(&None);
-        let (wanted, source, reason) = match entry.effective_override(own, all) {
-            Some(ov) => (
-                ov.apply(entry.settings),
-                Source::Override,
-                "override in force",
-            ),
-            None => (
-                entry.unoverridden(self.mode),
-                if entry.policy_settings.is_some() && self.mode == Mode::Enforce {
-                    Source::Policy
-                } else {
-                    Source::Initial
-                },
-                "settings restored on re-attach",
-            ),
-        };
+        let (wanted, source) = entry.wanted(mode, ov.as_ref());
         if wanted != entry.settings
             && entry.push(Push::Settings {
                 settings: wanted,
                 source,
-                policy: self.policy.kind().as_str().to_owned(),
-                reason: reason.to_owned(),
+                policy: if source == Source::Policy {
+                    policy_name
+                } else {
+                    String::new()
+                },
+                reason: if source == Source::Override {
+                    "override in force".into()
+                } else {
+                    "settings restored on re-attach".into()
+                },
             })
         {
             entry.settings = wanted;
+            entry.source = source;
+        } else if wanted == entry.settings {
+            entry.source = source;
         }
-        entry.source = source;
         if entry.want_paused != entry.paused {
-            entry.push(if entry.want_paused {
-                Push::Pause {
-                    reason: "paused by an operator".into(),
-                }
-            } else {
-                Push::Resume
-            });
+            push_pause(entry);
+        }
+    }
+
+    fn heartbeat(&mut self, worker: &WorkerId, connection: u64, heartbeat: Heartbeat) {
+        let Some(entry) = self.current(worker, connection) else {
+            return;
+        };
+        entry.heartbeat(heartbeat);
+        // A pause or resume that did not take (lost, or not queued) is pushed again, at most every 5 s: the
+        // worker only reports its pause once the batch it was collecting is done.
+        if entry.paused != entry.want_paused
+            && entry
+                .pause_pushed
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(5))
+        {
+            tracing::info!(worker = %worker, want_paused = entry.want_paused, "the worker's pause state lags behind; pushing it again");
+            push_pause(entry);
         }
     }
 
     fn report(&mut self, worker: &WorkerId, connection: u64, report: Report) {
-        let at = self.started.elapsed();
         let mode = self.mode;
-        let overridden = self.overrides.contains_key(&Some(worker.clone()))
-            || self.overrides.contains_key(&None);
+        let ov = self.effective(worker);
         let policy_name = self.policy.kind().as_str().to_owned();
+        // The report's own time, kept increasing per worker: reports replayed after a reconnect keep their
+        // spacing, and the policy's rate estimates with them.
+        let since_start = (report.finished_at - self.started_at)
+            .try_into()
+            .unwrap_or(Duration::ZERO);
         let Some(entry) = self.current(worker, connection) else {
             return;
         };
-        let Some(admitted) = entry.report(report, at, mode, overridden) else {
+        let at = since_start.max(entry.last_at);
+        entry.last_at = at;
+        if mode == Mode::Enforce || ov.is_some() {
+            let ran = report.settings;
+            if entry.ran_other_settings(ran) {
+                tracing::info!(worker = %worker, ran = %ran, wanted = %entry.settings, "the worker still runs other settings than pushed; pushing them again");
+                entry.push(Push::Settings {
+                    settings: entry.settings,
+                    source: entry.source,
+                    policy: String::new(),
+                    reason: "pushed again: the worker still ran the previous settings".into(),
+                });
+            }
+        }
+        let Some(admitted) = entry.report(report, at, mode, ov.as_ref()) else {
             return;
+        };
+        let source = if ov.is_some() {
+            Source::Override
+        } else {
+            Source::Policy
         };
         match mode {
             Mode::Enforce => {
                 let pushed = entry.push(Push::Settings {
                     settings: admitted.new,
-                    source: Source::Policy,
+                    source,
                     policy: policy_name.clone(),
                     reason: admitted.reason.clone(),
                 });
@@ -414,7 +456,7 @@ impl State {
                     return;
                 }
                 entry.settings = admitted.new;
-                entry.source = Source::Policy;
+                entry.source = source;
             }
             Mode::Advise => entry.suggested = Some(admitted.new),
         }
@@ -454,49 +496,46 @@ impl State {
     }
 
     /// Brings the workers that `scope` concerns (one, or all) to what they should run now, after an override
-    /// changed, and records the change under `label` (`override` or `clear-override`).
+    /// changed, and records each change pushed under `label` (`override` or `clear-override`).
     fn reapply(&mut self, scope: Option<&WorkerId>, label: &str, reason: &str) {
         let ids: Vec<WorkerId> = match scope {
             Some(id) => vec![id.clone()],
             None => self.workers.keys().cloned().collect(),
         };
         let policy_name = self.policy.kind().as_str().to_owned();
+        let mode = self.mode;
         let mut records = Vec::new();
         for id in ids {
-            let own = self.overrides.get(&Some(id.clone()));
-            let all = self.overrides.get(&None);
+            let ov = self.effective(&id);
             let Some(entry) = self.workers.get_mut(&id) else {
                 continue;
             };
-            let (wanted, source) = match entry.effective_override(own, all) {
-                Some(ov) => (ov.apply(entry.unoverridden(self.mode)), Source::Override),
-                None => (
-                    entry.unoverridden(self.mode),
-                    if entry.policy_settings.is_some() && self.mode == Mode::Enforce {
-                        Source::Policy
-                    } else {
-                        Source::Initial
-                    },
-                ),
-            };
+            if ov.is_some() && entry.source != Source::Override {
+                // Where to come back to in advise mode, or before the policy has decided.
+                entry.resting = entry.settings;
+            }
+            let (wanted, source) = entry.wanted(mode, ov.as_ref());
             let old = entry.settings;
-            entry.source = source;
             if wanted == old {
+                entry.source = source;
                 continue;
             }
             let pushed = entry.push(Push::Settings {
                 settings: wanted,
                 source,
-                policy: if source == Source::Override {
-                    String::new()
-                } else {
+                policy: if source == Source::Policy {
                     policy_name.clone()
+                } else {
+                    String::new()
                 },
                 reason: reason.to_owned(),
             });
-            if pushed {
-                entry.settings = wanted;
+            // A worker away gets what it should run when it re-attaches; only what was pushed is recorded.
+            if !pushed {
+                continue;
             }
+            entry.settings = wanted;
+            entry.source = source;
             records.push(DecisionRecord {
                 at: OffsetDateTime::now_utc(),
                 worker: Some(id.clone()),
@@ -529,20 +568,18 @@ impl State {
                 .map(|e| e.id.clone())
                 .collect(),
         };
-        for id in &ids {
-            if let Some(entry) = self.workers.get_mut(id) {
+        let mut told = Vec::new();
+        for id in ids {
+            if let Some(entry) = self.workers.get_mut(&id) {
+                // Kept even for a worker away: it is paused (or resumed) when it re-attaches.
                 entry.want_paused = paused;
-                entry.push(if paused {
-                    Push::Pause {
-                        reason: "paused by an operator".into(),
-                    }
-                } else {
-                    Push::Resume
-                });
                 tracing::info!(worker = %id, paused, "pause changed by an operator");
+                if push_pause(entry) {
+                    told.push(id);
+                }
             }
         }
-        Ok(ids)
+        Ok(told)
     }
 
     /// Expires overrides and marks workers lost.
@@ -577,11 +614,7 @@ impl State {
         for id in forgotten {
             if let Some(entry) = self.workers.remove(&id) {
                 tracing::info!(worker = %id, "forgetting a worker lost for long");
-                self.forgotten.batches += entry.batches;
-                self.forgotten.records += entry.records;
-                self.forgotten.rows_written += entry.rows_written;
-                self.forgotten.invalid += entry.invalid;
-                self.forgotten.duplicates += entry.duplicates;
+                self.forgotten.add(&entry);
             }
         }
     }
@@ -598,13 +631,12 @@ impl State {
         let workers: Vec<WorkerView> = self.workers.values().map(|e| e.view(lost_after)).collect();
         let mut totals = self.forgotten;
         for entry in self.workers.values() {
-            totals.batches += entry.batches;
-            totals.records += entry.records;
-            totals.rows_written += entry.rows_written;
-            totals.invalid += entry.invalid;
-            totals.duplicates += entry.duplicates;
+            totals.add(entry);
             if entry.attached() {
-                totals.lag += entry.lag.iter().map(|(_, l)| l).sum::<i64>();
+                totals.lag = entry
+                    .lag
+                    .iter()
+                    .fold(totals.lag, |sum, (_, l)| sum.saturating_add(*l));
             }
         }
         Snapshot {
@@ -616,5 +648,27 @@ impl State {
             totals,
             recent: self.recent.iter().cloned().collect(),
         }
+    }
+}
+
+/// Pushes the pause or resume an operator wants; true if it was queued.
+fn push_pause(entry: &mut Entry) -> bool {
+    entry.pause_pushed = Some(Instant::now());
+    entry.push(if entry.want_paused {
+        Push::Pause {
+            reason: "paused by an operator".into(),
+        }
+    } else {
+        Push::Resume
+    })
+}
+
+impl Totals {
+    fn add(&mut self, entry: &Entry) {
+        self.batches = self.batches.saturating_add(entry.batches);
+        self.records = self.records.saturating_add(entry.records);
+        self.rows_written = self.rows_written.saturating_add(entry.rows_written);
+        self.invalid = self.invalid.saturating_add(entry.invalid);
+        self.duplicates = self.duplicates.saturating_add(entry.duplicates);
     }
 }

@@ -28,6 +28,7 @@ fn plane(mode: Mode) -> Plane {
         },
         store,
     )
+    .0
 }
 
 fn id(name: &str) -> WorkerId {
@@ -200,7 +201,7 @@ async fn a_worker_lost_for_long_is_forgotten_but_its_totals_stay() {
     let params = BTreeMap::from([("interval_ms".to_owned(), 300.0)]);
     let policy = PolicyConfig::new(PolicyKind::Static, &params, Bounds::default()).unwrap();
     let store = DecisionStore::connect("postgres://nobody@127.0.0.1:1/none").unwrap();
-    let plane = Plane::start(
+    let (plane, _task) = Plane::start(
         PlaneConfig {
             policy,
             mode: Mode::Enforce,
@@ -221,4 +222,50 @@ async fn a_worker_lost_for_long_is_forgotten_but_its_totals_stay() {
     assert!(snapshot.workers.is_empty());
     assert_eq!(snapshot.totals.batches, 1);
     assert_eq!(snapshot.totals.rows_written, 100);
+}
+
+#[tokio::test]
+async fn overrides_merge_field_by_field_and_leave_the_rest_to_the_policy() {
+    let plane = plane(Mode::Enforce);
+    let mut pushes = attach(&plane, "w1", 1).await;
+    plane.set_override(ov(None, 900)).await.unwrap();
+    assert_eq!(next_interval(&mut pushes).await, (900, Source::Override));
+    let rows_only = Override {
+        interval: None,
+        max_rows: Some(50),
+        ..ov(Some("w1"), 0)
+    };
+    plane.set_override(rows_only).await.unwrap();
+    let Some(Push::Settings { settings, .. }) = pushes.recv().await else {
+        panic!("expected settings");
+    };
+    // The worker's own override sets max_rows; the one for all still sets the interval.
+    assert_eq!(
+        (settings.interval, settings.max_rows),
+        (Duration::from_millis(900), 50)
+    );
+    // The policy (static: 300 ms, its own max_rows) still decides what the overrides leave open, here
+    // max_bytes; the overridden fields stay.
+    plane.report(id("w1"), 1, report(900)).await;
+    let snapshot = plane.snapshot().await.unwrap();
+    let w = &snapshot.workers[0];
+    assert_eq!(
+        (w.settings.interval, w.settings.max_rows),
+        (Duration::from_millis(900), 50)
+    );
+    assert_eq!(w.source, Source::Override);
+}
+
+#[tokio::test]
+async fn settings_the_worker_did_not_take_are_pushed_again() {
+    let plane = plane(Mode::Enforce);
+    let mut pushes = attach(&plane, "w1", 1).await;
+    plane.report(id("w1"), 1, report(100)).await;
+    assert_eq!(next_interval(&mut pushes).await, (300, Source::Policy));
+    // The worker keeps reporting batches under its old 100 ms: two are expected, the third is not.
+    plane.report(id("w1"), 1, report(100)).await;
+    plane.report(id("w1"), 1, report(100)).await;
+    assert!(matches!(pushes.try_recv(), Err(TryRecvError::Empty)));
+    plane.report(id("w1"), 1, report(100)).await;
+    assert_eq!(next_interval(&mut pushes).await, (300, Source::Policy));
 }
