@@ -15,7 +15,8 @@
 
 use crate::Policy;
 use crate::common::{
-    ArrivalRate, backlog, busy_ratio, clamp, count, fixed, hold_rows, ms, needed_rows, secs,
+    ArrivalRate, backlog, busy_ratio, clamp, count, fixed, hold_rows, interval_decision, ms,
+    needed_rows, secs,
 };
 use crate::config::{ParamDoc, PolicyConfig};
 use crate::kind::PolicyKind;
@@ -143,18 +144,7 @@ impl Policy for Aimd {
             obs,
         );
         self.target = Some(secs(settings.interval));
-        let reason = format!(
-            "{why}: interval {} → {}, max_rows {} for {} rows/s",
-            ms(now),
-            ms(secs(settings.interval)),
-            settings.max_rows,
-            count(rate)
-        );
-        Decision {
-            settings,
-            reason,
-            advice: None,
-        }
+        interval_decision(&why, now, settings, rate)
     }
 }
 

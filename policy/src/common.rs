@@ -1,7 +1,7 @@
 //! What the policies share: the one clamp to bounds every decision goes through, the signals they read off
 //! an observation (arrival rate, backlog, busy ratio), and how numbers look in a reason.
 
-use crate::types::{Bounds, Observation, Settings};
+use crate::types::{Bounds, Decision, Observation, Settings};
 use std::fmt;
 use std::time::Duration;
 
@@ -143,6 +143,22 @@ pub(crate) fn busy_ratio(obs: &Observation, rate: f64) -> f64 {
     }
     let interval = secs(obs.settings.interval).max(secs(obs.collect)).max(1e-6);
     p / interval
+}
+
+/// A decision that moves the interval from `from` (seconds) to `settings`, for the reason `why`.
+pub(crate) fn interval_decision(why: &str, from: f64, settings: Settings, rate: f64) -> Decision {
+    let reason = format!(
+        "{why}: interval {} → {}, max_rows {} for {} rows/s",
+        ms(from),
+        ms(secs(settings.interval)),
+        settings.max_rows,
+        count(rate)
+    );
+    Decision {
+        settings,
+        reason,
+        advice: None,
+    }
 }
 
 pub(crate) fn secs(d: Duration) -> f64 {

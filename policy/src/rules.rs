@@ -16,7 +16,8 @@
 
 use crate::Policy;
 use crate::common::{
-    ArrivalRate, backlog, busy_ratio, clamp, count, fixed, hold_rows, ms, needed_rows, secs,
+    ArrivalRate, backlog, busy_ratio, clamp, count, fixed, hold_rows, interval_decision, ms,
+    needed_rows, secs,
 };
 use crate::config::{ParamDoc, PolicyConfig};
 use crate::kind::PolicyKind;
@@ -174,18 +175,7 @@ impl Policy for Rules {
             hold_rows(current.max_rows, needed_rows(next, obs, rate)),
             obs,
         );
-        let reason = format!(
-            "{why}: interval {} → {}, max_rows {} for {} rows/s",
-            ms(x),
-            ms(secs(settings.interval)),
-            settings.max_rows,
-            count(rate)
-        );
-        Decision {
-            settings,
-            reason,
-            advice: None,
-        }
+        interval_decision(&why, x, settings, rate)
     }
 }
 

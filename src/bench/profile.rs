@@ -31,6 +31,10 @@ pub struct ProfileArgs {
     /// The sustainable rate (events/s) the phases are fractions of; measured first when left out.
     #[arg(long)]
     rate: Option<f64>,
+    /// Load at the first phase's rate before the profile, not measured: the policies leave their cold start
+    /// (the workers start at 500 ms) before the first phase counts.
+    #[arg(long, default_value = "10s", value_parser = crate::cmd::parse_duration)]
+    warmup: Duration,
     /// Workers.
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -127,8 +131,8 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
         None => calibrate(&rig, &args).await?,
     };
     println!(
-        "\nStandard profile on the real pipeline: sustainable rate {rate:.0} events/s, phases of {:?}, {} workers, {} partitions\n",
-        args.phase, args.workers, args.partitions
+        "\nStandard profile on the real pipeline: sustainable rate {rate:.0} events/s, phases of {:?} after {:?} of warm-up, {} workers, {} partitions\n",
+        args.phase, args.warmup, args.workers, args.partitions
     );
     let mut results = Vec::new();
     for (i, contender) in args.contenders.iter().enumerate() {
@@ -307,8 +311,20 @@ async fn run_contender(
         .context("the control plane's table")?;
     let stats = Arc::new(LoadStats::default());
     let (_stop_load, stop) = watch::channel(false);
-    let began = OffsetDateTime::now_utc();
-    generate(plan(&stack.http, profile.clone()), stats.clone(), stop).await;
+    let mut with_warmup = profile.clone();
+    if let Some(first) = profile.0.first()
+        && !args.warmup.is_zero()
+    {
+        with_warmup.0.insert(
+            0,
+            Phase {
+                rate: first.rate,
+                duration: args.warmup,
+            },
+        );
+    }
+    let began = OffsetDateTime::now_utc() + args.warmup;
+    generate(plan(&stack.http, with_warmup), stats.clone(), stop).await;
     // Give the workers up to 30 s to write what is left; what they cannot is the backlog the policy left.
     let group = stack.topic.clone();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
