@@ -6,6 +6,17 @@ use std::fmt;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+/// `settings` as they travel to a worker: the interval in whole milliseconds (at least one), as in
+/// `BatchSettings.interval_ms`. Whatever the control plane pushes, and compares with what workers report, is
+/// in this form.
+pub fn on_the_wire(settings: Settings) -> Settings {
+    let ms = settings.interval.as_secs_f64() * 1e3;
+    Settings {
+        interval: Duration::from_millis((ms.round() as u64).max(1)),
+        ..settings
+    }
+}
+
 /// A worker's id, unique in its consumer group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WorkerId(String);

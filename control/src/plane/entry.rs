@@ -2,7 +2,7 @@
 //! settings pushed to it.
 
 use super::snapshot::WorkerView;
-use crate::domain::{Heartbeat, Hello, Mode, Override, Report, Source, WorkerId};
+use crate::domain::{Heartbeat, Hello, Mode, Override, Report, Source, WorkerId, on_the_wire};
 use pacer_policy::{Decision, Governor, Observation, Policy, Settings};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -203,6 +203,7 @@ impl Entry {
             ..
         } = self.policy.decide(believed, &observation);
         self.advice = advice;
+        let settings = on_the_wire(settings);
         let (current, proposed, reason) = match (mode, ov) {
             (Mode::Enforce, Some(ov)) => {
                 // Not pushed as such, but kept: it is where the worker goes when the override ends.

@@ -269,3 +269,35 @@ async fn settings_the_worker_did_not_take_are_pushed_again() {
     plane.report(id("w1"), 1, report(100)).await;
     assert_eq!(next_interval(&mut pushes).await, (300, Source::Policy));
 }
+
+#[tokio::test]
+async fn an_interval_with_a_fraction_of_a_millisecond_is_pushed_once() {
+    let params = BTreeMap::from([("interval_ms".to_owned(), 57.4)]);
+    let policy = PolicyConfig::new(PolicyKind::Static, &params, Bounds::default()).unwrap();
+    let store = DecisionStore::connect("postgres://nobody@127.0.0.1:1/none").unwrap();
+    let (plane, _task) = Plane::start(
+        PlaneConfig {
+            policy,
+            mode: Mode::Enforce,
+            lost_after: Duration::from_secs(60),
+            forget_after: Duration::from_secs(600),
+            min_gap: Duration::ZERO,
+            hysteresis: 0.1,
+        },
+        store,
+    );
+    let mut pushes = attach(&plane, "w1", 1).await;
+    plane.report(id("w1"), 1, report(100)).await;
+    let Some(Push::Settings { settings, .. }) = pushes.recv().await else {
+        panic!("expected settings");
+    };
+    assert_eq!(settings.interval, Duration::from_millis(57));
+    // The worker runs whole milliseconds, as the wire carries them: that is not a mismatch to push again.
+    for _ in 0..6 {
+        let mut ran = report(57);
+        ran.settings = settings;
+        plane.report(id("w1"), 1, ran).await;
+    }
+    plane.snapshot().await.unwrap();
+    assert!(matches!(pushes.try_recv(), Err(TryRecvError::Empty)));
+}
