@@ -15,8 +15,7 @@
 
 use crate::Policy;
 use crate::common::{
-    ArrivalRate, backlog, busy_ratio, clamp, count, fixed, hold_rows, interval_decision, ms,
-    needed_rows, secs,
+    ArrivalRate, adaptive_settings, backlog, busy_ratio, count, fixed, interval_decision, ms, secs,
 };
 use crate::config::{ParamDoc, PolicyConfig};
 use crate::kind::PolicyKind;
@@ -137,12 +136,7 @@ impl Policy for Aimd {
                 ),
             )
         };
-        let settings = clamp(
-            &self.bounds,
-            next,
-            hold_rows(current.max_rows, needed_rows(next, obs, rate)),
-            obs,
-        );
+        let settings = adaptive_settings(&self.bounds, next, current, obs, rate);
         self.target = Some(secs(settings.interval));
         interval_decision(&why, now, settings, rate)
     }

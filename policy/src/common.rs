@@ -145,6 +145,23 @@ pub(crate) fn busy_ratio(obs: &Observation, rate: f64) -> f64 {
     p / interval
 }
 
+/// The settings an adaptive policy moves to: interval `next_secs`, and `max_rows` for what it brings (held
+/// while the current value is close enough), within the bounds.
+pub(crate) fn adaptive_settings(
+    bounds: &Bounds,
+    next_secs: f64,
+    current: Settings,
+    obs: &Observation,
+    rate: f64,
+) -> Settings {
+    clamp(
+        bounds,
+        next_secs,
+        hold_rows(current.max_rows, needed_rows(next_secs, obs, rate)),
+        obs,
+    )
+}
+
 /// A decision that moves the interval from `from` (seconds) to `settings`, for the reason `why`.
 pub(crate) fn interval_decision(why: &str, from: f64, settings: Settings, rate: f64) -> Decision {
     let reason = format!(

@@ -14,7 +14,7 @@
 //! a busy worker runs at 90 % load.
 
 use crate::Policy;
-use crate::common::{ArrivalRate, clamp, count, hold_rows, ms, needed_rows, secs};
+use crate::common::{ArrivalRate, adaptive_settings, interval_decision, ms, secs};
 use crate::config::{ParamDoc, PolicyConfig};
 use crate::kind::PolicyKind;
 use crate::types::{Bounds, Decision, Observation, Settings};
@@ -89,29 +89,16 @@ impl Policy for FixedPoint {
         // The iteration runs on the interval the batch ran under: p is a function of that x, not of a target.
         let wanted = smoothed / self.rho;
         let next = ran_under + self.step * (wanted - ran_under);
-        let settings = clamp(
-            &self.bounds,
-            next,
-            hold_rows(current.max_rows, needed_rows(next, obs, rate)),
-            obs,
-        );
-        let reason = format!(
-            "fixed point: processing {} (smoothed) under interval {}, p/ρ {} = {}; step {} of the way: interval {} → {}, max_rows {} for {} rows/s",
+        let settings = adaptive_settings(&self.bounds, next, current, obs, rate);
+        let why = format!(
+            "fixed point: processing {} (smoothed) under interval {}, p/ρ {} = {}; step {} of the way",
             ms(smoothed),
             ms(ran_under),
             self.rho,
             ms(wanted),
             self.step,
-            ms(now),
-            ms(secs(settings.interval)),
-            settings.max_rows,
-            count(rate)
         );
-        Decision {
-            settings,
-            reason,
-            advice: None,
-        }
+        interval_decision(&why, now, settings, rate)
     }
 }
 

@@ -29,7 +29,7 @@
 
 use crate::Policy;
 use crate::common::{
-    ArrivalRate, backlog, busy_ratio, clamp, count, fixed, hold_rows, ms, needed_rows, secs,
+    ArrivalRate, adaptive_settings, backlog, busy_ratio, clamp, count, fixed, ms, needed_rows, secs,
 };
 use crate::config::{ParamDoc, PolicyConfig};
 use crate::kind::PolicyKind;
@@ -274,12 +274,7 @@ impl Policy for Model {
         let next = next.min(MAX_GROWTH * now.max(self.bounds.min_interval.as_secs_f64()));
         // Room for bursts, and for the whole backlog in the next batch: the worker takes it at once, and
         // one large batch pays the fixed cost once.
-        let settings = clamp(
-            &self.bounds,
-            next,
-            hold_rows(current.max_rows, needed_rows(next, obs, rate)),
-            obs,
-        );
+        let settings = adaptive_settings(&self.bounds, next, current, obs, rate);
         let reason = format!(
             "model: {fitted}, {arrivals}; {rule}: interval {} → {}, max_rows {}",
             ms(now),

@@ -16,8 +16,7 @@
 
 use crate::Policy;
 use crate::common::{
-    ArrivalRate, backlog, busy_ratio, clamp, count, fixed, hold_rows, interval_decision, ms,
-    needed_rows, secs,
+    ArrivalRate, adaptive_settings, backlog, busy_ratio, count, fixed, interval_decision, ms, secs,
 };
 use crate::config::{ParamDoc, PolicyConfig};
 use crate::kind::PolicyKind;
@@ -169,12 +168,7 @@ impl Policy for Rules {
                 ),
             )
         };
-        let settings = clamp(
-            &self.bounds,
-            next,
-            hold_rows(current.max_rows, needed_rows(next, obs, rate)),
-            obs,
-        );
+        let settings = adaptive_settings(&self.bounds, next, current, obs, rate);
         interval_decision(&why, x, settings, rate)
     }
 }

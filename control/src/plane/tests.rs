@@ -13,22 +13,25 @@ fn settings(interval_ms: u64) -> Settings {
 }
 
 fn plane(mode: Mode) -> Plane {
-    let params = BTreeMap::from([("interval_ms".to_owned(), 300.0)]);
+    plane_with(300.0, |config| config.mode = mode)
+}
+
+/// A state task under the static policy (`static_ms`), with `adjust` applied to its configuration.
+fn plane_with(static_ms: f64, adjust: impl FnOnce(&mut PlaneConfig)) -> Plane {
+    let params = BTreeMap::from([("interval_ms".to_owned(), static_ms)]);
     let policy = PolicyConfig::new(PolicyKind::Static, &params, Bounds::default()).unwrap();
+    let mut config = PlaneConfig {
+        policy,
+        mode: Mode::Enforce,
+        lost_after: Duration::from_secs(60),
+        forget_after: Duration::from_secs(600),
+        min_gap: Duration::ZERO,
+        hysteresis: 0.1,
+    };
+    adjust(&mut config);
     // Nothing listens there: decisions are kept in memory and the writes fail in the background.
     let store = DecisionStore::connect("postgres://nobody@127.0.0.1:1/none").unwrap();
-    Plane::start(
-        PlaneConfig {
-            policy,
-            mode,
-            lost_after: Duration::from_secs(60),
-            forget_after: Duration::from_secs(600),
-            min_gap: Duration::ZERO,
-            hysteresis: 0.1,
-        },
-        store,
-    )
-    .0
+    Plane::start(config, store).0
 }
 
 fn id(name: &str) -> WorkerId {
@@ -198,20 +201,10 @@ async fn a_stale_stream_cannot_detach_or_report_for_the_current_one() {
 
 #[tokio::test]
 async fn a_worker_lost_for_long_is_forgotten_but_its_totals_stay() {
-    let params = BTreeMap::from([("interval_ms".to_owned(), 300.0)]);
-    let policy = PolicyConfig::new(PolicyKind::Static, &params, Bounds::default()).unwrap();
-    let store = DecisionStore::connect("postgres://nobody@127.0.0.1:1/none").unwrap();
-    let (plane, _task) = Plane::start(
-        PlaneConfig {
-            policy,
-            mode: Mode::Enforce,
-            lost_after: Duration::from_millis(100),
-            forget_after: Duration::from_millis(300),
-            min_gap: Duration::ZERO,
-            hysteresis: 0.1,
-        },
-        store,
-    );
+    let plane = plane_with(300.0, |config| {
+        config.lost_after = Duration::from_millis(100);
+        config.forget_after = Duration::from_millis(300);
+    });
     let _pushes = attach(&plane, "w1", 1).await;
     plane.report(id("w1"), 1, report(100)).await;
     plane.detach(id("w1"), 1).await;
@@ -272,20 +265,7 @@ async fn settings_the_worker_did_not_take_are_pushed_again() {
 
 #[tokio::test]
 async fn an_interval_with_a_fraction_of_a_millisecond_is_pushed_once() {
-    let params = BTreeMap::from([("interval_ms".to_owned(), 57.4)]);
-    let policy = PolicyConfig::new(PolicyKind::Static, &params, Bounds::default()).unwrap();
-    let store = DecisionStore::connect("postgres://nobody@127.0.0.1:1/none").unwrap();
-    let (plane, _task) = Plane::start(
-        PlaneConfig {
-            policy,
-            mode: Mode::Enforce,
-            lost_after: Duration::from_secs(60),
-            forget_after: Duration::from_secs(600),
-            min_gap: Duration::ZERO,
-            hysteresis: 0.1,
-        },
-        store,
-    );
+    let plane = plane_with(57.4, |_| {});
     let mut pushes = attach(&plane, "w1", 1).await;
     plane.report(id("w1"), 1, report(100)).await;
     let Some(Push::Settings { settings, .. }) = pushes.recv().await else {
