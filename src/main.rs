@@ -11,7 +11,10 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
-    cmd::init_tracing(&cli);
+    if let Err(e) = cmd::init_tracing(&cli) {
+        eprintln!("error: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     match cmd::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

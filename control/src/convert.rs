@@ -381,6 +381,15 @@ pub fn snapshot_pb(s: &Snapshot) -> pb::PipelineSnapshot {
         }),
         recent_decisions: s.recent.iter().map(decision_pb).collect(),
         started_at: Some(timestamp_pb(s.started_at)),
+        recent_batches: Some(pb::RecentBatches {
+            window: Some(duration_pb(s.batches.window)),
+            batches: s.batches.batches,
+            records: s.batches.records,
+            duration_p50: s.batches.duration_p50.map(duration_pb),
+            duration_p99: s.batches.duration_p99.map(duration_pb),
+            e2e_p50: s.batches.e2e_p50.map(duration_pb),
+            e2e_p99: s.batches.e2e_p99.map(duration_pb),
+        }),
     }
 }
 

@@ -4,10 +4,13 @@ mod control;
 mod ingest;
 mod load;
 mod sim;
+mod tui;
 mod up;
 mod worker;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// pacer: events from HTTP through Kafka into PostgreSQL, in micro-batches sized while they run.
@@ -33,6 +36,8 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Post generated CloudEvents to ingest at a set rate.
     Load(load::LoadArgs),
+    /// The operator's console: the pipeline live, steered from the keyboard.
+    Tui(tui::TuiArgs),
     /// Simulate workers under a load profile with every batch-sizing policy, side by side (no I/O).
     Sim(sim::SimArgs),
     /// Measure throughput against a physical reference in the same run.
@@ -88,13 +93,59 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (write it like 250ms, 2s or 1m)"))
 }
 
-pub fn init_tracing(cli: &Cli) {
+/// Where pacer keeps its state and logs: /var/lib/pacer as root, else `$XDG_STATE_HOME/pacer` or
+/// `~/.local/state/pacer`.
+pub fn default_state_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/pacer");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".local/state"))
+        .join("pacer")
+}
+
+impl Cli {
+    /// The file logs go to while a console owns the screen; `None`: standard error.
+    fn log_file(&self) -> Option<PathBuf> {
+        match &self.command {
+            Command::Tui(args) => Some(args.log_file()),
+            Command::Up(args) if args.console() => Some(args.log_file()),
+            _ => None,
+        }
+    }
+}
+
+/// Sets up logging: to standard error, or to a file while the console owns the screen. Says where logs go
+/// if the file cannot be opened.
+pub fn init_tracing(cli: &Cli) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match cli.log_file() {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot open the log file {}", path.display()))?;
+            builder
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .init();
+        }
+        None => builder
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+    Ok(())
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -104,6 +155,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Control(args) => control::run(args).await,
         Command::Worker(args) => worker::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::Tui(args) => tui::run(args).await,
         Command::Sim(args) => sim::run(args),
         Command::Bench(args) => crate::bench::run(args).await,
     }

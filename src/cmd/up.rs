@@ -76,6 +76,10 @@ pub struct UpArgs {
     /// Stop everything after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = parse_duration)]
     pub run_for: Option<Duration>,
+    /// Do not open the operator's console; print a banner and log to standard error instead. Without a
+    /// terminal on standard input and output, the console never opens.
+    #[arg(long, env = "PACER_NO_CONSOLE")]
+    pub no_console: bool,
 }
 
 /// Where the broker started by `pacer up` keeps its log.
@@ -87,21 +91,27 @@ pub enum BrokerStorage {
     Memory,
 }
 
-fn default_state_dir() -> PathBuf {
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/var/lib/pacer");
+impl UpArgs {
+    /// Whether the console opens: unless --no-console, when both standard input and output are terminals.
+    pub fn console(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.no_console && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".local/state"))
-        .join("pacer")
+
+    fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(super::default_state_dir)
+    }
+
+    /// Where the logs go while the console is open.
+    pub fn log_file(&self) -> PathBuf {
+        self.state_dir().join("pacer.log")
+    }
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
+    let state_dir = args.state_dir();
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
 
@@ -184,7 +194,7 @@ async fn run_on(
     let control_config = pacer_control::ControlConfig {
         database_url: database_url.clone(),
         worker_token: pacer_control::Token::new(Some(worker_token.clone())),
-        admin_token: pacer_control::Token::new(Some(admin_token)),
+        admin_token: pacer_control::Token::new(Some(admin_token.clone())),
         policy: args.policy.config()?,
         mode: args.policy.mode,
         heartbeat: Duration::from_secs(1),
@@ -238,7 +248,8 @@ async fn run_on(
         ));
     }
 
-    banner(&Banner {
+    let console = args.console();
+    let banner_info = Banner {
         http,
         brokers: &brokers,
         database_url: &database_url,
@@ -250,7 +261,18 @@ async fn run_on(
             .then(|| state_dir.join("admin.token")),
         state_dir,
         workers: args.workers,
-    });
+    };
+    if console {
+        tracing::info!(
+            ingest = %http,
+            kafka = %brokers,
+            control = %control_url,
+            workers = args.workers,
+            "pacer is up"
+        );
+    } else {
+        banner(&banner_info);
+    }
 
     let load_stats = Arc::new(LoadStats::default());
     if args.load.is_some() || args.load_profile.is_some() {
@@ -281,8 +303,29 @@ async fn run_on(
         load_stats.clone(),
         workers_stop.clone(),
     ));
+    // The console, when it opens, owns the screen until the operator quits it; quitting stops everything.
+    let console_config = pacer_tui::TuiConfig {
+        target: pacer_tui::ControlTarget {
+            url: control_url.clone(),
+            token: Some(admin_token),
+            ca: None,
+        },
+        refresh: Duration::from_secs(1),
+    };
+    let console_run = async {
+        if console {
+            match pacer_tui::run(console_config, std::future::pending()).await {
+                Ok(()) => tracing::info!("the console was closed; stopping"),
+                Err(e) => tracing::error!(error = %e, "the console failed; stopping"),
+            }
+            say_stopping(&args.log_file());
+        } else {
+            std::future::pending::<()>().await
+        }
+    };
     let mut ingest_ended = false;
     tokio::select! {
+        () = console_run => {}
         _ = crate::shutdown::signalled() => {}
         _ = sleep_or_forever(args.run_for) => tracing::info!("--run-for elapsed; stopping"),
         result = &mut ingest => {
@@ -425,6 +468,17 @@ async fn bind_or_free(port: u16, what: &str) -> anyhow::Result<TcpListener> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot listen on 127.0.0.1:{port}")),
     }
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "once the console is closed, the person who ran pacer up should see it stop"
+)]
+fn say_stopping(log: &std::path::Path) {
+    eprintln!(
+        "pacer: stopping (letting the workers write what the topic holds); logs in {}",
+        log.display()
+    );
 }
 
 /// What the banner shows.

@@ -6,9 +6,12 @@ mod entry;
 mod snapshot;
 #[cfg(test)]
 mod tests;
+mod window;
 
 pub use entry::Push;
 pub use snapshot::{PolicyView, Snapshot, Totals, WorkerView};
+use window::BatchWindow;
+pub use window::RecentBatches;
 
 use crate::domain::{DecisionRecord, Heartbeat, Hello, Mode, Override, Report, Source, WorkerId};
 use crate::store::DecisionStore;
@@ -106,6 +109,7 @@ impl Plane {
             overrides: BTreeMap::new(),
             recent: VecDeque::new(),
             forgotten: Totals::default(),
+            batches: BatchWindow::default(),
             store,
         };
         let task = tokio::spawn(state.run(rx));
@@ -213,6 +217,8 @@ struct State {
     recent: VecDeque<DecisionRecord>,
     /// What the workers dropped from the registry had reported, so that the totals do not shrink.
     forgotten: Totals,
+    /// The batches of the last seconds, for the percentiles the snapshot shows.
+    batches: BatchWindow,
     store: DecisionStore,
 }
 
@@ -419,9 +425,14 @@ impl State {
         let since_start = (report.finished_at - self.started_at)
             .try_into()
             .unwrap_or(Duration::ZERO);
-        let Some(entry) = self.current(worker, connection) else {
+        let Some(entry) = self
+            .workers
+            .get_mut(worker)
+            .filter(|e| e.connection.as_ref().is_some_and(|c| c.id == connection))
+        else {
             return;
         };
+        self.batches.push(Instant::now(), &report);
         let at = since_start.max(entry.last_at);
         entry.last_at = at;
         if mode == Mode::Enforce || ov.is_some() {
@@ -626,7 +637,8 @@ impl State {
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
+    fn snapshot(&mut self) -> Snapshot {
+        self.batches.prune(Instant::now());
         let lost_after = self.config.lost_after;
         let workers: Vec<WorkerView> = self.workers.values().map(|e| e.view(lost_after)).collect();
         let mut totals = self.forgotten;
@@ -647,6 +659,7 @@ impl State {
             workers,
             totals,
             recent: self.recent.iter().cloned().collect(),
+            batches: self.batches.summary(),
         }
     }
 }

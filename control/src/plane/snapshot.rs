@@ -86,4 +86,6 @@ pub struct Snapshot {
     pub totals: Totals,
     /// The latest decisions, newest first.
     pub recent: Vec<DecisionRecord>,
+    /// The batches of the last seconds, summed up.
+    pub batches: super::RecentBatches,
 }

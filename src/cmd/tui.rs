@@ -1,0 +1,80 @@
+//! `pacer tui`: the operator's console against a running control plane.
+
+use super::parse_duration;
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// The control plane's URL (`http://host:port`, or `https://` with --control-ca).
+    #[arg(long, env = "PACER_CONTROL", default_value = "http://127.0.0.1:50051")]
+    pub control: String,
+    /// The admin token, for changes (default: the one `pacer up` wrote to <state dir>/admin.token, if any).
+    #[arg(long, env = "PACER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Read the admin token from this file.
+    #[arg(long, env = "PACER_ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+    pub admin_token_file: Option<PathBuf>,
+    /// A PEM CA certificate to trust for an `https://` control plane.
+    #[arg(long, env = "PACER_CONTROL_CA")]
+    pub control_ca: Option<PathBuf>,
+    /// How often the control plane sends a snapshot (at least 100ms).
+    #[arg(long, default_value = "1s", value_parser = parse_refresh)]
+    pub refresh: Duration,
+    /// Where the console's own logs go (default: <state dir>/tui.log); never to the screen.
+    #[arg(long, env = "PACER_TUI_LOG")]
+    pub log_file: Option<PathBuf>,
+}
+
+fn parse_refresh(text: &str) -> Result<Duration, String> {
+    let refresh = parse_duration(text)?;
+    if refresh < Duration::from_millis(100) {
+        return Err("the refresh must be at least 100ms".into());
+    }
+    Ok(refresh)
+}
+
+impl TuiArgs {
+    /// The file the logs go to.
+    pub fn log_file(&self) -> PathBuf {
+        self.log_file
+            .clone()
+            .unwrap_or_else(|| super::default_state_dir().join("tui.log"))
+    }
+
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        if let Some(token) = &self.admin_token {
+            return Ok(Some(token.clone()));
+        }
+        let (path, given) = match &self.admin_token_file {
+            Some(path) => (path.clone(), true),
+            None => (super::default_state_dir().join("admin.token"), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(token) => Ok(Some(token.trim().to_owned())),
+            Err(e) if !given && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read the admin token {}", path.display()))
+            }
+        }
+    }
+}
+
+pub async fn run(args: TuiArgs) -> anyhow::Result<()> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        anyhow::bail!("pacer tui needs a terminal on standard output");
+    }
+    let config = pacer_tui::TuiConfig {
+        target: pacer_tui::ControlTarget {
+            url: args.control.clone(),
+            token: args.token()?,
+            ca: args.control_ca.clone(),
+        },
+        refresh: args.refresh,
+    };
+    pacer_tui::run(config, crate::shutdown::signalled())
+        .await
+        .context("the console failed")
+}
