@@ -572,3 +572,23 @@ async fn admin_plain(url: &str) -> Result<pb::ListWorkersResponse, String> {
         .map(tonic::Response::into_inner)
         .map_err(|e| e.to_string())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_ends_the_streams_of_attached_workers_and_watching_consoles() {
+    let stack = Stack::start(2).await;
+    let control = stack.start_control(stack.control_config(200.0)).await;
+    let url = control.url();
+    let _worker = common::SimWorker::attach(&url, "sim-a", &[0, 1]).await;
+    let mut watch = admin(&url)
+        .await
+        .watch_pipeline(pb::WatchPipelineRequest { period: None })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(watch.message().await.unwrap().is_some());
+    // Both streams stay open from the client side; a graceful stop must not wait for them. (The bound only
+    // turns a hang into a failure; it is no timing claim.)
+    tokio::time::timeout(Duration::from_secs(20), control.stop())
+        .await
+        .expect("the control plane waited for its streams instead of stopping");
+}

@@ -2,6 +2,7 @@
 //! request, asks the state task, and turns the answer into a message.
 
 use crate::auth::Token;
+use crate::closing::{BoxStream, Closing};
 use crate::convert::{
     self, decision_pb, duration_field, override_pb, policy_pb, scope, snapshot_pb, worker_pb,
 };
@@ -11,7 +12,6 @@ use crate::store::DecisionStore;
 use pacer_policy::{PolicyConfig, PolicyKind};
 use pacer_proto::v1 as pb;
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -32,16 +32,19 @@ pub struct AdminService {
     store: DecisionStore,
     token: Token,
     watchers: std::sync::Arc<tokio::sync::Semaphore>,
+    closing: Closing,
 }
 
 impl AdminService {
-    /// A service over `plane` and the decision log.
-    pub fn new(plane: Plane, store: DecisionStore, token: Token) -> Self {
+    /// A service over `plane` and the decision log; snapshot streams end when `closing` says the control
+    /// plane stops.
+    pub fn new(plane: Plane, store: DecisionStore, token: Token, closing: Closing) -> Self {
         Self {
             plane,
             store,
             token,
             watchers: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_WATCHERS)),
+            closing,
         }
     }
 
@@ -59,8 +62,7 @@ impl From<AdminError> for Status {
     }
 }
 
-type SnapshotStream =
-    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::PipelineSnapshot, Status>> + Send>>;
+type SnapshotStream = BoxStream<Result<pb::PipelineSnapshot, Status>>;
 
 #[tonic::async_trait]
 impl pb::admin_server::Admin for AdminService {
@@ -120,7 +122,7 @@ impl pb::admin_server::Admin for AdminService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(self.closing.bound(ReceiverStream::new(rx))))
     }
 
     async fn list_decisions(

@@ -5,6 +5,7 @@
 
 mod admin_service;
 mod auth;
+mod closing;
 mod convert;
 mod domain;
 mod plane;
@@ -182,6 +183,9 @@ pub async fn serve(
             let _ = failed_tx.send(true);
         }
     });
+    // Once stopping, the long-lived streams end too, or the graceful shutdown would wait for them forever.
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let closing = closing::Closing::new(closing_rx);
     let address = listener.local_addr().ok();
     tracing::info!(address = ?address, policy = config.policy.kind().as_str(), mode = config.mode.as_str(), tls = config.tls.is_some(), "control plane serving");
     server
@@ -189,18 +193,25 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(pb::worker_control_server::WorkerControlServer::new(
-            WorkerService::new(plane.clone(), config.worker_token.clone(), config.heartbeat),
+            WorkerService::new(
+                plane.clone(),
+                config.worker_token.clone(),
+                config.heartbeat,
+                closing.clone(),
+            ),
         ))
         .add_service(pb::admin_server::AdminServer::new(AdminService::new(
             plane,
             store,
             config.admin_token.clone(),
+            closing,
         )))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => {}
                 _ = failed.wait_for(|f| *f) => {}
             }
+            let _ = closing_tx.send(true);
         })
         .await?;
     if *failed_rx.borrow() {

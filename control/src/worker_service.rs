@@ -2,12 +2,12 @@
 //! pushes into the stream back. Thin: it checks the token and the hello, and hands everything over.
 
 use crate::auth::Token;
+use crate::closing::{BoxStream, Closing};
 use crate::convert::duration_pb;
 use crate::domain::{Hello, Report};
 use crate::plane::{Plane, Push};
 use pacer_proto::v1 as pb;
 use pb::attach_request::Message;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -24,22 +24,24 @@ pub struct WorkerService {
     token: Token,
     heartbeat: Duration,
     next_connection: AtomicU64,
+    closing: Closing,
 }
 
 impl WorkerService {
-    /// A service handing streams to `plane`; workers are told to send a heartbeat every `heartbeat`.
-    pub fn new(plane: Plane, token: Token, heartbeat: Duration) -> Self {
+    /// A service handing streams to `plane`; workers are told to send a heartbeat every `heartbeat`. Their
+    /// streams end when `closing` says the control plane stops.
+    pub fn new(plane: Plane, token: Token, heartbeat: Duration, closing: Closing) -> Self {
         Self {
             plane,
             token,
             heartbeat,
             next_connection: AtomicU64::new(1),
+            closing,
         }
     }
 }
 
-type AttachStream =
-    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::AttachResponse, Status>> + Send>>;
+type AttachStream = BoxStream<Result<pb::AttachResponse, Status>>;
 
 #[tonic::async_trait]
 impl pb::worker_control_server::WorkerControl for WorkerService {
@@ -118,6 +120,8 @@ impl pb::worker_control_server::WorkerControl for WorkerService {
             }
             plane.detach(worker, connection).await;
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
+        Ok(Response::new(
+            self.closing.bound(ReceiverStream::new(stream)),
+        ))
     }
 }

@@ -607,3 +607,110 @@ pub async fn assert_exactly_once(pool: &PgPool, total: u64) {
 pub fn raw(event: &serde_json::Value) -> Option<Vec<u8>> {
     Some(event.to_string().into_bytes())
 }
+
+/// A simulated worker: a real gRPC client of `WorkerControl.Attach` with no Kafka behind it. It says hello,
+/// sends a heartbeat every 300 ms, and keeps everything the control plane sends it.
+pub struct SimWorker {
+    pub id: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<pacer_proto::v1::attach_response::Message>>>,
+    task: JoinHandle<()>,
+}
+
+impl SimWorker {
+    /// Attaches as `id` with the test worker token, owning `partitions`.
+    pub async fn attach(url: &str, id: &str, partitions: &[i32]) -> SimWorker {
+        use pacer_proto::v1 as pb;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let hello = pb::Hello {
+            worker_id: id.into(),
+            host: "sim".into(),
+            group: "pacer".into(),
+            topic: TOPIC.into(),
+            partitions: partitions.to_vec(),
+            settings: Some(pb::BatchSettings {
+                interval_ms: 500,
+                max_rows: 10_000,
+                max_bytes: 16 << 20,
+            }),
+            paused: false,
+            version: "test".into(),
+        };
+        tx.send(pb::AttachRequest {
+            message: Some(pb::attach_request::Message::Hello(hello)),
+        })
+        .await
+        .unwrap();
+        let mut client =
+            pb::worker_control_client::WorkerControlClient::new(channel(url).await.unwrap());
+        let mut stream = client
+            .attach(authed(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+                WORKER_TOKEN,
+            ))
+            .await
+            .expect("attach")
+            .into_inner();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = received.clone();
+        let parts = partitions.to_vec();
+        let task = tokio::spawn(async move {
+            let mut beat = tokio::time::interval(Duration::from_millis(300));
+            let mut paused = false;
+            loop {
+                tokio::select! {
+                    _ = beat.tick() => {
+                        let heartbeat = pb::Heartbeat { partitions: parts.clone(), lag: Vec::new(), paused };
+                        if tx.send(pb::AttachRequest { message: Some(pb::attach_request::Message::Heartbeat(heartbeat)) }).await.is_err() {
+                            return;
+                        }
+                    }
+                    message = stream.message() => match message {
+                        Ok(Some(pb::AttachResponse { message: Some(message) })) => {
+                            match &message {
+                                pb::attach_response::Message::Pause(_) => paused = true,
+                                pb::attach_response::Message::Resume(_) => paused = false,
+                                _ => {}
+                            }
+                            kept.lock().unwrap().push(message);
+                        }
+                        Ok(Some(_)) => {}
+                        _ => return,
+                    },
+                }
+            }
+        });
+        SimWorker {
+            id: id.into(),
+            received,
+            task,
+        }
+    }
+
+    /// Waits (up to 10 s) until the control plane has sent a message that `check` accepts, and returns it.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        check: impl Fn(&pacer_proto::v1::attach_response::Message) -> bool,
+    ) -> pacer_proto::v1::attach_response::Message {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(found) = self.received.lock().unwrap().iter().find(|m| check(m)) {
+                return found.clone();
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{} never received {what}; it received {:#?}",
+                    self.id,
+                    self.received.lock().unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SimWorker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

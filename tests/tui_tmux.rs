@@ -1,0 +1,169 @@
+//! The real `pacer tui` binary in a real terminal (tmux), against a running stack: a `pacer control`
+//! process, a `pacer worker` process attached to it and writing events. It must show the worker, and keys
+//! typed into it must change the worker's interval.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{ADMIN_TOKEN, Stack, WORKER_TOKEN};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of the test's own, killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16, command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("pacer-test-{}", std::process::id()),
+        };
+        let status = tmux
+            .command()
+            .args(["new-session", "-d", "-s", "console"])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(command)
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux must be installed (scripts/setup.sh installs it)");
+        assert!(status.success(), "tmux new-session failed");
+        tmux
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.socket]);
+        command
+    }
+
+    fn screen(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p", "-t", "console"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Sends keys as tmux names them (`Down`, `Enter`) or as literal text with `-l`.
+    fn keys(&self, keys: &[&str]) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "console"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    fn text(&self, text: &str) {
+        self.keys(&["-l", text]);
+    }
+
+    fn alive(&self) -> bool {
+        self.command()
+            .args(["has-session", "-t", "console"])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    async fn wait_for_screen(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the console never showed {what}; it shows:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_terminal_shows_the_worker_and_changes_its_interval() {
+    let stack = Stack::start(2).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut control = stack.spawn_control_process(port, 500);
+    let url = format!("http://127.0.0.1:{port}");
+    common::wait_serving(&url).await;
+    let mut worker = stack.spawn_worker_process_with(
+        "tmux-w1",
+        &["--control", &url, "--control-token", WORKER_TOKEN],
+    );
+    let producing = stack.produce_steadily(200);
+
+    let log = stack.dir.path().join("tui.log");
+    let command = format!(
+        "{} tui --control {url} --admin-token {ADMIN_TOKEN} --log-file {}",
+        env!("CARGO_BIN_EXE_pacer"),
+        log.display()
+    );
+    let tmux = Tmux::start(120, 40, &command);
+
+    // It shows the worker, attached, on the policy's 500 ms.
+    let screen = tmux
+        .wait_for_screen("the attached worker", |s| {
+            s.lines()
+                .any(|l| l.contains("tmux-w1") && l.contains("attached") && l.contains("500ms"))
+        })
+        .await;
+    assert!(screen.contains("● connected"), "{screen}");
+    assert!(screen.contains("policy static [enforce]"), "{screen}");
+
+    // Select it, open the override form, type 250, Enter.
+    tmux.keys(&["Down"]);
+    tmux.keys(&["o"]);
+    tmux.text("250");
+    tmux.keys(&["Enter"]);
+    common::wait_for_pipeline(&url, Duration::from_secs(20), "the worker on 250 ms", |s| {
+        s.workers.iter().any(|w| {
+            w.worker_id == "tmux-w1"
+                && w.settings.is_some_and(|s| s.interval_ms == 250)
+                && w.last_batch
+                    .as_ref()
+                    .is_some_and(|b| b.finished_at.is_some())
+        })
+    })
+    .await;
+    let screen = tmux
+        .wait_for_screen("the new interval and the result", |s| {
+            s.contains("done: override tmux-w1: interval 250ms")
+                && s.lines().any(|l| {
+                    l.contains("tmux-w1")
+                        && l.contains("attached")
+                        && l.contains("250ms")
+                        && l.contains("override")
+                })
+        })
+        .await;
+    assert!(screen.contains("override 1 worker"), "{screen}");
+
+    // q quits and gives the terminal back; the console logged to its file, not to the screen.
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!tmux.alive(), "the console did not quit on q");
+    assert!(log.exists(), "no log file at {}", log.display());
+
+    producing.stop().await;
+    worker.kill().await.unwrap();
+    control.kill().await.unwrap();
+}
