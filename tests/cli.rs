@@ -19,7 +19,9 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn every_subcommand_has_help() {
     let top = help(&[]);
-    for sub in ["up", "ingest", "worker", "control", "load", "sim", "bench"] {
+    for sub in [
+        "up", "ingest", "worker", "control", "tui", "load", "sim", "bench",
+    ] {
         assert!(
             top.contains(sub),
             "`pacer --help` does not list {sub}:\n{top}"
@@ -49,6 +51,44 @@ fn every_subcommand_has_help() {
     }
     assert!(help(&["worker"]).contains("--control-token"));
     assert!(help(&["up"]).contains("--policy"));
+    assert!(help(&["up"]).contains("--no-console"));
+    let tui = help(&["tui"]);
+    for flag in [
+        "--control",
+        "--admin-token",
+        "--admin-token-file",
+        "--control-ca",
+        "--refresh",
+        "--log-file",
+    ] {
+        assert!(
+            tui.contains(flag),
+            "`pacer tui --help` lacks {flag}:\n{tui}"
+        );
+    }
+}
+
+#[test]
+fn the_console_needs_a_terminal_and_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tui.log");
+    let log = log.to_str().unwrap();
+    // The test's standard output is a pipe, not a terminal.
+    let err = fails(&["tui", "--log-file", log]);
+    assert!(err.contains("needs a terminal"), "{err}");
+    let err = fails(&["tui", "--control", "127.0.0.1:50051", "--log-file", log]);
+    assert!(err.contains("bad control URL"), "{err}");
+    let err = fails(&["tui", "--refresh", "10ms", "--log-file", log]);
+    assert!(err.contains("at least 100ms"), "{err}");
+    let missing = dir.path().join("missing.token");
+    let err = fails(&[
+        "tui",
+        "--admin-token-file",
+        missing.to_str().unwrap(),
+        "--log-file",
+        log,
+    ]);
+    assert!(err.contains("missing.token"), "{err}");
 }
 
 fn fails(args: &[&str]) -> String {

@@ -1,6 +1,6 @@
 //! The real `pacer tui` binary in a real terminal (tmux), against a running stack: a `pacer control`
-//! process, a `pacer worker` process attached to it and writing events. It must show the worker, and keys
-//! typed into it must change the worker's interval.
+//! process, a `pacer worker` process attached to it and writing events. It must show the worker, keys typed
+//! into it must change the worker's interval, and it must ride out the control plane's restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -153,6 +153,22 @@ async fn the_console_in_a_terminal_shows_the_worker_and_changes_its_interval() {
         })
         .await;
     assert!(screen.contains("override 1 worker"), "{screen}");
+
+    // The control plane goes away: the console says so, keeps the last data, and comes back by itself.
+    control.kill().await.unwrap();
+    let screen = tmux
+        .wait_for_screen("the lost connection", |s| {
+            s.contains("disconnected, retrying in")
+        })
+        .await;
+    assert!(screen.contains("tmux-w1"), "{screen}");
+    let mut control = stack.spawn_control_process(port, 500);
+    tmux.wait_for_screen("the connection back and the worker re-attached", |s| {
+        s.contains("● connected")
+            && s.lines()
+                .any(|l| l.contains("tmux-w1") && l.contains("attached"))
+    })
+    .await;
 
     // q quits and gives the terminal back; the console logged to its file, not to the screen.
     tmux.keys(&["q"]);

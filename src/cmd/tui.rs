@@ -63,9 +63,6 @@ impl TuiArgs {
 }
 
 pub async fn run(args: TuiArgs) -> anyhow::Result<()> {
-    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        anyhow::bail!("pacer tui needs a terminal on standard output");
-    }
     let config = pacer_tui::TuiConfig {
         target: pacer_tui::ControlTarget {
             url: args.control.clone(),
@@ -74,6 +71,10 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<()> {
         },
         refresh: args.refresh,
     };
+    config.target.check()?;
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        anyhow::bail!("pacer tui needs a terminal on standard output");
+    }
     pacer_tui::run(config, crate::shutdown::signalled())
         .await
         .context("the console failed")

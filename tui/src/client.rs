@@ -20,6 +20,23 @@ pub struct ControlTarget {
     pub ca: Option<PathBuf>,
 }
 
+impl ControlTarget {
+    /// Whether the address can be connected to at all: an `http://` or `https://` URL with a host.
+    pub fn check(&self) -> Result<(), ClientError> {
+        let bad = |why: &str| ClientError::Config(format!("bad control URL `{}`: {why}", self.url));
+        let endpoint = Endpoint::from_shared(self.url.clone()).map_err(|e| bad(&e.to_string()))?;
+        let uri = endpoint.uri();
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            _ => return Err(bad("write it as http://host:port or https://host:port")),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(bad("it names no host"));
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for ControlTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ControlTarget")
@@ -48,6 +65,36 @@ pub enum ClientError {
     /// The control plane answered with an error.
     #[error("{}: {}", code_words(.0.code()), .0.message())]
     Status(#[from] tonic::Status),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> ControlTarget {
+        ControlTarget {
+            url: url.into(),
+            token: None,
+            ca: None,
+        }
+    }
+
+    #[test]
+    fn control_urls_are_checked_before_connecting() {
+        assert!(target("http://127.0.0.1:50051").check().is_ok());
+        assert!(target("https://control.example:443").check().is_ok());
+        for bad in ["127.0.0.1:50051", "ftp://host:21", "http://", "not a url"] {
+            let err = target(bad).check().unwrap_err().to_string();
+            assert!(err.contains("bad control URL"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let mut t = target("http://h:1");
+        t.token = Some("s3cret".into());
+        assert!(!format!("{t:?}").contains("s3cret"));
+    }
 }
 
 fn code_words(code: tonic::Code) -> &'static str {
