@@ -159,10 +159,7 @@ impl Client {
         period: Duration,
     ) -> Result<tonic::Streaming<pb::PipelineSnapshot>, ClientError> {
         let request = pb::WatchPipelineRequest {
-            period: Some(prost_types::Duration {
-                seconds: period.as_secs() as i64,
-                nanos: period.subsec_nanos() as i32,
-            }),
+            period: prost_types::Duration::try_from(period).ok(),
         };
         // A stream must outlive the per-call timeout: ask without one.
         let mut request = tonic::Request::new(request);
@@ -195,10 +192,7 @@ impl Client {
                     worker_id: target.worker_id(),
                     interval_ms: interval_ms.unwrap_or(0),
                     max_rows: max_rows.unwrap_or(0),
-                    ttl: ttl.map(|t| prost_types::Duration {
-                        seconds: t.as_secs() as i64,
-                        nanos: t.subsec_nanos() as i32,
-                    }),
+                    ttl: ttl.and_then(|t| prost_types::Duration::try_from(t).ok()),
                 };
                 let set = self
                     .inner

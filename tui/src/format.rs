@@ -26,10 +26,7 @@ pub fn duration(d: Duration) -> String {
 
 /// A protobuf duration as a [`Duration`]; negative ones are zero.
 pub fn from_pb(d: &prost_types::Duration) -> Duration {
-    if d.seconds < 0 || d.nanos < 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(d.seconds as u64, d.nanos as u32)
+    Duration::try_from(*d).unwrap_or_default()
 }
 
 /// A protobuf timestamp as a date-time; `None` if it is out of range.
