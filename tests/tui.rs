@@ -54,7 +54,7 @@ impl Console {
                         .execute(&action)
                         .await
                         .map_err(|e| e.to_string());
-                    self.app.on_result(result);
+                    self.app.on_result(&action, result);
                     calls.push(action);
                 }
             }
@@ -202,9 +202,10 @@ async fn changes_to_every_worker_wait_for_a_yes() {
         })
         .await;
 
-    // Pausing every worker asks too.
+    // Pausing every worker asks too, and Enter (which sends forms) is no yes.
     assert!(console.press(&[KeyCode::Char('p')]).await.is_empty());
-    let calls = console.press(&[KeyCode::Enter]).await;
+    assert!(console.press(&[KeyCode::Enter]).await.is_empty());
+    let calls = console.press(&[KeyCode::Char('y')]).await;
     assert_eq!(calls, vec![Action::Pause(Target::All)]);
     assert_eq!(console.status(), "told to pause: sim-a");
     control.stop().await;
@@ -240,6 +241,17 @@ async fn pause_and_resume_reach_the_selected_worker_only() {
     .await;
     // sim-a was never told anything of the kind.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let told: Vec<_> = a
+        .received()
+        .into_iter()
+        .filter(|m| {
+            matches!(
+                m,
+                pb::attach_response::Message::Pause(_) | pb::attach_response::Message::Resume(_)
+            )
+        })
+        .collect();
+    assert!(told.is_empty(), "sim-a was told {told:?}");
     let snapshot = snapshot(&url).await;
     let sim_a = snapshot
         .workers

@@ -1,6 +1,7 @@
 //! The real `pacer tui` binary in a real terminal (tmux), against a running stack: a `pacer control`
 //! process, a `pacer worker` process attached to it and writing events. It must show the worker, keys typed
-//! into it must change the worker's interval, and it must ride out the control plane's restart.
+//! into it must change the worker's interval, it must notice a silent control plane and ride out its
+//! restart, and it must give the terminal back as it found it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -65,6 +66,7 @@ impl Tmux {
     fn alive(&self) -> bool {
         self.command()
             .args(["has-session", "-t", "console"])
+            .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     }
@@ -87,7 +89,11 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").status();
+        let _ = self
+            .command()
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -109,10 +115,13 @@ async fn the_console_in_a_terminal_shows_the_worker_and_changes_its_interval() {
     let producing = stack.produce_steadily(200);
 
     let log = stack.dir.path().join("tui.log");
+    let stty = stack.dir.path().join("stty.txt");
+    // After the console, the same terminal says what state it was left in.
     let command = format!(
-        "{} tui --control {url} --admin-token {ADMIN_TOKEN} --log-file {}",
+        "{} tui --control {url} --admin-token {ADMIN_TOKEN} --log-file {}; stty -a > {}",
         env!("CARGO_BIN_EXE_pacer"),
-        log.display()
+        log.display(),
+        stty.display()
     );
     let tmux = Tmux::start(120, 40, &command);
 
@@ -154,6 +163,19 @@ async fn the_console_in_a_terminal_shows_the_worker_and_changes_its_interval() {
         .await;
     assert!(screen.contains("override 1 worker"), "{screen}");
 
+    // The control plane stops answering without closing anything (SIGSTOP): the console notices the silence.
+    let pid = nix::unistd::Pid::from_raw(control.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    tmux.wait_for_screen("the silent control plane", |s| {
+        s.contains("disconnected, retrying in")
+    })
+    .await;
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    tmux.wait_for_screen("the connection back after SIGCONT", |s| {
+        s.contains("● connected")
+    })
+    .await;
+
     // The control plane goes away: the console says so, keeps the last data, and comes back by itself.
     control.kill().await.unwrap();
     let screen = tmux
@@ -177,7 +199,16 @@ async fn the_console_in_a_terminal_shows_the_worker_and_changes_its_interval() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!tmux.alive(), "the console did not quit on q");
-    assert!(log.exists(), "no log file at {}", log.display());
+    // The terminal was given back as it was: canonical mode and echo on.
+    let modes = std::fs::read_to_string(&stty).expect("stty ran after the console");
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    assert!(
+        words.contains(&"icanon") && words.contains(&"echo"),
+        "{modes}"
+    );
+    // The console logged its calls to its file.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("admin call"), "{logged}");
 
     producing.stop().await;
     worker.kill().await.unwrap();

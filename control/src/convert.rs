@@ -131,9 +131,21 @@ fn lag(lag: Vec<pb::PartitionLag>) -> Vec<(i32, i64)> {
     lag.into_iter().map(|l| (l.partition, l.lag)).collect()
 }
 
+/// The partitions' ends, where known (the worker sends -1 otherwise).
+fn ends(lag: &[pb::PartitionLag]) -> Vec<(i32, i64)> {
+    lag.iter()
+        .filter(|l| l.end_offset >= 0)
+        .map(|l| (l.partition, l.end_offset))
+        .collect()
+}
+
 fn lag_pb(lag: &[(i32, i64)]) -> Vec<pb::PartitionLag> {
     lag.iter()
-        .map(|&(partition, lag)| pb::PartitionLag { partition, lag })
+        .map(|&(partition, lag)| pb::PartitionLag {
+            partition,
+            lag,
+            end_offset: -1,
+        })
         .collect()
 }
 
@@ -180,6 +192,7 @@ impl From<pb::Heartbeat> for Heartbeat {
     fn from(h: pb::Heartbeat) -> Self {
         Heartbeat {
             partitions: h.partitions,
+            ends: ends(&h.lag),
             lag: lag(h.lag),
             paused: h.paused,
         }
@@ -204,6 +217,7 @@ impl TryFrom<pb::BatchReport> for Report {
             transform: reported("report.transform", r.transform)?,
             write: reported("report.write", r.write)?,
             commit: reported("report.commit", r.commit)?,
+            ends: ends(&r.lag),
             lag: lag(r.lag),
             e2e_p50: r
                 .e2e_p50
@@ -378,6 +392,7 @@ pub fn snapshot_pb(s: &Snapshot) -> pb::PipelineSnapshot {
             invalid: s.totals.invalid,
             duplicates: s.totals.duplicates,
             lag: s.totals.lag,
+            events_ingested: s.totals.ingested,
         }),
         recent_decisions: s.recent.iter().map(decision_pb).collect(),
         started_at: Some(timestamp_pb(s.started_at)),
@@ -439,13 +454,23 @@ mod tests {
             flush_reason: pb::FlushReason::MaxRows.into(),
             transform: Some(duration_pb(Duration::from_millis(3))),
             write: Some(duration_pb(Duration::from_millis(10))),
-            lag: vec![pb::PartitionLag {
-                partition: 0,
-                lag: 5,
-            }],
+            lag: vec![
+                pb::PartitionLag {
+                    partition: 0,
+                    lag: 5,
+                    end_offset: 1_000,
+                },
+                pb::PartitionLag {
+                    partition: 1,
+                    lag: 0,
+                    end_offset: -1,
+                },
+            ],
             ..Default::default()
         };
         let domain = Report::try_from(report.clone()).unwrap();
+        // An unknown end (-1) is left out, not taken for an end.
+        assert_eq!(domain.ends, vec![(0, 1_000)]);
         assert_eq!(domain.flush, Flush::MaxRows);
         assert_eq!(domain.processing(), Duration::from_millis(13));
         assert_eq!(domain.total_lag(), Some(5));

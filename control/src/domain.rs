@@ -118,6 +118,8 @@ pub struct Heartbeat {
     pub partitions: Vec<i32>,
     /// Records behind per partition.
     pub lag: Vec<(i32, i64)>,
+    /// The end of each partition, where known.
+    pub ends: Vec<(i32, i64)>,
     /// Whether it is paused now.
     pub paused: bool,
 }
@@ -153,6 +155,8 @@ pub struct Report {
     pub commit: Duration,
     /// Records behind per partition after it.
     pub lag: Vec<(i32, i64)>,
+    /// The end of each partition after it, where known.
+    pub ends: Vec<(i32, i64)>,
     /// Median end-to-end latency.
     pub e2e_p50: Option<Duration>,
     /// Largest end-to-end latency.

@@ -20,6 +20,9 @@ pub struct TuiArgs {
     /// A PEM CA certificate to trust for an `https://` control plane.
     #[arg(long, env = "PACER_CONTROL_CA")]
     pub control_ca: Option<PathBuf>,
+    /// Where `pacer up` keeps its state (its admin.token) and where the log goes by default.
+    #[arg(long, env = "PACER_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
     /// How often the control plane sends a snapshot (at least 100ms).
     #[arg(long, default_value = "1s", value_parser = parse_refresh)]
     pub refresh: Duration,
@@ -37,11 +40,17 @@ fn parse_refresh(text: &str) -> Result<Duration, String> {
 }
 
 impl TuiArgs {
+    fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(super::default_state_dir)
+    }
+
     /// The file the logs go to.
     pub fn log_file(&self) -> PathBuf {
         self.log_file
             .clone()
-            .unwrap_or_else(|| super::default_state_dir().join("tui.log"))
+            .unwrap_or_else(|| self.state_dir().join("tui.log"))
     }
 
     fn token(&self) -> anyhow::Result<Option<String>> {
@@ -50,7 +59,7 @@ impl TuiArgs {
         }
         let (path, given) = match &self.admin_token_file {
             Some(path) => (path.clone(), true),
-            None => (super::default_state_dir().join("admin.token"), false),
+            None => (self.state_dir().join("admin.token"), false),
         };
         match std::fs::read_to_string(&path) {
             Ok(token) => Ok(Some(token.trim().to_owned())),
@@ -70,6 +79,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<()> {
             ca: args.control_ca.clone(),
         },
         refresh: args.refresh,
+        confirm_quit: false,
     };
     config.target.check()?;
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {

@@ -112,6 +112,12 @@ impl UpArgs {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let state_dir = args.state_dir();
+    if args.console() {
+        say(&format!(
+            "starting PostgreSQL, the broker, the control plane, ingest and the workers; the console opens when they are up; logs in {}",
+            args.log_file().display()
+        ));
+    }
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
 
@@ -184,7 +190,17 @@ async fn run_on(
     let control_url = format!("http://{}", control_listener.local_addr()?);
     let worker_token = random_token()?;
     let admin_token = match &args.admin_token {
-        Some(token) => token.clone(),
+        Some(token) => {
+            // A token file from an earlier run would mislead `pacer tui`, which reads it by default.
+            match std::fs::remove_file(state_dir.join("admin.token")) {
+                Ok(()) => tracing::info!("removed the admin.token of an earlier run"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot remove the admin.token of an earlier run")
+                }
+            }
+            token.clone()
+        }
         None => {
             let token = random_token()?;
             write_secret(&state_dir.join("admin.token"), &token)?;
@@ -311,17 +327,30 @@ async fn run_on(
             ca: None,
         },
         refresh: Duration::from_secs(1),
+        confirm_quit: true,
     };
     let console_run = async {
         if console {
             match pacer_tui::run(console_config, std::future::pending()).await {
-                Ok(()) => tracing::info!("the console was closed; stopping"),
-                Err(e) => tracing::error!(error = %e, "the console failed; stopping"),
+                Ok(()) => {
+                    tracing::info!("the console was closed; stopping");
+                    say(&format!(
+                        "stopping (letting the workers write what the topic holds; Ctrl-C skips that); logs in {}",
+                        args.log_file().display()
+                    ));
+                    return;
+                }
+                Err(e) => {
+                    // The pipeline itself is fine: keep it running, as without a console.
+                    tracing::error!(error = %e, "the console failed; pacer keeps running");
+                    say(&format!(
+                        "the console failed ({e}); pacer keeps running, Ctrl-C stops it; logs in {}",
+                        args.log_file().display()
+                    ));
+                }
             }
-            say_stopping(&args.log_file());
-        } else {
-            std::future::pending::<()>().await
         }
+        std::future::pending::<()>().await
     };
     let mut ingest_ended = false;
     tokio::select! {
@@ -470,15 +499,14 @@ async fn bind_or_free(port: u16, what: &str) -> anyhow::Result<TcpListener> {
     }
 }
 
+/// A line for the person who ran `pacer up` while the console has (or had) the screen and the logs go to
+/// a file: starting, stopping, the console's failure.
 #[allow(
     clippy::print_stderr,
-    reason = "once the console is closed, the person who ran pacer up should see it stop"
+    reason = "with the logs in a file, this is how pacer up tells the person who ran it what happens"
 )]
-fn say_stopping(log: &std::path::Path) {
-    eprintln!(
-        "pacer: stopping (letting the workers write what the topic holds); logs in {}",
-        log.display()
-    );
+fn say(line: &str) {
+    eprintln!("pacer: {line}");
 }
 
 /// What the banner shows.

@@ -686,6 +686,11 @@ impl SimWorker {
         }
     }
 
+    /// Everything the control plane sent so far.
+    pub fn received(&self) -> Vec<pacer_proto::v1::attach_response::Message> {
+        self.received.lock().unwrap().clone()
+    }
+
     /// Waits (up to 10 s) until the control plane has sent a message that `check` accepts, and returns it.
     pub async fn wait_for(
         &self,

@@ -75,6 +75,8 @@ pub enum Overlay {
     Policy(PolicyForm),
     /// A pipeline-wide action waiting for a yes.
     Confirm(Action),
+    /// Quitting, which stops the whole pipeline under `pacer up`, waiting for a yes.
+    ConfirmQuit,
 }
 
 /// The line at the bottom: the result of the last action.
@@ -120,8 +122,13 @@ pub struct App {
     pub overlay: Overlay,
     /// The last action's result.
     pub status: Option<Status>,
-    /// The action sent and not yet answered.
-    pub pending: Option<Action>,
+    /// The actions sent and not yet answered, oldest first.
+    pub in_flight: Vec<Action>,
+    /// Whether quitting asks first (under `pacer up`, where it stops the pipeline).
+    pub confirm_quit: bool,
+    /// Whether the terminal is too small to show the console: then only the quit keys work, since nothing
+    /// else could be seen.
+    pub too_small: bool,
 }
 
 impl App {
@@ -138,7 +145,9 @@ impl App {
             reverse: false,
             overlay: Overlay::None,
             status: None,
-            pending: None,
+            in_flight: Vec::new(),
+            confirm_quit: false,
+            too_small: false,
         }
     }
 
@@ -154,9 +163,11 @@ impl App {
         self.connection = Connection::Disconnected { error, retry_at };
     }
 
-    /// Shows the answer to the pending action.
-    pub fn on_result(&mut self, result: Result<String, String>) {
-        self.pending = None;
+    /// Shows the answer to an action sent.
+    pub fn on_result(&mut self, action: &Action, result: Result<String, String>) {
+        if let Some(i) = self.in_flight.iter().position(|a| a == action) {
+            self.in_flight.remove(i);
+        }
         self.status = Some(match result {
             Ok(text) => Status { text, error: false },
             Err(text) => Status { text, error: true },
@@ -171,18 +182,21 @@ impl App {
             .map(|s| s.workers.iter().collect())
             .unwrap_or_default();
         let lag = |w: &pb::WorkerInfo| w.lag.iter().map(|l| l.lag.max(0)).sum::<i64>();
+        let last_rows = |w: &pb::WorkerInfo| w.last_batch.as_ref().map_or(0, |b| b.records);
         let state = |w: &pb::WorkerInfo| match (w.status(), w.paused) {
             (pb::WorkerStatus::Attached, false) => 0,
             (pb::WorkerStatus::Attached, true) => 1,
             _ => 2,
         };
         let interval = |w: &pb::WorkerInfo| w.settings.as_ref().map_or(0, |s| s.interval_ms);
+        // Stable sorts over the id order, so that equal keys keep a fixed order.
+        workers.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
         match self.sort {
             SortKey::Id => {}
             SortKey::State => workers.sort_by_key(|w| state(w)),
             SortKey::Interval => workers.sort_by_key(|w| interval(w)),
             SortKey::Lag => workers.sort_by_key(|w| std::cmp::Reverse(lag(w))),
-            SortKey::Rows => workers.sort_by_key(|w| std::cmp::Reverse(w.rows_written)),
+            SortKey::Rows => workers.sort_by_key(|w| std::cmp::Reverse(last_rows(w))),
         }
         if self.reverse {
             workers.reverse();
@@ -234,17 +248,29 @@ impl App {
 
     /// What a key does.
     pub fn handle_key(&mut self, key: KeyEvent) -> Outcome {
-        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-            return Outcome::Quit;
+        let ctrl_c =
+            key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+        if self.too_small && self.overlay != Overlay::ConfirmQuit {
+            // Nothing but the "too small" notice is on screen: only quitting makes sense.
+            return match key.code {
+                KeyCode::Char('q') => self.quit(),
+                _ if ctrl_c => self.quit(),
+                _ => Outcome::Nothing,
+            };
         }
         match std::mem::replace(&mut self.overlay, Overlay::None) {
+            Overlay::ConfirmQuit => match key.code {
+                KeyCode::Char('y' | 'Y') => Outcome::Quit,
+                _ if ctrl_c => Outcome::Quit,
+                _ => Outcome::Nothing,
+            },
+            _ if ctrl_c => self.quit(),
             Overlay::None => self.main_key(key),
-            Overlay::Help => {
-                // Any key closes the help, and only that.
-                Outcome::Nothing
-            }
+            // Any key closes the help, and only that.
+            Overlay::Help => Outcome::Nothing,
+            // Only y confirms: Enter, which sent the form, must not also say yes when pressed twice.
             Overlay::Confirm(action) => match key.code {
-                KeyCode::Char('y' | 'Y') | KeyCode::Enter => self.call(action),
+                KeyCode::Char('y' | 'Y') => self.call(action),
                 KeyCode::Char('n' | 'N') | KeyCode::Esc => {
                     self.status = Some(Status {
                         text: format!("cancelled: {action}"),
@@ -276,11 +302,29 @@ impl App {
         }
     }
 
+    /// Quits, or asks first where quitting stops the pipeline.
+    fn quit(&mut self) -> Outcome {
+        if self.confirm_quit {
+            self.overlay = Overlay::ConfirmQuit;
+            Outcome::Nothing
+        } else {
+            Outcome::Quit
+        }
+    }
+
     fn main_key(&mut self, key: KeyEvent) -> Outcome {
+        // Ctrl- and Alt- combinations are not commands (Ctrl-P must not pause a worker).
+        if key
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return Outcome::Nothing;
+        }
         let rows = self.workers().len() + 1;
         let row = self.selected_row();
         match key.code {
-            KeyCode::Char('q') | KeyCode::Esc => return Outcome::Quit,
+            KeyCode::Char('q') => return self.quit(),
+            KeyCode::Esc => self.status = None,
             KeyCode::Char('?') | KeyCode::F(1) => self.overlay = Overlay::Help,
             KeyCode::Down | KeyCode::Char('j') => self.select_row((row + 1) % rows),
             KeyCode::Up | KeyCode::Char('k') => self.select_row((row + rows - 1) % rows),
@@ -337,7 +381,91 @@ impl App {
     }
 
     fn call(&mut self, action: Action) -> Outcome {
-        self.pending = Some(action.clone());
+        self.in_flight.push(action.clone());
         Outcome::Call(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn with_worker() -> App {
+        let mut app = App::new("http://127.0.0.1:1", true);
+        app.on_snapshot(pb::PipelineSnapshot {
+            workers: vec![pb::WorkerInfo {
+                worker_id: "w1".into(),
+                status: pb::WorkerStatus::Attached.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        app
+    }
+
+    #[test]
+    fn ctrl_and_alt_letters_are_not_commands() {
+        let mut app = with_worker();
+        app.handle_key(key(KeyCode::Down));
+        for modifiers in [KeyModifiers::CONTROL, KeyModifiers::ALT] {
+            for c in ['p', 'r', 'o', 'm', 's', 'q'] {
+                let outcome = app.handle_key(KeyEvent::new(KeyCode::Char(c), modifiers));
+                assert_eq!(outcome, Outcome::Nothing, "{modifiers:?}-{c}");
+                assert_eq!(app.overlay, Overlay::None);
+            }
+        }
+        assert_eq!(app.sort, SortKey::Id);
+        assert_eq!(
+            app.handle_key(key(KeyCode::Char('p'))),
+            Outcome::Call(Action::Pause(Target::Worker("w1".into())))
+        );
+    }
+
+    #[test]
+    fn quitting_asks_first_when_it_stops_the_pipeline() {
+        let mut app = with_worker();
+        assert_eq!(app.handle_key(key(KeyCode::Esc)), Outcome::Nothing);
+        assert_eq!(app.handle_key(key(KeyCode::Char('q'))), Outcome::Quit);
+        app.confirm_quit = true;
+        assert_eq!(app.handle_key(key(KeyCode::Char('q'))), Outcome::Nothing);
+        assert_eq!(app.overlay, Overlay::ConfirmQuit);
+        // Any other key stays.
+        assert_eq!(app.handle_key(key(KeyCode::Enter)), Outcome::Nothing);
+        assert_eq!(app.overlay, Overlay::None);
+        app.handle_key(key(KeyCode::Char('q')));
+        assert_eq!(app.handle_key(key(KeyCode::Char('y'))), Outcome::Quit);
+        // Ctrl-C twice quits too.
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(app.handle_key(ctrl_c), Outcome::Nothing);
+        assert_eq!(app.handle_key(ctrl_c), Outcome::Quit);
+    }
+
+    #[test]
+    fn on_a_terminal_too_small_only_quitting_works() {
+        let mut app = with_worker();
+        app.too_small = true;
+        for c in ['j', 'p', 'o', 'm', 'P', '?'] {
+            assert_eq!(app.handle_key(key(KeyCode::Char(c))), Outcome::Nothing);
+            assert_eq!(app.overlay, Overlay::None);
+        }
+        assert!(app.in_flight.is_empty());
+        app.confirm_quit = true;
+        assert_eq!(app.handle_key(key(KeyCode::Char('q'))), Outcome::Nothing);
+        assert_eq!(app.handle_key(key(KeyCode::Char('y'))), Outcome::Quit);
+    }
+
+    #[test]
+    fn answers_clear_their_own_action_only() {
+        let mut app = with_worker();
+        let pause = Action::Pause(Target::All);
+        let mode = Action::SetMode(Mode::Advise);
+        app.in_flight = vec![pause.clone(), mode.clone()];
+        app.on_result(&mode, Ok("mode now advise".into()));
+        assert_eq!(app.in_flight, vec![pause]);
+        assert_eq!(app.status.as_ref().map(|s| s.error), Some(false));
     }
 }

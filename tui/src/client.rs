@@ -110,10 +110,18 @@ fn code_words(code: tonic::Code) -> &'static str {
 }
 
 /// An admin client with the token at hand.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     inner: AdminClient<Channel>,
     token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -122,7 +130,11 @@ impl Client {
         let mut endpoint = Endpoint::from_shared(target.url.clone())
             .map_err(|e| ClientError::Config(format!("bad control URL `{}`: {e}", target.url)))?
             .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(10));
+            .timeout(Duration::from_secs(10))
+            // A control plane that vanishes without closing the connection is noticed.
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
         if let Some(ca) = &target.ca {
             let pem = std::fs::read(ca)
                 .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", ca.display())))?;
@@ -161,9 +173,6 @@ impl Client {
         let request = pb::WatchPipelineRequest {
             period: prost_types::Duration::try_from(period).ok(),
         };
-        // A stream must outlive the per-call timeout: ask without one.
-        let mut request = tonic::Request::new(request);
-        request.set_timeout(Duration::from_secs(365 * 86_400));
         Ok(self.inner.watch_pipeline(request).await?.into_inner())
     }
 

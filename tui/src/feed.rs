@@ -59,9 +59,14 @@ async fn session(
         Ok(stream) => stream,
         Err(e) => return (false, e.to_string()),
     };
+    // A stream that stays open but silent (a control plane stopped, a partition) counts as broken.
+    let silence = period * 3 + Duration::from_secs(2);
     let mut received = false;
     loop {
-        match stream.message().await {
+        let Ok(message) = tokio::time::timeout(silence, stream.message()).await else {
+            return (received, format!("no snapshot for {}s", silence.as_secs()));
+        };
+        match message {
             Ok(Some(snapshot)) => {
                 received = true;
                 if tx.send(Feed::Snapshot(Box::new(snapshot))).await.is_err() {

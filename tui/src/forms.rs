@@ -4,9 +4,52 @@
 use crate::action::{Action, Target};
 use pacer_policy::{PolicyConfig, PolicyKind};
 use pacer_proto::v1 as pb;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// What a key means to a text field, whatever the terminal sends for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edit {
+    /// Type this character.
+    Type(char),
+    /// Delete the last character (Backspace, Ctrl-H).
+    Erase,
+    /// Empty the field (Ctrl-U).
+    Clear,
+    /// Anything else.
+    Other,
+}
+
+fn edit(key: KeyEvent) -> Edit {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Backspace => Edit::Erase,
+        KeyCode::Char('h') if ctrl => Edit::Erase,
+        KeyCode::Char('u') if ctrl => Edit::Clear,
+        KeyCode::Char(c)
+            if !c.is_control()
+                && !key
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            Edit::Type(c)
+        }
+        _ => Edit::Other,
+    }
+}
+
+/// Applies an edit to a field of at most `limit` characters.
+fn apply(field: &mut String, key: KeyEvent, limit: usize) {
+    match edit(key) {
+        Edit::Type(c) if field.chars().count() < limit => field.push(c),
+        Edit::Erase => {
+            field.pop();
+        }
+        Edit::Clear => field.clear(),
+        _ => {}
+    }
+}
 
 /// What a key did to a form.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,17 +110,11 @@ impl OverrideForm {
             KeyCode::BackTab | KeyCode::Up => {
                 self.focus = (self.focus + self.fields.len() - 1) % self.fields.len()
             }
-            KeyCode::Backspace => {
-                self.fields[self.focus].pop();
-            }
-            KeyCode::Char(c) if !c.is_control() && self.fields[self.focus].len() < 32 => {
-                self.fields[self.focus].push(c)
-            }
             KeyCode::Enter => match self.action() {
                 Ok(action) => return FormOutcome::Done(action),
                 Err(e) => self.error = Some(e),
             },
-            _ => {}
+            _ => apply(&mut self.fields[self.focus], key, 32),
         }
         FormOutcome::Editing
     }
@@ -208,15 +245,11 @@ impl PolicyForm {
                 self.choice = (self.choice + 1) % n;
                 self.refill();
             }
-            KeyCode::Backspace => {
-                self.params.pop();
-            }
-            KeyCode::Char(c) if !c.is_control() && self.params.len() < 200 => self.params.push(c),
             KeyCode::Enter => match self.action() {
                 Ok(action) => return FormOutcome::Done(action),
                 Err(e) => self.error = Some(e),
             },
-            _ => {}
+            _ => apply(&mut self.params, key, 200),
         }
         FormOutcome::Editing
     }
@@ -227,17 +260,22 @@ impl PolicyForm {
         let mut params = BTreeMap::new();
         for part in self
             .params
-            .split([',', ' '])
-            .filter(|p| !p.trim().is_empty())
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
         {
             let (name, value) = part
                 .split_once('=')
                 .ok_or_else(|| format!("parameter `{part}` is not name=value"))?;
+            let name = name.trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(format!("parameter `{part}` is not name=value"));
+            }
             let value: f64 = value
                 .trim()
                 .parse()
                 .map_err(|_| format!("parameter `{name}`: `{value}` is not a number"))?;
-            params.insert(name.trim().to_owned(), value);
+            params.insert(name.to_owned(), value);
         }
         Ok(Action::SetPolicy {
             name: self.kind().as_str().to_owned(),
@@ -302,6 +340,23 @@ mod tests {
     }
 
     #[test]
+    fn control_keys_edit_fields_and_never_type_letters() {
+        let mut form = OverrideForm::new(Target::All, None);
+        type_in(&mut form, "250");
+        let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+        form.handle_key(ctrl('h'));
+        assert_eq!(form.fields[0], "25");
+        form.handle_key(ctrl('w'));
+        form.handle_key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::ALT));
+        assert_eq!(form.fields[0], "25");
+        form.handle_key(ctrl('u'));
+        assert_eq!(form.fields[0], "");
+        // Shifted letters are letters.
+        form.handle_key(KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT));
+        assert_eq!(form.fields[0], "S");
+    }
+
+    #[test]
     fn a_policy_form_starts_from_the_running_policy_and_parses_parameters() {
         let running = pb::PolicyState {
             name: "aimd".into(),
@@ -311,7 +366,7 @@ mod tests {
         let mut form = PolicyForm::new(Some(&running));
         assert_eq!(form.kind(), PolicyKind::Aimd);
         assert_eq!(form.params, "rho=0.7");
-        form.params.push_str(", backoff=0.5");
+        form.params.push_str(", backoff = 0.5");
         assert_eq!(
             form.action(),
             Ok(Action::SetPolicy {

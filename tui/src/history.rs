@@ -50,7 +50,7 @@ pub struct History {
     origin: Option<f64>,
     /// The previous snapshot's time and counters, for the rates.
     previous: Option<Counters>,
-    /// Events arriving in the topic per second: records consumed plus the growth of the lag.
+    /// Events ingested per second: the growth of the partitions' ends.
     pub ingested: Series,
     /// Rows written per second.
     pub written: Series,
@@ -90,15 +90,14 @@ impl History {
         let totals = snapshot.totals.unwrap_or_default();
         let now = Counters {
             at,
-            arrived: totals.records as f64 + totals.lag.max(0) as f64,
+            arrived: totals.events_ingested as f64,
             written: totals.rows_written as f64,
         };
         if let Some(before) = self.previous {
             let dt = now.at - before.at;
             // A control plane that restarted counts from zero again: no rate across the restart.
-            if dt > 0.0 && now.written >= before.written {
-                self.ingested
-                    .push(x, ((now.arrived - before.arrived) / dt).max(0.0));
+            if dt > 0.0 && now.written >= before.written && now.arrived >= before.arrived {
+                self.ingested.push(x, (now.arrived - before.arrived) / dt);
                 self.written.push(x, (now.written - before.written) / dt);
             }
         }
@@ -156,14 +155,15 @@ impl History {
 mod tests {
     use super::*;
 
-    fn snapshot(at: i64, records: u64, rows: u64, lag: i64) -> pb::PipelineSnapshot {
+    fn snapshot(at: i64, ingested: u64, rows: u64, lag: i64) -> pb::PipelineSnapshot {
         pb::PipelineSnapshot {
             taken_at: Some(prost_types::Timestamp {
                 seconds: at,
                 nanos: 0,
             }),
             totals: Some(pb::Totals {
-                records,
+                events_ingested: ingested,
+                records: rows,
                 rows_written: rows,
                 lag,
                 ..Default::default()
@@ -176,8 +176,8 @@ mod tests {
     fn rates_come_from_the_difference_of_two_snapshots() {
         let mut h = History::default();
         h.record(&snapshot(100, 0, 0, 0));
-        h.record(&snapshot(102, 1_000, 900, 500));
-        // 1,000 consumed and 500 more waiting in 2 s: 750 arrived per second; 900 written in 2 s.
+        h.record(&snapshot(102, 1_500, 900, 500));
+        // 1,500 ingested and 900 written in 2 s.
         assert_eq!(h.ingested.points(), vec![(2.0, 750.0)]);
         assert_eq!(h.written.points(), vec![(2.0, 450.0)]);
         assert_eq!(h.lag, VecDeque::from([0, 500]));

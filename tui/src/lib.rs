@@ -33,6 +33,8 @@ pub struct TuiConfig {
     pub target: ControlTarget,
     /// How often the control plane sends a snapshot (at least 100 ms).
     pub refresh: Duration,
+    /// Whether quitting asks first (when it stops more than the console, as under `pacer up`).
+    pub confirm_quit: bool,
 }
 
 /// Why the console could not run.
@@ -41,6 +43,9 @@ pub enum TuiError {
     /// The terminal could not be set up or drawn on.
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    /// Something in the process panicked; the terminal was given back, and the console closed.
+    #[error("a panic in the process (see the log); the console closed")]
+    Panicked,
 }
 
 /// Runs the console until the operator quits or `stop` resolves, then gives the terminal back.
@@ -57,11 +62,17 @@ pub async fn run(
     let reader = terminal::read_events(key_tx);
     let (result_tx, mut result_rx) = mpsc::channel(16);
     let mut app = App::new(config.target.url.clone(), config.target.token.is_some());
+    app.confirm_quit = config.confirm_quit;
     // Once a second for the clocks on screen (uptime, the retry countdown); otherwise only on news.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(stop);
     let outcome = loop {
+        if terminal::panicked() {
+            break Err(TuiError::Panicked);
+        }
+        let size = screen.terminal.size()?;
+        app.too_small = size.width < ui::MIN_WIDTH || size.height < ui::MIN_HEIGHT;
         screen
             .terminal
             .draw(|frame| ui::draw(frame, &app, Instant::now()))?;
@@ -74,7 +85,7 @@ pub async fn run(
                     app.on_disconnected(error, Instant::now() + retry_in)
                 }
             },
-            Some(result) = result_rx.recv() => app.on_result(result),
+            Some((action, result)) = result_rx.recv() => app.on_result(&action, result),
             event = key_rx.recv() => match event {
                 Some(Event::Key(key)) if key.kind != KeyEventKind::Release => {
                     match app.handle_key(key) {
@@ -84,7 +95,7 @@ pub async fn run(
                             let (target, tx) = (config.target.clone(), result_tx.clone());
                             tokio::spawn(async move {
                                 let result = execute(&target, &action).await;
-                                let _ = tx.send(result).await;
+                                let _ = tx.send((action, result)).await;
                             });
                         }
                     }
@@ -95,8 +106,9 @@ pub async fn run(
         }
     };
     feed.abort_all();
-    drop(reader);
     drop(screen);
+    // The reader stops within one poll; wait for it, so that it takes no key meant for what runs next.
+    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     outcome
 }
 

@@ -40,7 +40,11 @@ fn worker(id: &str, status: pb::WorkerStatus, partitions: &[i32], lag: i64) -> p
         partitions: partitions.to_vec(),
         lag: partitions
             .iter()
-            .map(|&partition| pb::PartitionLag { partition, lag })
+            .map(|&partition| pb::PartitionLag {
+                partition,
+                lag,
+                end_offset: 1_000,
+            })
             .collect(),
         settings: settings(120, 5000),
         settings_source: pb::SettingsSource::Policy.into(),
@@ -80,6 +84,7 @@ fn pipeline(at: i64, mode: pb::Mode) -> pb::PipelineSnapshot {
         totals: Some(pb::Totals {
             batches: 14 + elapsed,
             records: 4_000 + elapsed * 1_000,
+            events_ingested: 4_080 + elapsed * 1_000,
             rows_written: 3_990 + elapsed * 1_000,
             invalid: 10,
             duplicates: 0,
@@ -165,7 +170,7 @@ fn the_full_console_shows_totals_rates_workers_lag_and_decisions() {
     let app = app_with(pb::Mode::Enforce);
     for (width, height) in [(80, 24), (120, 40), (200, 60)] {
         let screen = render(&app, width, height, Instant::now());
-        // Totals: 4,000 + 29,000 consumed, 80 waiting.
+        // Totals: 4,080 + 29,000 ingested.
         assert!(
             screen.contains("ingested 33.1k"),
             "{width}x{height}\n{screen}"
@@ -180,11 +185,23 @@ fn the_full_console_shows_totals_rates_workers_lag_and_decisions() {
         assert!(screen.contains("batch 48ms"), "{screen}");
         assert!(screen.contains("e2e 90ms"), "{screen}");
         // Workers: ids in full even at 80 columns, states, settings, lag.
-        assert!(screen.contains("w-alpha-01"), "{screen}");
-        assert!(screen.contains("w-bravo-02"), "{screen}");
-        assert!(screen.contains("attached"), "{screen}");
-        assert!(screen.contains("lost"), "{screen}");
-        assert!(screen.contains("120ms"), "{screen}");
+        let row = |id: &str| {
+            screen
+                .lines()
+                .find(|l| l.contains(id))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let alpha = row("w-alpha-01");
+        assert!(
+            alpha.contains("attached") && alpha.contains("120ms") && alpha.contains("321"),
+            "{alpha}"
+        );
+        let bravo = row("w-bravo-02");
+        assert!(
+            bravo.contains("lost") && !bravo.contains("attached"),
+            "{bravo}"
+        );
         assert!(screen.contains("p0 40"), "{screen}");
         assert!(screen.contains("lag 80"), "{screen}");
         // The decision and its reason.
@@ -214,7 +231,11 @@ fn an_override_shows_in_the_header_and_on_the_worker() {
     app.on_snapshot(snapshot);
     let screen = render(&app, 120, 40, Instant::now());
     assert!(screen.contains("override all 250ms"), "{screen}");
-    assert!(screen.contains("override"), "{screen}");
+    let all = screen
+        .lines()
+        .find(|l| l.contains("* every worker"))
+        .unwrap_or_default();
+    assert!(all.contains("250ms") && all.contains("override"), "{all}");
     let row = screen
         .lines()
         .find(|l| l.contains("w-alpha-01"))
@@ -283,6 +304,12 @@ fn no_size_and_no_overlay_makes_it_panic() {
             }
         }
     }
+    app.overlay = pacer_tui::Overlay::ConfirmQuit;
+    for (width, height) in [(1, 1), (40, 10), (80, 24), (200, 60)] {
+        render(&app, width, height, Instant::now());
+    }
+    let small = render(&app, 60, 20, Instant::now());
+    assert!(small.contains("stops the whole pipeline"), "{small}");
 }
 
 #[test]

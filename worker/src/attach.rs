@@ -6,6 +6,7 @@
 use crate::batch::FlushReason;
 use crate::config::WorkerConfig;
 use crate::metrics::BatchReport;
+use crate::ownership::PartitionLag;
 use crate::settings::{BatchSettings, SettingsHandle};
 use pacer_backoff::Backoff;
 use pacer_proto::v1 as pb;
@@ -45,7 +46,7 @@ pub struct WorkerStatus {
     /// The partitions owned now.
     pub partitions: Vec<i32>,
     /// Records behind per partition.
-    pub lag: Vec<(i32, i64)>,
+    pub lag: Vec<PartitionLag>,
     /// Whether the worker is paused.
     pub paused: bool,
 }
@@ -336,9 +337,13 @@ fn timestamp_pb(t: OffsetDateTime) -> prost_types::Timestamp {
     }
 }
 
-fn lag_pb(lag: &[(i32, i64)]) -> Vec<pb::PartitionLag> {
+fn lag_pb(lag: &[PartitionLag]) -> Vec<pb::PartitionLag> {
     lag.iter()
-        .map(|&(partition, lag)| pb::PartitionLag { partition, lag })
+        .map(|l| pb::PartitionLag {
+            partition: l.partition,
+            lag: l.lag,
+            end_offset: l.end.unwrap_or(-1),
+        })
         .collect()
 }
 

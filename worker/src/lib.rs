@@ -18,7 +18,7 @@ pub use attach::ControlLink;
 pub use batch::{Batch, FlushReason};
 pub use config::{WorkerConfig, default_worker_id};
 pub use metrics::BatchReport;
-pub use ownership::OwnershipContext;
+pub use ownership::{OwnershipContext, PartitionLag};
 pub use pacer_backoff::Backoff;
 pub use run::{WorkerError, offsets_to_commit, run};
 pub use settings::{BatchSettings, SettingsHandle};

@@ -44,7 +44,7 @@ pub struct BatchReport {
     /// Records behind the end of the owned partitions after this batch, if known.
     pub lag: Option<i64>,
     /// Records behind the end of each owned partition, from the same statistics.
-    pub partition_lag: Vec<(i32, i64)>,
+    pub partition_lag: Vec<crate::ownership::PartitionLag>,
     /// Median end-to-end latency (`processed_at - time`) of the batch's events.
     pub e2e_p50: Option<Duration>,
     /// Largest end-to-end latency of the batch's events.

@@ -15,8 +15,19 @@ use std::sync::Mutex;
 struct Owned {
     epochs: HashMap<(String, i32), u64>,
     next_epoch: u64,
-    /// Consumer lag per owned partition, from librdkafka's latest statistics.
-    lag: HashMap<i32, i64>,
+    /// Consumer lag and end offset per partition, from librdkafka's latest statistics.
+    lag: HashMap<i32, PartitionLag>,
+}
+
+/// How far behind one partition is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// The partition.
+    pub partition: i32,
+    /// Records between the committed offset and the end of the partition.
+    pub lag: i64,
+    /// The end of the partition (its high watermark), if known.
+    pub end: Option<i64>,
 }
 
 /// The consumer context: tracks ownership across rebalances.
@@ -42,14 +53,14 @@ impl OwnershipContext {
     }
 
     /// The consumer lag of each owned partition, from the latest statistics (refreshed every second).
-    pub fn lag(&self) -> Vec<(i32, i64)> {
+    pub fn lag(&self) -> Vec<PartitionLag> {
         let owned = self.lock();
-        let mut lag: Vec<(i32, i64)> = owned
+        let mut lag: Vec<PartitionLag> = owned
             .epochs
             .keys()
-            .filter_map(|(_, p)| owned.lag.get(p).map(|l| (*p, *l)))
+            .filter_map(|(_, p)| owned.lag.get(p).copied())
             .collect();
-        lag.sort_unstable();
+        lag.sort_unstable_by_key(|l| l.partition);
         lag
     }
 
@@ -91,7 +102,15 @@ impl ClientContext for OwnershipContext {
             for (&partition, stats) in &topic.partitions {
                 // Partition -1 is librdkafka's internal queue; a negative lag means "not known yet".
                 if partition >= 0 && stats.consumer_lag >= 0 {
-                    owned.lag.insert(partition, stats.consumer_lag);
+                    owned.lag.insert(
+                        partition,
+                        PartitionLag {
+                            partition,
+                            lag: stats.consumer_lag,
+                            // Negative offsets are librdkafka's "not known".
+                            end: (stats.hi_offset >= 0).then_some(stats.hi_offset),
+                        },
+                    );
                 }
             }
         }

@@ -524,7 +524,7 @@ impl Finisher {
     /// Records behind the end of the owned partitions, from librdkafka's statistics of the last second.
     fn lag(&self) -> Option<i64> {
         let lag = self.consumer.context().lag();
-        (!lag.is_empty()).then(|| lag.iter().map(|(_, l)| l).sum())
+        (!lag.is_empty()).then(|| lag.iter().map(|l| l.lag).sum())
     }
 }
 

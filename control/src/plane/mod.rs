@@ -2,12 +2,14 @@
 //! mode. The gRPC handlers talk to it through [`Plane`], a cheap handle over a channel; nothing else touches
 //! the state, and no lock is held across an `.await`.
 
+mod ends;
 mod entry;
 mod snapshot;
 #[cfg(test)]
 mod tests;
 mod window;
 
+use ends::PartitionEnds;
 pub use entry::Push;
 pub use snapshot::{PolicyView, Snapshot, Totals, WorkerView};
 use window::BatchWindow;
@@ -110,6 +112,7 @@ impl Plane {
             recent: VecDeque::new(),
             forgotten: Totals::default(),
             batches: BatchWindow::default(),
+            ends: PartitionEnds::default(),
             store,
         };
         let task = tokio::spawn(state.run(rx));
@@ -219,6 +222,8 @@ struct State {
     forgotten: Totals,
     /// The batches of the last seconds, for the percentiles the snapshot shows.
     batches: BatchWindow,
+    /// The partitions' ends, for the events ingested.
+    ends: PartitionEnds,
     store: DecisionStore,
 }
 
@@ -400,6 +405,7 @@ impl State {
     }
 
     fn heartbeat(&mut self, worker: &WorkerId, connection: u64, heartbeat: Heartbeat) {
+        self.ends.observe(&heartbeat.ends);
         let Some(entry) = self.current(worker, connection) else {
             return;
         };
@@ -433,6 +439,7 @@ impl State {
             return;
         };
         self.batches.push(Instant::now(), &report);
+        self.ends.observe(&report.ends);
         let at = since_start.max(entry.last_at);
         entry.last_at = at;
         if mode == Mode::Enforce || ov.is_some() {
@@ -651,6 +658,7 @@ impl State {
                     .fold(totals.lag, |sum, (_, l)| sum.saturating_add(*l));
             }
         }
+        totals.ingested = self.ends.ingested();
         Snapshot {
             taken_at: OffsetDateTime::now_utc(),
             started_at: self.started_at,

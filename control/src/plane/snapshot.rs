@@ -58,6 +58,8 @@ pub struct Totals {
     pub duplicates: u64,
     /// Records behind, as last reported by the attached workers.
     pub lag: i64,
+    /// Events the topic took since the control plane first saw each partition.
+    pub ingested: u64,
 }
 
 /// The running policy and mode.

@@ -70,6 +70,7 @@ fn report(interval_ms: u64) -> Report {
         write: Duration::from_millis(5),
         commit: Duration::from_millis(1),
         lag: vec![(0, 0)],
+        ends: vec![(0, 100)],
         e2e_p50: Some(Duration::from_millis(60)),
         e2e_max: Some(Duration::from_millis(120)),
     }

@@ -25,6 +25,8 @@ struct Sample {
 #[derive(Debug, Default)]
 pub struct BatchWindow {
     samples: VecDeque<Sample>,
+    /// The summary of `samples` as they are, until they change: every watcher's snapshot asks for it.
+    summary: std::cell::Cell<Option<RecentBatches>>,
 }
 
 /// What the batches of the window add up to.
@@ -52,6 +54,7 @@ impl BatchWindow {
         if self.samples.len() == CAPACITY {
             self.samples.pop_front();
         }
+        self.summary.set(None);
         self.samples.push_back(Sample {
             at,
             records: report.records,
@@ -69,11 +72,21 @@ impl BatchWindow {
             .is_some_and(|s| now.saturating_duration_since(s.at) > WINDOW)
         {
             self.samples.pop_front();
+            self.summary.set(None);
         }
     }
 
     /// The summary of what the window holds.
     pub fn summary(&self) -> RecentBatches {
+        if let Some(summary) = self.summary.get() {
+            return summary;
+        }
+        let summary = self.compute();
+        self.summary.set(Some(summary));
+        summary
+    }
+
+    fn compute(&self) -> RecentBatches {
         let mut durations: Vec<Duration> = self.samples.iter().map(|s| s.duration).collect();
         let mut medians: Vec<Duration> = self.samples.iter().filter_map(|s| s.e2e_p50).collect();
         let mut maxima: Vec<Duration> = self.samples.iter().filter_map(|s| s.e2e_max).collect();
@@ -124,6 +137,7 @@ mod tests {
             write: Duration::from_millis(duration_ms),
             commit: Duration::ZERO,
             lag: Vec::new(),
+            ends: Vec::new(),
             e2e_p50: e2e_ms.map(Duration::from_millis),
             e2e_max: e2e_ms.map(|ms| Duration::from_millis(ms * 2)),
         }
@@ -136,6 +150,8 @@ mod tests {
         for ms in 1..=100 {
             window.push(t0, &report(ms, Some(ms)));
         }
+        assert_eq!(window.summary().batches, 100);
+        // A new batch is in the next summary, not hidden by the one before.
         window.push(t0, &report(500, None));
         let s = window.summary();
         assert_eq!(s.batches, 101);

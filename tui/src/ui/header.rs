@@ -68,7 +68,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
                 Style::default().fg(Color::Yellow),
             ));
         }
-        let ingested = totals.records as f64 + totals.lag.max(0) as f64;
+        let ingested = totals.events_ingested as f64;
         second.extend([
             Span::styled("ingested ", dim),
             Span::styled(format::count(ingested), bold),

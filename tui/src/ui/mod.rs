@@ -58,6 +58,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant) {
         Overlay::Override(form) => overlay::override_form(frame, area, form),
         Overlay::Policy(form) => overlay::policy_form(frame, area, form),
         Overlay::Confirm(action) => overlay::confirm(frame, area, action),
+        Overlay::ConfirmQuit => overlay::confirm_quit(frame, area),
     }
 }
 
@@ -90,15 +91,23 @@ fn too_small(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
             area.width, area.height
         )),
         Line::from(Span::styled(words, Style::default().fg(color))),
-        Line::from("q quits."),
+        Line::from(if app.overlay == Overlay::ConfirmQuit {
+            overlay::QUIT_QUESTION
+        } else {
+            "q quits."
+        }),
     ];
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }
 
 fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
-    let line = if let Some(action) = &app.pending {
+    let line = if let Some(action) = app.in_flight.last() {
+        let more = match app.in_flight.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
         Line::from(Span::styled(
-            format!("… {action}"),
+            format!("… {action}{more}"),
             Style::default().fg(Color::Yellow),
         ))
     } else if let Some(status) = &app.status {

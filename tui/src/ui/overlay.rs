@@ -31,9 +31,16 @@ pub const KEYS: &[(&str, &str)] = &[
         "P",
         "switch the policy and edit its parameters (asks first)",
     ),
-    ("y / n", "confirm / cancel a change to the whole pipeline"),
+    (
+        "y / n Esc",
+        "confirm / cancel a change to the whole pipeline",
+    ),
     ("?", "this help; any key closes it"),
-    ("q Esc Ctrl-C", "quit"),
+    ("Esc", "close a form or the help; clear the status line"),
+    (
+        "q Ctrl-C",
+        "quit (under pacer up, which then stops, it asks first)",
+    ),
 ];
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -165,9 +172,29 @@ pub fn confirm(frame: &mut Frame<'_>, area: Rect, action: &Action) {
         Line::from(format!("{action}?")),
         Line::default(),
         Line::from(Span::styled(
-            "y / Enter: yes · n / Esc: no",
+            "y: yes · n / Esc: no",
             Style::default().fg(Color::DarkGray),
         )),
     ];
     boxed(frame, centered(area, 70, 8), " confirm ", lines);
+}
+
+/// What quitting under `pacer up` asks.
+pub const QUIT_QUESTION: &str = "Quit? This stops the whole pipeline: ingest, workers, control plane. y: yes, any other key: no";
+
+pub fn confirm_quit(frame: &mut Frame<'_>, area: Rect) {
+    let lines = vec![
+        Line::from(Span::styled(
+            "Quitting stops pacer up:",
+            Style::default().add_modifier(Modifier::BOLD),
+        )),
+        Line::from("ingest stops taking events, the workers write what the topic holds,"),
+        Line::from("then everything stops."),
+        Line::default(),
+        Line::from(Span::styled(
+            "y: quit and stop · any other key: stay",
+            Style::default().fg(Color::DarkGray),
+        )),
+    ];
+    boxed(frame, centered(area, 74, 9), " quit? ", lines);
 }

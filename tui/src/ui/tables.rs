@@ -177,7 +177,9 @@ fn flush_words(reason: pb::FlushReason) -> &'static str {
 fn partitions(parts: &[i32]) -> String {
     match parts {
         [] => "-".into(),
-        [first, .., last] if parts.windows(2).all(|w| w[1] == w[0] + 1) && parts.len() > 2 => {
+        [first, .., last]
+            if parts.len() > 2 && parts.windows(2).all(|w| w[0].checked_add(1) == Some(w[1])) =>
+        {
             format!("{first}-{last}")
         }
         _ => parts
@@ -260,5 +262,9 @@ mod tests {
         assert_eq!(partitions(&[0, 1]), "0,1");
         assert_eq!(partitions(&[0, 1, 2, 3]), "0-3");
         assert_eq!(partitions(&[0, 2, 5]), "0,2,5");
+        assert_eq!(
+            partitions(&[i32::MAX - 1, i32::MAX, 0]),
+            "2147483646,2147483647,0"
+        );
     }
 }
