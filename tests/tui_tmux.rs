@@ -162,6 +162,14 @@ async fn the_console_in_a_terminal_shows_the_worker_and_changes_its_interval() {
         })
         .await;
     assert!(screen.contains("override 1 worker"), "{screen}");
+    // The ingest figures come from the partitions the real worker reports: every event written was ingested,
+    // and the partitions' ends moved.
+    common::wait_for_pipeline(&url, Duration::from_secs(20), "ingest figures", |s| {
+        s.totals.is_some_and(|t| {
+            t.arrived > 0 && t.rows_written > 0 && t.events_ingested >= t.rows_written
+        })
+    })
+    .await;
 
     // The control plane stops answering without closing anything (SIGSTOP): the console notices the silence.
     let pid = nix::unistd::Pid::from_raw(control.id().unwrap() as i32);

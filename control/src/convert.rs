@@ -393,6 +393,7 @@ pub fn snapshot_pb(s: &Snapshot) -> pb::PipelineSnapshot {
             duplicates: s.totals.duplicates,
             lag: s.totals.lag,
             events_ingested: s.totals.ingested,
+            arrived: s.totals.arrived,
         }),
         recent_decisions: s.recent.iter().map(decision_pb).collect(),
         started_at: Some(timestamp_pb(s.started_at)),

@@ -90,7 +90,7 @@ impl History {
         let totals = snapshot.totals.unwrap_or_default();
         let now = Counters {
             at,
-            arrived: totals.events_ingested as f64,
+            arrived: totals.arrived as f64,
             written: totals.rows_written as f64,
         };
         if let Some(before) = self.previous {
@@ -162,7 +162,7 @@ mod tests {
                 nanos: 0,
             }),
             totals: Some(pb::Totals {
-                events_ingested: ingested,
+                arrived: ingested,
                 records: rows,
                 rows_written: rows,
                 lag,

@@ -85,6 +85,7 @@ fn pipeline(at: i64, mode: pb::Mode) -> pb::PipelineSnapshot {
             batches: 14 + elapsed,
             records: 4_000 + elapsed * 1_000,
             events_ingested: 4_080 + elapsed * 1_000,
+            arrived: 80 + elapsed * 1_000,
             rows_written: 3_990 + elapsed * 1_000,
             invalid: 10,
             duplicates: 0,

@@ -2,15 +2,15 @@
 //! mode. The gRPC handlers talk to it through [`Plane`], a cheap handle over a channel; nothing else touches
 //! the state, and no lock is held across an `.await`.
 
-mod ends;
 mod entry;
+mod partitions;
 mod snapshot;
 #[cfg(test)]
 mod tests;
 mod window;
 
-use ends::PartitionEnds;
 pub use entry::Push;
+use partitions::Partitions;
 pub use snapshot::{PolicyView, Snapshot, Totals, WorkerView};
 use window::BatchWindow;
 pub use window::RecentBatches;
@@ -112,7 +112,7 @@ impl Plane {
             recent: VecDeque::new(),
             forgotten: Totals::default(),
             batches: BatchWindow::default(),
-            ends: PartitionEnds::default(),
+            partitions: Partitions::default(),
             store,
         };
         let task = tokio::spawn(state.run(rx));
@@ -222,8 +222,8 @@ struct State {
     forgotten: Totals,
     /// The batches of the last seconds, for the percentiles the snapshot shows.
     batches: BatchWindow,
-    /// The partitions' ends, for the events ingested.
-    ends: PartitionEnds,
+    /// Ends and lag per partition, for the events ingested.
+    partitions: Partitions,
     store: DecisionStore,
 }
 
@@ -405,7 +405,7 @@ impl State {
     }
 
     fn heartbeat(&mut self, worker: &WorkerId, connection: u64, heartbeat: Heartbeat) {
-        self.ends.observe(&heartbeat.ends);
+        self.partitions.observe(&heartbeat.ends, &heartbeat.lag);
         let Some(entry) = self.current(worker, connection) else {
             return;
         };
@@ -439,7 +439,7 @@ impl State {
             return;
         };
         self.batches.push(Instant::now(), &report);
-        self.ends.observe(&report.ends);
+        self.partitions.observe(&report.ends, &report.lag);
         let at = since_start.max(entry.last_at);
         entry.last_at = at;
         if mode == Mode::Enforce || ov.is_some() {
@@ -658,7 +658,8 @@ impl State {
                     .fold(totals.lag, |sum, (_, l)| sum.saturating_add(*l));
             }
         }
-        totals.ingested = self.ends.ingested();
+        totals.ingested = totals.records.saturating_add(self.partitions.backlog());
+        totals.arrived = self.partitions.arrived();
         Snapshot {
             taken_at: OffsetDateTime::now_utc(),
             started_at: self.started_at,

@@ -58,8 +58,10 @@ pub struct Totals {
     pub duplicates: u64,
     /// Records behind, as last reported by the attached workers.
     pub lag: i64,
-    /// Events the topic took since the control plane first saw each partition.
+    /// Events ingested: records consumed plus the backlog of every partition.
     pub ingested: u64,
+    /// Records the topic took since the control plane first saw each partition.
+    pub arrived: u64,
 }
 
 /// The running policy and mode.

@@ -1,0 +1,87 @@
+//! What the workers report about each partition, kept per partition rather than per worker, so that a worker
+//! lost or a rebalance does not make the figures jump:
+//!
+//! - the ends (high watermarks): how far each moved since the control plane first saw the partition is what
+//!   the topic took since, and its growth is the ingest rate. A partition first seen late adds its growth
+//!   from then on, not its whole history; an end never moves back.
+//! - the lag, as last reported by whichever worker owns (or owned) the partition: the backlog.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Partition {
+    /// The first and the latest end seen.
+    ends: Option<(i64, i64)>,
+    /// The latest lag reported.
+    lag: i64,
+}
+
+/// Per-partition ends and lag.
+#[derive(Debug, Default)]
+pub struct Partitions {
+    partitions: BTreeMap<i32, Partition>,
+}
+
+impl Partitions {
+    /// Takes in a report's or a heartbeat's ends and lag.
+    pub fn observe(&mut self, ends: &[(i32, i64)], lag: &[(i32, i64)]) {
+        for &(partition, end) in ends {
+            let p = self.partitions.entry(partition).or_default();
+            p.ends = Some(match p.ends {
+                None => (end, end),
+                Some((first, latest)) => (first, latest.max(end)),
+            });
+        }
+        for &(partition, lag) in lag {
+            self.partitions.entry(partition).or_default().lag = lag.max(0);
+        }
+    }
+
+    /// Records the topic took since each partition was first seen.
+    pub fn arrived(&self) -> u64 {
+        self.partitions
+            .values()
+            .filter_map(|p| p.ends)
+            .map(|(first, latest)| latest.saturating_sub(first).max(0) as u64)
+            .sum()
+    }
+
+    /// Records waiting over every partition, as last reported for each.
+    pub fn backlog(&self) -> u64 {
+        self.partitions.values().map(|p| p.lag as u64).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_partition_counts_from_when_it_was_first_seen_and_never_backwards() {
+        let mut p = Partitions::default();
+        p.observe(&[(0, 1_000), (1, 500)], &[]);
+        assert_eq!(p.arrived(), 0);
+        p.observe(&[(0, 1_100), (1, 550)], &[]);
+        assert_eq!(p.arrived(), 150);
+        // A partition seen late adds only its growth from then on.
+        p.observe(&[(2, 9_000)], &[]);
+        p.observe(&[(2, 9_010)], &[]);
+        assert_eq!(p.arrived(), 160);
+        // A stale report from another worker does not move an end back.
+        p.observe(&[(0, 1_050)], &[]);
+        assert_eq!(p.arrived(), 160);
+    }
+
+    #[test]
+    fn the_backlog_keeps_each_partitions_latest_lag() {
+        let mut p = Partitions::default();
+        p.observe(&[], &[(0, 40), (1, 60)]);
+        assert_eq!(p.backlog(), 100);
+        // Another worker now owns partition 1 and reports it; partition 0's owner is silent (lost): its last
+        // figure stays.
+        p.observe(&[], &[(1, 5)]);
+        assert_eq!(p.backlog(), 45);
+        p.observe(&[], &[(0, -1)]);
+        assert_eq!(p.backlog(), 5);
+    }
+}
