@@ -94,27 +94,28 @@ pub fn override_form(frame: &mut Frame<'_>, area: Rect, form: &OverrideForm) {
         ]));
     }
     lines.push(Line::default());
-    if let Some(error) = &form.error {
+    error_and_hint(
+        &mut lines,
+        form.error.as_deref(),
+        "Tab next field · Enter set · Esc cancel",
+    );
+    let title = format!(" override for {} ", form.target);
+    let height = lines.len() as u16 + 2;
+    boxed(frame, centered(area, 72, height), &title, lines);
+}
+
+/// A form's refusal, if any, in red, then its key hints.
+fn error_and_hint<'a>(lines: &mut Vec<Line<'a>>, error: Option<&str>, hint: &'a str) {
+    if let Some(error) = error {
         lines.push(Line::from(Span::styled(
-            error.clone(),
+            error.to_owned(),
             Style::default().fg(Color::Red),
         )));
     }
     lines.push(Line::from(Span::styled(
-        "Tab next field · Enter set · Esc cancel",
+        hint,
         Style::default().fg(Color::DarkGray),
     )));
-    let title = format!(" override for {} ", form.target);
-    let height = lines.len() as u16 + 2;
-    frame.render_widget(Clear, centered(area, 72, height));
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::bordered()
-                .title(title)
-                .border_style(Style::default().fg(Color::Cyan)),
-        ),
-        centered(area, 72, height),
-    );
 }
 
 pub fn policy_form(frame: &mut Frame<'_>, area: Rect, form: &PolicyForm) {
@@ -138,16 +139,11 @@ pub fn policy_form(frame: &mut Frame<'_>, area: Rect, form: &PolicyForm) {
             ),
         ]),
     ];
-    if let Some(error) = &form.error {
-        lines.push(Line::from(Span::styled(
-            error.clone(),
-            Style::default().fg(Color::Red),
-        )));
-    }
-    lines.push(Line::from(Span::styled(
+    error_and_hint(
+        &mut lines,
+        form.error.as_deref(),
         "←/→ policy · type name=value, … (blank: defaults) · Enter switch · Esc cancel",
-        Style::default().fg(Color::DarkGray),
-    )));
+    );
     lines.push(Line::default());
     for doc in form.docs() {
         lines.push(Line::from(vec![
