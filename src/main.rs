@@ -4,6 +4,7 @@
 mod bench;
 mod cmd;
 mod load;
+mod metrics;
 mod shutdown;
 
 use clap::Parser;

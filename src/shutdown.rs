@@ -18,3 +18,8 @@ pub async fn signalled() {
     }
     tracing::info!("stopping");
 }
+
+/// Completes once `stop` turns true (or its sender is gone).
+pub async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

@@ -10,11 +10,13 @@ mod convert;
 mod domain;
 mod plane;
 mod store;
+mod telemetry;
 mod worker_service;
 
 pub use auth::Token;
 pub use domain::{Mode, WorkerId};
 pub use store::StoreError;
+pub use telemetry::{ControlMetrics, names as metric_names};
 
 use admin_service::AdminService;
 use pacer_backoff::Backoff;
@@ -56,6 +58,8 @@ pub struct ControlConfig {
     pub hysteresis: f64,
     /// A PEM certificate chain and key, to serve over TLS.
     pub tls: Option<TlsFiles>,
+    /// The control plane's metrics (register them in the process's registry to expose them).
+    pub metrics: ControlMetrics,
 }
 
 /// The files of a TLS identity.
@@ -134,6 +138,7 @@ pub async fn serve(
             forget_after: config.forget_after,
             min_gap: config.min_gap,
             hysteresis: config.hysteresis,
+            metrics: config.metrics.clone(),
         },
         store.clone(),
     );

@@ -19,6 +19,10 @@ pub struct IngestConfig {
     pub linger: Duration,
     /// Requests handled at once; more get 503 at once, which bounds memory to about this many bodies.
     pub max_in_flight: usize,
+    /// Ingest's metrics.
+    pub metrics: crate::IngestMetrics,
+    /// The registry `GET /metrics` shows, if any (the process's, with ingest's metrics in it).
+    pub registry: Option<pacer_telemetry::Registry>,
 }
 
 impl IngestConfig {
@@ -32,6 +36,8 @@ impl IngestConfig {
             delivery_timeout: Duration::from_secs(10),
             linger: Duration::from_millis(5),
             max_in_flight: 256,
+            metrics: crate::IngestMetrics::new(),
+            registry: None,
         }
     }
 }

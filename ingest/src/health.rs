@@ -28,6 +28,7 @@ pub fn spawn_probe(
     let flag = readiness.0.clone();
     let task = tokio::spawn(async move {
         loop {
+            producer.publish_queue_depth();
             let p = producer.clone();
             let up = tokio::task::spawn_blocking(move || p.probe(PROBE_TIMEOUT))
                 .await

@@ -7,11 +7,13 @@ mod error;
 mod health;
 mod producer;
 mod routes;
+mod telemetry;
 
 pub use config::IngestConfig;
 pub use error::ApiError;
 pub use producer::{EventProducer, ProduceError};
 pub use routes::router;
+pub use telemetry::{IngestMetrics, names as metric_names};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,7 +39,10 @@ pub async fn serve(
 ) -> Result<(), StartError> {
     let producer = Arc::new(EventProducer::new(&config)?);
     let (ready, probe) = health::spawn_probe(producer.clone(), config.topic.clone());
-    let app = router(routes::AppState::new(producer.clone(), ready, &config));
+    let mut app = router(routes::AppState::new(producer.clone(), ready, &config));
+    if let Some(registry) = config.registry.clone() {
+        app = app.merge(pacer_telemetry::routes(registry));
+    }
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, topic = %config.topic, "ingest is listening");
     let served = axum::serve(listener, app)

@@ -28,6 +28,7 @@ pub enum ProduceError {
 pub struct EventProducer {
     producer: FutureProducer,
     topic: String,
+    metrics: crate::IngestMetrics,
 }
 
 impl std::fmt::Debug for EventProducer {
@@ -56,6 +57,7 @@ impl EventProducer {
         Ok(Self {
             producer,
             topic: config.topic.clone(),
+            metrics: config.metrics.clone(),
         })
     }
 
@@ -64,6 +66,25 @@ impl EventProducer {
     /// On error some events may already be in the broker; a client that retries the request is safe, because
     /// the worker keeps exactly one row per `(source, id)`.
     pub async fn produce_all(&self, events: &[CloudEvent]) -> Result<usize, ProduceError> {
+        let timer = self.metrics.produce_duration.start_timer();
+        let result = self.send_and_wait(events).await;
+        self.publish_queue_depth();
+        if result.is_ok() {
+            timer.observe_duration();
+        } else {
+            timer.stop_and_discard();
+        }
+        result
+    }
+
+    /// Sets the queue-depth gauge to the events not yet acknowledged.
+    pub(crate) fn publish_queue_depth(&self) {
+        self.metrics
+            .producer_queue
+            .set(i64::from(self.producer.in_flight_count()));
+    }
+
+    async fn send_and_wait(&self, events: &[CloudEvent]) -> Result<usize, ProduceError> {
         let mut deliveries = Vec::with_capacity(events.len());
         for event in events {
             let payload = event.to_json()?;

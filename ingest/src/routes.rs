@@ -25,6 +25,7 @@ pub struct AppState {
     body_timeout: Duration,
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
+    metrics: crate::IngestMetrics,
 }
 
 impl AppState {
@@ -40,17 +41,30 @@ impl AppState {
             body_timeout: config.body_timeout,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             max_in_flight: config.max_in_flight,
+            metrics: config.metrics.clone(),
         }
     }
 }
 
 /// The ingest router.
 pub fn router(state: AppState) -> Router {
+    let counted = axum::middleware::from_fn_with_state(state.metrics.clone(), count_answer);
     Router::new()
-        .route("/v1/events", post(post_events))
+        .route("/v1/events", post(post_events).route_layer(counted))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(state)
+}
+
+/// Counts every answer to `POST /v1/events` by status, errors included.
+async fn count_answer(
+    State(metrics): State<crate::IngestMetrics>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    metrics.answered(response.status());
+    response
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -96,11 +110,13 @@ async fn post_events(
         state.body_timeout,
     )
     .await?;
+    state.metrics.request_bytes.inc_by(body.len() as u64);
     let events = parse_body(format, &body, received_at)?;
     if !state.ready.is_ready() {
         return Err(ApiError::NotReady);
     }
     let accepted = state.producer.produce_all(&events).await?;
+    state.metrics.events_accepted.inc_by(accepted as u64);
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "accepted": accepted })),

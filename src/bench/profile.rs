@@ -239,6 +239,7 @@ async fn start(
     let control_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let control_url = format!("http://{}", control_listener.local_addr()?);
     let control = pacer_control::ControlConfig {
+        metrics: pacer_control::ControlMetrics::new(),
         database_url: rig.pg.url(),
         worker_token: pacer_control::Token::new(None),
         admin_token: pacer_control::Token::new(None),

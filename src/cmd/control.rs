@@ -62,6 +62,8 @@ fn parse_param(text: &str) -> Result<(String, f64), String> {
 
 #[derive(Debug, Args)]
 pub struct ControlArgs {
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
     /// The address to serve gRPC on.
     #[arg(long, env = "PACER_CONTROL_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
@@ -117,6 +119,7 @@ impl ControlArgs {
             forget_after: self.forget_after,
             min_gap: self.policy.min_gap,
             hysteresis: self.policy.hysteresis,
+            metrics: pacer_control::ControlMetrics::new(),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(TlsFiles {
                     cert: cert.clone(),
@@ -127,6 +130,9 @@ impl ControlArgs {
         })
     }
 }
+
+/// Where `pacer control` serves its metrics unless told otherwise.
+const METRICS_DEFAULT: &str = "127.0.0.1:9470";
 
 pub async fn run(args: ControlArgs) -> anyhow::Result<()> {
     let config = args.config()?;
@@ -143,6 +149,22 @@ pub async fn run(args: ControlArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (change --listen)", args.listen))?;
-    pacer_control::serve(config, listener, crate::shutdown::signalled()).await?;
+    let registry = pacer_telemetry::registry()?;
+    config.metrics.register(&registry)?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let metrics = args
+        .metrics
+        .serve(
+            METRICS_DEFAULT.parse()?,
+            registry,
+            crate::shutdown::stopped(stop),
+        )
+        .await?;
+    let served = pacer_control::serve(config, listener, crate::shutdown::signalled()).await;
+    let _ = stop_tx.send(true);
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
+    served?;
     Ok(())
 }

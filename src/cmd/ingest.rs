@@ -43,6 +43,10 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
-    pacer_ingest::serve(args.config(), listener, crate::shutdown::signalled()).await?;
+    let mut config = args.config();
+    let registry = pacer_telemetry::registry()?;
+    config.metrics.register(&registry)?;
+    config.registry = Some(registry);
+    pacer_ingest::serve(config, listener, crate::shutdown::signalled()).await?;
     Ok(())
 }

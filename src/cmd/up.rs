@@ -207,7 +207,14 @@ async fn run_on(
             token
         }
     };
+    // One registry for the whole process: ingest serves it on its HTTP port, at /metrics.
+    let registry = pacer_telemetry::registry()?;
+    let control_metrics = pacer_control::ControlMetrics::new();
+    control_metrics.register(&registry)?;
+    let worker_metrics = pacer_worker::WorkerMetrics::new();
+    worker_metrics.register(&registry)?;
     let control_config = pacer_control::ControlConfig {
+        metrics: control_metrics,
         database_url: database_url.clone(),
         worker_token: pacer_control::Token::new(Some(worker_token.clone())),
         admin_token: pacer_control::Token::new(Some(admin_token.clone())),
@@ -236,7 +243,9 @@ async fn run_on(
         stopped(control_stop),
     ));
 
-    let ingest_config = pacer_ingest::IngestConfig::new(&brokers, &args.topic);
+    let mut ingest_config = pacer_ingest::IngestConfig::new(&brokers, &args.topic);
+    ingest_config.metrics.register(&registry)?;
+    ingest_config.registry = Some(registry);
     let mut ingest = tokio::spawn(pacer_ingest::serve(
         ingest_config,
         listener,
@@ -249,6 +258,7 @@ async fn run_on(
     for i in 0..args.workers {
         let mut config = pacer_worker::WorkerConfig::new(&brokers, &args.topic, &database_url);
         config.worker_id = format!("{run}-w{i}");
+        config.metrics = worker_metrics.clone();
         config.settings = args.batch.settings();
         config.control = Some(pacer_worker::ControlLink {
             url: control_url.clone(),
@@ -530,6 +540,7 @@ fn banner(b: &Banner<'_>) {
     println!();
     println!("pacer is up");
     println!("  ingest      http://{http}/v1/events   (health: /healthz, /readyz)");
+    println!("  metrics     http://{http}/metrics     (Prometheus, the whole process)");
     println!("  kafka       {}", b.brokers);
     println!("  postgres    {}", b.database_url);
     println!(

@@ -33,6 +33,8 @@ impl ControlLinkArgs {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
@@ -52,6 +54,9 @@ pub struct WorkerArgs {
     pub control: ControlLinkArgs,
 }
 
+/// Where `pacer worker` serves its metrics unless told otherwise (the next free port if taken).
+const METRICS_DEFAULT: &str = "127.0.0.1:9471";
+
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let mut config =
         pacer_worker::WorkerConfig::new(&args.kafka.brokers, &args.kafka.topic, &args.database_url);
@@ -62,7 +67,23 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         config.worker_id = id;
     }
     config.control = args.control.link();
+    let registry = pacer_telemetry::registry()?;
+    config.metrics.register(&registry)?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let metrics = args
+        .metrics
+        .serve(
+            METRICS_DEFAULT.parse()?,
+            registry,
+            crate::shutdown::stopped(stop),
+        )
+        .await?;
     let (settings, _) = pacer_worker::SettingsHandle::new(config.settings);
-    pacer_worker::run(config, settings, crate::shutdown::signalled()).await?;
+    let ran = pacer_worker::run(config, settings, crate::shutdown::signalled()).await;
+    let _ = stop_tx.send(true);
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
+    ran?;
     Ok(())
 }

@@ -136,6 +136,7 @@ impl Stack {
     pub fn control_config(&self, static_ms: f64) -> pacer_control::ControlConfig {
         let params = std::collections::BTreeMap::from([("interval_ms".to_owned(), static_ms)]);
         pacer_control::ControlConfig {
+            metrics: pacer_control::ControlMetrics::new(),
             database_url: self.database_url(),
             worker_token: pacer_control::Token::new(Some(WORKER_TOKEN.into())),
             admin_token: pacer_control::Token::new(Some(ADMIN_TOKEN.into())),

@@ -19,6 +19,14 @@ pub enum FlushReason {
 }
 
 impl FlushReason {
+    /// Every reason.
+    pub const ALL: [FlushReason; 4] = [
+        FlushReason::Interval,
+        FlushReason::MaxRows,
+        FlushReason::MaxBytes,
+        FlushReason::Drain,
+    ];
+
     /// The name stored in `batch_metrics.flush_reason`.
     pub fn as_str(self) -> &'static str {
         match self {

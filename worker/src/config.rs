@@ -23,6 +23,8 @@ pub struct WorkerConfig {
     pub session_timeout: Duration,
     /// The control plane to attach to, if any.
     pub control: Option<ControlLink>,
+    /// The process's worker metrics (shared by every worker of the process).
+    pub metrics: crate::WorkerMetrics,
 }
 
 impl WorkerConfig {
@@ -41,6 +43,7 @@ impl WorkerConfig {
             settings: BatchSettings::default(),
             session_timeout: Duration::from_secs(6),
             control: None,
+            metrics: crate::WorkerMetrics::new(),
         }
     }
 }

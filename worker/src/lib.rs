@@ -12,6 +12,7 @@ mod ownership;
 mod run;
 mod settings;
 mod sink;
+mod telemetry;
 mod transform;
 
 pub use attach::ControlLink;
@@ -23,4 +24,5 @@ pub use pacer_backoff::Backoff;
 pub use run::{WorkerError, offsets_to_commit, run};
 pub use settings::{BatchSettings, SettingsHandle};
 pub use sink::{MIGRATOR, Sink, SinkError, WriteOutcome};
+pub use telemetry::{WorkerMetrics, names as metric_names};
 pub use transform::{EVENT_COLUMNS, Transformed, transform};

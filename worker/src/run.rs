@@ -67,6 +67,7 @@ pub async fn run(
         }
         None => (None, None),
     };
+    let (metrics, worker_id) = (config.metrics.clone(), config.worker_id.clone());
     let result = run_batches(
         config,
         settings.subscribe(),
@@ -76,6 +77,7 @@ pub async fn run(
         stop,
     )
     .await;
+    metrics.stop(&worker_id);
     if let Some(task) = attach_task {
         // On a normal stop the link has seen the stop and ends by itself; after a failure it would wait for a
         // stop that never comes.
@@ -127,7 +129,9 @@ async fn run_batches(
     );
     consumer.subscribe(&[&config.topic])?;
     tracing::info!(worker = %config.worker_id, topic = %config.topic, group = %config.group, "worker started");
+    config.metrics.start(&config.worker_id);
     let finisher = Arc::new(Finisher {
+        metrics: config.metrics.clone(),
         worker_id: config.worker_id.clone(),
         topic: config.topic.clone(),
         consumer: consumer.clone(),
@@ -382,6 +386,7 @@ impl Worker {
 
 /// The writing side: writes a batch, commits its offsets, reports it.
 struct Finisher {
+    metrics: crate::WorkerMetrics,
     worker_id: String,
     topic: String,
     consumer: Kafka,
@@ -449,6 +454,7 @@ impl Finisher {
             e2e_p50,
             e2e_max,
         };
+        self.metrics.batch(&report, &transformed.latencies);
         tracing::debug!(batch = report.batch_no, records = report.records, written = report.rows_written, reason = %reason, "batch written");
         if let Err(e) = report.insert(self.sink.pool()).await {
             tracing::warn!(error = %e, batch = report.batch_no, "could not record batch metrics");

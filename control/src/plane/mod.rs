@@ -39,6 +39,8 @@ pub struct PlaneConfig {
     pub min_gap: Duration,
     /// The least relative change a policy must propose to be applied.
     pub hysteresis: f64,
+    /// Where the state task's figures go.
+    pub metrics: crate::ControlMetrics,
 }
 
 /// Why an admin request was refused.
@@ -423,6 +425,7 @@ impl State {
     }
 
     fn report(&mut self, worker: &WorkerId, connection: u64, report: Report) {
+        self.config.metrics.report();
         let mode = self.mode;
         let ov = self.effective(worker);
         let policy_name = self.policy.kind().as_str().to_owned();
@@ -492,6 +495,14 @@ impl State {
     }
 
     fn record(&mut self, record: DecisionRecord) {
+        let scope = if record.worker.is_some() {
+            "worker"
+        } else {
+            "all"
+        };
+        self.config
+            .metrics
+            .decision(&record.policy, scope, record.mode.as_str());
         self.store.record(record.clone());
         self.recent.push_front(record);
         self.recent.truncate(RECENT);
@@ -635,6 +646,26 @@ impl State {
                 self.forgotten.add(&entry);
             }
         }
+        let registry: Vec<(String, &'static str, f64, u64)> = self
+            .workers
+            .values()
+            .map(|e| {
+                let state = match (e.attached(), e.paused) {
+                    (true, false) => "attached",
+                    (true, true) => "paused",
+                    (false, _) => "lost",
+                };
+                (
+                    e.id.to_string(),
+                    state,
+                    e.settings.interval.as_secs_f64(),
+                    e.settings.max_rows,
+                )
+            })
+            .collect();
+        self.config
+            .metrics
+            .registry(&registry, self.overrides.len());
     }
 
     fn policy_view(&self) -> PolicyView {

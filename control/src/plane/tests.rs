@@ -27,6 +27,7 @@ fn plane_with(static_ms: f64, adjust: impl FnOnce(&mut PlaneConfig)) -> Plane {
         forget_after: Duration::from_secs(600),
         min_gap: Duration::ZERO,
         hysteresis: 0.1,
+        metrics: crate::ControlMetrics::new(),
     };
     adjust(&mut config);
     // Nothing listens there: decisions are kept in memory and the writes fail in the background.

@@ -1,0 +1,195 @@
+//! What the control plane measures for Prometheus. The names are here and nowhere else.
+
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// The metric names.
+pub mod names {
+    /// Known workers by state.
+    pub const WORKERS: &str = "pacer_control_workers";
+    /// Decisions taken, by policy, scope and mode.
+    pub const DECISIONS: &str = "pacer_control_decisions_total";
+    /// Overrides in force.
+    pub const OVERRIDES: &str = "pacer_control_overrides_active";
+    /// The interval each known worker runs with.
+    pub const WORKER_INTERVAL: &str = "pacer_control_worker_interval_seconds";
+    /// The max rows each known worker runs with.
+    pub const WORKER_MAX_ROWS: &str = "pacer_control_worker_max_rows";
+    /// Batch reports received from workers.
+    pub const REPORTS: &str = "pacer_control_reports_total";
+}
+
+/// The worker states counted.
+pub const STATES: [&str; 3] = ["attached", "paused", "lost"];
+
+/// The control plane's metrics; they count whether or not they are registered anywhere.
+#[derive(Debug, Clone)]
+pub struct ControlMetrics {
+    workers: IntGaugeVec,
+    decisions: IntCounterVec,
+    overrides: IntGauge,
+    worker_interval: GaugeVec,
+    worker_max_rows: IntGaugeVec,
+    reports: IntCounter,
+    /// The workers with a settings series, to drop the forgotten ones.
+    known: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Default for ControlMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ControlMetrics {
+    /// Fresh metrics, registered nowhere yet.
+    #[allow(clippy::expect_used, reason = "constant, valid names and labels")]
+    pub fn new() -> Self {
+        let metrics = Self {
+            workers: IntGaugeVec::new(
+                Opts::new(names::WORKERS, "Known workers by state: attached, paused (and attached), lost."),
+                &["state"],
+            )
+            .expect("valid metric"),
+            decisions: IntCounterVec::new(
+                Opts::new(
+                    names::DECISIONS,
+                    "Decisions taken, by policy (or override / clear-override), scope (worker or all) and mode.",
+                ),
+                &["policy", "scope", "mode"],
+            )
+            .expect("valid metric"),
+            overrides: IntGauge::new(names::OVERRIDES, "Overrides in force.").expect("valid metric"),
+            worker_interval: GaugeVec::new(
+                Opts::new(names::WORKER_INTERVAL, "The interval each known worker runs with, in seconds."),
+                &["worker"],
+            )
+            .expect("valid metric"),
+            worker_max_rows: IntGaugeVec::new(
+                Opts::new(names::WORKER_MAX_ROWS, "The max rows each known worker runs with."),
+                &["worker"],
+            )
+            .expect("valid metric"),
+            reports: IntCounter::new(names::REPORTS, "Batch reports received from workers.")
+                .expect("valid metric"),
+            known: Arc::default(),
+        };
+        for state in STATES {
+            metrics.workers.with_label_values(&[state]).set(0);
+        }
+        metrics
+    }
+
+    /// Registers every metric in `registry`.
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.workers.clone()))?;
+        registry.register(Box::new(self.decisions.clone()))?;
+        registry.register(Box::new(self.overrides.clone()))?;
+        registry.register(Box::new(self.worker_interval.clone()))?;
+        registry.register(Box::new(self.worker_max_rows.clone()))?;
+        registry.register(Box::new(self.reports.clone()))?;
+        Ok(())
+    }
+
+    /// Counts a batch report.
+    pub(crate) fn report(&self) {
+        self.reports.inc();
+    }
+
+    /// Counts a decision.
+    pub(crate) fn decision(&self, policy: &str, scope: &str, mode: &str) {
+        self.decisions
+            .with_label_values(&[policy, scope, mode])
+            .inc();
+    }
+
+    /// Sets the gauges from the registry as it is now: `(worker, state, interval seconds, max rows)`.
+    pub(crate) fn registry(&self, workers: &[(String, &'static str, f64, u64)], overrides: usize) {
+        for state in STATES {
+            let n = workers.iter().filter(|w| w.1 == state).count();
+            self.workers
+                .with_label_values(&[state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.overrides
+            .set(i64::try_from(overrides).unwrap_or(i64::MAX));
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now: BTreeSet<String> = workers.iter().map(|w| w.0.clone()).collect();
+        for gone in known.difference(&now) {
+            let _ = self.worker_interval.remove_label_values(&[gone]);
+            let _ = self.worker_max_rows.remove_label_values(&[gone]);
+        }
+        for (worker, _, interval, max_rows) in workers {
+            self.worker_interval
+                .with_label_values(&[worker])
+                .set(*interval);
+            self.worker_max_rows
+                .with_label_values(&[worker])
+                .set(i64::try_from(*max_rows).unwrap_or(i64::MAX));
+        }
+        *known = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the first series of `name` with the label, from the text exposition.
+    fn value(registry: &Registry, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .find(|l| label.is_none_or(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
+    #[test]
+    fn the_registry_gauges_follow_the_workers_and_drop_the_forgotten() {
+        let metrics = ControlMetrics::new();
+        let registry = Registry::new();
+        metrics.register(&registry).unwrap();
+        metrics.registry(
+            &[
+                ("w1".into(), "attached", 0.25, 5000),
+                ("w2".into(), "lost", 0.5, 100),
+            ],
+            1,
+        );
+        assert_eq!(
+            value(&registry, names::WORKERS, Some(("state", "attached"))),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&registry, names::WORKERS, Some(("state", "lost"))),
+            Some(1.0)
+        );
+        assert_eq!(value(&registry, names::OVERRIDES, None), Some(1.0));
+        assert_eq!(
+            value(&registry, names::WORKER_INTERVAL, Some(("worker", "w1"))),
+            Some(0.25)
+        );
+        metrics.registry(&[("w1".into(), "paused", 0.25, 5000)], 0);
+        assert_eq!(
+            value(&registry, names::WORKERS, Some(("state", "paused"))),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&registry, names::WORKER_INTERVAL, Some(("worker", "w2"))),
+            None
+        );
+        metrics.decision("model", "worker", "enforce");
+        metrics.report();
+        assert_eq!(value(&registry, names::REPORTS, None), Some(1.0));
+        assert_eq!(
+            value(&registry, names::DECISIONS, Some(("policy", "model"))),
+            Some(1.0)
+        );
+    }
+}

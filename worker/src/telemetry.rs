@@ -1,0 +1,249 @@
+//! What workers measure for Prometheus. One [`WorkerMetrics`] serves every worker of a process, labelled by
+//! worker id (a bounded set: the workers of the process); the names are here and nowhere else.
+
+use crate::batch::FlushReason;
+use crate::metrics::BatchReport;
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The metric names.
+pub mod names {
+    /// Batches written, by flush reason.
+    pub const BATCHES: &str = "pacer_worker_batches_total";
+    /// Records consumed.
+    pub const RECORDS: &str = "pacer_worker_records_total";
+    /// Rows inserted into the events table.
+    pub const ROWS_WRITTEN: &str = "pacer_worker_rows_written_total";
+    /// Key and payload bytes of the records consumed.
+    pub const BYTES: &str = "pacer_worker_bytes_total";
+    /// Records that became dead letters.
+    pub const DEAD_LETTERS: &str = "pacer_worker_dead_letters_total";
+    /// Transform, write and commit time per batch.
+    pub const BATCH_DURATION: &str = "pacer_worker_batch_duration_seconds";
+    /// Time per batch stage (poll, transform, write, commit).
+    pub const STAGE_DURATION: &str = "pacer_worker_batch_stage_duration_seconds";
+    /// The batch interval in force.
+    pub const INTERVAL: &str = "pacer_worker_interval_seconds";
+    /// The max rows in force.
+    pub const MAX_ROWS: &str = "pacer_worker_max_rows";
+    /// Records behind the end of each owned partition.
+    pub const LAG: &str = "pacer_worker_lag_records";
+    /// Written minus event time, per event.
+    pub const E2E_LATENCY: &str = "pacer_worker_e2e_latency_seconds";
+}
+
+/// Every worker's metrics in one process; they count whether or not they are registered anywhere.
+#[derive(Debug, Clone)]
+pub struct WorkerMetrics {
+    batches: IntCounterVec,
+    records: IntCounterVec,
+    rows_written: IntCounterVec,
+    bytes: IntCounterVec,
+    dead_letters: IntCounterVec,
+    batch_duration: HistogramVec,
+    stage_duration: HistogramVec,
+    interval: GaugeVec,
+    max_rows: IntGaugeVec,
+    lag: IntGaugeVec,
+    e2e_latency: HistogramVec,
+    /// The partitions each worker last had a lag series for, to drop those it no longer owns.
+    lag_partitions: Arc<Mutex<HashMap<String, Vec<i32>>>>,
+}
+
+impl Default for WorkerMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// 1 ms to about 65 s, doubling.
+fn latency_buckets() -> Vec<f64> {
+    #[allow(clippy::expect_used, reason = "constant, valid buckets")]
+    prometheus::exponential_buckets(0.001, 2.0, 17).expect("valid buckets")
+}
+
+impl WorkerMetrics {
+    /// Fresh metrics, registered nowhere yet.
+    pub fn new() -> Self {
+        #[allow(clippy::expect_used, reason = "constant, valid names and labels")]
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+        };
+        #[allow(clippy::expect_used, reason = "constant, valid names and labels")]
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+        };
+        #[allow(clippy::expect_used, reason = "constant, valid names and labels")]
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(latency_buckets()),
+                labels,
+            )
+            .expect("valid metric")
+        };
+        Self {
+            batches: counter(
+                names::BATCHES,
+                "Batches written, by the limit that closed them.",
+                &["worker", "flush_reason"],
+            ),
+            records: counter(names::RECORDS, "Records consumed.", &["worker"]),
+            rows_written: counter(
+                names::ROWS_WRITTEN,
+                "Rows inserted into the events table.",
+                &["worker"],
+            ),
+            bytes: counter(
+                names::BYTES,
+                "Key and payload bytes of the records consumed.",
+                &["worker"],
+            ),
+            dead_letters: counter(
+                names::DEAD_LETTERS,
+                "Records that became dead letters.",
+                &["worker"],
+            ),
+            batch_duration: histogram(
+                names::BATCH_DURATION,
+                "Transform, write and commit time of a batch.",
+                &["worker"],
+            ),
+            stage_duration: histogram(
+                names::STAGE_DURATION,
+                "Time of each stage of a batch: poll (collecting), transform, write, commit.",
+                &["worker", "stage"],
+            ),
+            interval: GaugeVec::new(
+                Opts::new(
+                    names::INTERVAL,
+                    "The batch interval the last batch was collected under, in seconds.",
+                ),
+                &["worker"],
+            )
+            .expect("valid metric"),
+            max_rows: gauge(
+                names::MAX_ROWS,
+                "The max rows the last batch was collected under.",
+                &["worker"],
+            ),
+            lag: gauge(
+                names::LAG,
+                "Records behind the end of each partition the worker owns.",
+                &["worker", "partition"],
+            ),
+            e2e_latency: histogram(
+                names::E2E_LATENCY,
+                "End-to-end latency of each valid event: written minus event time.",
+                &["worker"],
+            ),
+            lag_partitions: Arc::default(),
+        }
+    }
+
+    /// Registers every metric in `registry`.
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.batches.clone()))?;
+        registry.register(Box::new(self.records.clone()))?;
+        registry.register(Box::new(self.rows_written.clone()))?;
+        registry.register(Box::new(self.bytes.clone()))?;
+        registry.register(Box::new(self.dead_letters.clone()))?;
+        registry.register(Box::new(self.batch_duration.clone()))?;
+        registry.register(Box::new(self.stage_duration.clone()))?;
+        registry.register(Box::new(self.interval.clone()))?;
+        registry.register(Box::new(self.max_rows.clone()))?;
+        registry.register(Box::new(self.lag.clone()))?;
+        registry.register(Box::new(self.e2e_latency.clone()))?;
+        Ok(())
+    }
+
+    /// Makes a worker's series exist from its start (at zero), so that rates and panels have data before
+    /// the first batch.
+    pub(crate) fn start(&self, worker: &str) {
+        for metric in [
+            &self.records,
+            &self.rows_written,
+            &self.bytes,
+            &self.dead_letters,
+        ] {
+            metric.with_label_values(&[worker]);
+        }
+        for reason in FlushReason::ALL {
+            self.batches.with_label_values(&[worker, reason.as_str()]);
+        }
+    }
+
+    /// Records one written batch and the end-to-end latency of each of its valid events.
+    pub(crate) fn batch(&self, report: &BatchReport, latencies: &[time::Duration]) {
+        let worker = report.worker_id.as_str();
+        self.batches
+            .with_label_values(&[worker, report.flush_reason.as_str()])
+            .inc();
+        self.records
+            .with_label_values(&[worker])
+            .inc_by(report.records as u64);
+        self.rows_written
+            .with_label_values(&[worker])
+            .inc_by(report.rows_written);
+        self.bytes
+            .with_label_values(&[worker])
+            .inc_by(report.bytes as u64);
+        self.dead_letters
+            .with_label_values(&[worker])
+            .inc_by(report.invalid as u64);
+        let processing = report.transform + report.write + report.commit;
+        self.batch_duration
+            .with_label_values(&[worker])
+            .observe(processing.as_secs_f64());
+        for (stage, took) in [
+            ("poll", report.poll),
+            ("transform", report.transform),
+            ("write", report.write),
+            ("commit", report.commit),
+        ] {
+            self.stage_duration
+                .with_label_values(&[worker, stage])
+                .observe(took.as_secs_f64());
+        }
+        self.interval
+            .with_label_values(&[worker])
+            .set(report.settings.interval.as_secs_f64());
+        self.max_rows
+            .with_label_values(&[worker])
+            .set(i64::try_from(report.settings.max_rows).unwrap_or(i64::MAX));
+        let owned: Vec<i32> = report.partition_lag.iter().map(|l| l.partition).collect();
+        for lag in &report.partition_lag {
+            self.lag
+                .with_label_values(&[worker, &lag.partition.to_string()])
+                .set(lag.lag);
+        }
+        self.forget_partitions(worker, owned);
+        let e2e = self.e2e_latency.with_label_values(&[worker]);
+        for latency in latencies {
+            e2e.observe(latency.as_seconds_f64().max(0.0));
+        }
+    }
+
+    /// Drops a worker's per-partition lag when it stops, so that its last figures do not stay on.
+    pub(crate) fn stop(&self, worker: &str) {
+        self.forget_partitions(worker, Vec::new());
+    }
+
+    /// Keeps lag series only for the partitions in `owned`.
+    fn forget_partitions(&self, worker: &str, owned: Vec<i32>) {
+        let mut known = self
+            .lag_partitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = known
+            .insert(worker.to_owned(), owned.clone())
+            .unwrap_or_default();
+        for partition in before.iter().filter(|p| !owned.contains(p)) {
+            let _ = self
+                .lag
+                .remove_label_values(&[worker, &partition.to_string()]);
+        }
+    }
+}
