@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what pacer needs on a Debian/Ubuntu machine with a Rust toolchain, and nothing that is already there:
 #   - Debian packages: PostgreSQL (server binaries), a C toolchain, pkg-config and zlib for librdkafka, and
-#     tmux for the console's end-to-end test;
+#     tmux for the console's end-to-end test, Prometheus (server and promtool) for the dashboard's test;
 #   - the nisshi broker (a Kafka-compatible broker in Rust), built once into ~/.cache/pacer/bin so that every
 #     clone of the repository reuses it (the first build takes about 20 minutes).
 set -euo pipefail
@@ -19,7 +19,7 @@ as_root() {
 }
 
 # --- Debian packages -----------------------------------------------------------------------------------------
-packages=(postgresql build-essential pkg-config zlib1g-dev tmux)
+packages=(postgresql build-essential pkg-config zlib1g-dev tmux prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,9 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
+    if cli.parse_only {
+        return std::process::ExitCode::SUCCESS;
+    }
     if let Err(e) = cmd::init_tracing(&cli) {
         eprintln!("error: {e:#}");
         return std::process::ExitCode::FAILURE;

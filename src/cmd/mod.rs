@@ -20,6 +20,10 @@ pub struct Cli {
     /// Log filter, in `tracing` syntax (for example `info,pacer_worker=debug`).
     #[arg(long, global = true, env = "PACER_LOG", default_value = "info")]
     log: String,
+    /// Check the command line (and its environment fallbacks) and exit: for deployment checks, such as the
+    /// test that every service of compose/docker-compose.yml runs a command pacer accepts.
+    #[arg(long, global = true, hide = true)]
+    pub parse_only: bool,
     #[command(subcommand)]
     command: Command,
 }
