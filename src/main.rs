@@ -3,6 +3,7 @@
 
 mod bench;
 mod cmd;
+mod listen;
 mod load;
 mod metrics;
 mod shutdown;
@@ -13,7 +14,13 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
     if cli.parse_only {
-        return std::process::ExitCode::SUCCESS;
+        return match cmd::validate(&cli) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
     }
     if let Err(e) = cmd::init_tracing(&cli) {
         eprintln!("error: {e:#}");

@@ -1,6 +1,6 @@
 //! The process's metrics endpoint for the commands that have no HTTP server of their own (worker, control):
-//! `--metrics-listen`, falling back to a free port (logged) when the default one is taken, so that several
-//! workers on one machine can all start.
+//! `--metrics-listen`. The default address falls back to a free port (logged) when taken, so that several
+//! workers on one machine can all start; an address asked for must be free.
 
 use anyhow::Context;
 use clap::Args;
@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 /// Where `GET /metrics` is served.
 #[derive(Debug, Clone, Args)]
 pub struct MetricsArgs {
-    /// Where to serve Prometheus metrics (`GET /metrics`); `off` serves none. If the address is taken, a free
-    /// port on the same interface is used instead, and logged.
+    /// Where to serve Prometheus metrics (`GET /metrics`); `off` serves none. An address given here must be
+    /// free; only the default one falls back to a free port (logged) when taken.
     #[arg(long, env = "PACER_METRICS_LISTEN", value_parser = parse_listen)]
     pub metrics_listen: Option<Listen>,
 }
@@ -41,35 +41,18 @@ impl MetricsArgs {
         registry: pacer_telemetry::Registry,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-        let address = match self.metrics_listen.unwrap_or(Listen::At(default)) {
-            Listen::Off => return Ok(None),
-            Listen::At(address) => address,
+        let listener = match self.metrics_listen {
+            Some(Listen::Off) => return Ok(None),
+            // Asked for: a scrape target points there, so a silent move would lose the process.
+            Some(Listen::At(address)) => tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot serve metrics on {address} (--metrics-listen)"))?,
+            None => crate::listen::bind_or_free(default, "metrics").await?,
         };
-        let listener = bind_or_free(address, "metrics").await?;
         Ok(Some(tokio::spawn(async move {
             if let Err(e) = pacer_telemetry::serve(registry, listener, stop).await {
                 tracing::warn!(error = %e, "the metrics endpoint failed");
             }
         })))
-    }
-}
-
-/// Binds `address`, or a free port on its interface if it is taken.
-pub async fn bind_or_free(
-    address: SocketAddr,
-    what: &str,
-) -> anyhow::Result<tokio::net::TcpListener> {
-    match tokio::net::TcpListener::bind(address).await {
-        Ok(listener) => Ok(listener),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            let listener = tokio::net::TcpListener::bind((address.ip(), 0)).await?;
-            tracing::warn!(
-                port = address.port(),
-                instead = listener.local_addr()?.port(),
-                "{what} port is taken; using a free one"
-            );
-            Ok(listener)
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot listen on {address}")),
     }
 }

@@ -125,6 +125,13 @@ fn the_compose_file_has_every_part_of_the_deployment() {
     let env = environment(kafka);
     assert_eq!(env["KAFKA_PROCESS_ROLES"], "broker,controller");
     assert!(env.contains_key("KAFKA_CONTROLLER_QUORUM_VOTERS"));
+    // Its log on its volume, not in the container.
+    let volumes = strings(&kafka["volumes"]);
+    let data = env["KAFKA_LOG_DIRS"].as_str();
+    assert!(
+        volumes.iter().any(|v| v.ends_with(&format!(":{data}"))),
+        "{volumes:?}"
+    );
     for (name, svc) in doc["services"].as_hash().unwrap() {
         let image = svc["image"].as_str().unwrap_or_default();
         assert!(!image.contains("zookeeper"), "{name:?} runs {image}");
@@ -186,13 +193,22 @@ fn every_pacer_service_runs_a_command_line_the_binary_accepts() {
         checked += 1;
     }
     assert_eq!(checked, 4, "control, ingest, worker and load");
-    // And the check itself refuses what the binary refuses.
-    let bad = Command::new(env!("CARGO_BIN_EXE_pacer"))
-        .args(["--parse-only", "worker", "--no-such-flag"])
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
+    // And the check itself refuses what the binary refuses: an unknown flag, and settings the command
+    // would refuse at start (an unknown policy parameter, a lost-after shorter than two heartbeats).
+    for bad in [
+        &["worker", "--no-such-flag"][..],
+        &["control", "--param", "bogus=1"],
+        &["control", "--lost-after", "1s"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_pacer"))
+            .arg("--parse-only")
+            .args(bad)
+            .env_clear()
+            .env("DATABASE_URL", "postgres://x@y/z")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{bad:?} was accepted");
+    }
 }
 
 #[test]

@@ -282,6 +282,20 @@ async fn every_dashboard_query_returns_data_from_the_real_stack() {
             .await
             .is_err()
     );
+    // Each of the 4 partitions has exactly one lag series, from the worker that owns it now (read from the
+    // consumers when scraped).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while has_data(&client, &prometheus, "count(pacer_worker_lag_records) == 4")
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not one lag series per partition: {:?}",
+            has_data(&client, &prometheus, "count(pacer_worker_lag_records)").await
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     // The dead letters were counted, not only present at zero.
     has_data(
         &client,

@@ -78,6 +78,19 @@ impl ControlMetrics {
         for state in STATES {
             metrics.workers.with_label_values(&[state]).set(0);
         }
+        // Every label set exists from the start at zero, so that the first decision of a kind shows in
+        // rate() and increase() (a series that appears at 1 has no increase).
+        let labels = pacer_policy::PolicyKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .chain(["override", "clear-override"]);
+        for policy in labels {
+            for scope in ["worker", "all"] {
+                for mode in ["enforce", "advise"] {
+                    metrics.decisions.with_label_values(&[policy, scope, mode]);
+                }
+            }
+        }
         metrics
     }
 

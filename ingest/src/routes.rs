@@ -145,3 +145,50 @@ fn is_length_limit(error: &axum::Error) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// The router over a producer that never connects (nothing listens on port 1) and a broker not ready.
+    fn app(metrics: &crate::IngestMetrics) -> Router {
+        let mut config = IngestConfig::new("127.0.0.1:1", "events");
+        config.metrics = metrics.clone();
+        let producer = Arc::new(EventProducer::new(&config).unwrap());
+        router(AppState::new(producer, Readiness::default(), &config))
+    }
+
+    async fn post(app: Router, content_type: &str, body: &'static str) -> StatusCode {
+        let request = Request::post("/v1/events")
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        app.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn every_answer_is_counted_once_by_status_and_bytes_only_when_read() {
+        let metrics = crate::IngestMetrics::new();
+        let event = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#;
+        assert_eq!(
+            post(app(&metrics), "text/plain", event).await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(
+            post(app(&metrics), "application/cloudevents+json", "{").await,
+            StatusCode::BAD_REQUEST
+        );
+        // Parsed, but the broker is not ready.
+        assert_eq!(
+            post(app(&metrics), "application/cloudevents+json", event).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let count = |status: &str| metrics.requests.with_label_values(&[status]).get();
+        assert_eq!((count("415"), count("400"), count("503")), (1, 1, 1));
+        assert_eq!(count("202"), 0);
+        // The 415's body was never read; the other two were.
+        assert_eq!(metrics.request_bytes.get(), 1 + event.len() as u64);
+        assert_eq!(metrics.events_accepted.get(), 0);
+    }
+}

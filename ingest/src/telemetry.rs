@@ -1,6 +1,8 @@
 //! What ingest measures for Prometheus. The names are here and nowhere else.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// The metric names.
 pub mod names {
@@ -10,7 +12,7 @@ pub mod names {
     pub const EVENTS_ACCEPTED: &str = "pacer_ingest_events_accepted_total";
     /// Request body bytes read.
     pub const REQUEST_BYTES: &str = "pacer_ingest_request_bytes_total";
-    /// From the first event sent to the producer to the last acknowledgement, per request.
+    /// From the first event sent to the producer to the last acknowledgement (or the failure), per request.
     pub const PRODUCE_DURATION: &str = "pacer_ingest_produce_duration_seconds";
     /// Events in the producer not yet acknowledged by the broker.
     pub const PRODUCER_QUEUE: &str = "pacer_ingest_producer_queue_events";
@@ -22,7 +24,7 @@ pub struct IngestMetrics {
     pub(crate) requests: IntCounterVec,
     pub(crate) events_accepted: IntCounter,
     pub(crate) request_bytes: IntCounter,
-    pub(crate) produce_duration: Histogram,
+    pub(crate) produce_duration: HistogramVec,
     pub(crate) producer_queue: IntGauge,
 }
 
@@ -49,12 +51,14 @@ impl IngestMetrics {
             .expect("valid metric"),
             request_bytes: IntCounter::new(names::REQUEST_BYTES, "Request body bytes read.")
                 .expect("valid metric"),
-            produce_duration: Histogram::with_opts(
+            produce_duration: HistogramVec::new(
                 HistogramOpts::new(
                     names::PRODUCE_DURATION,
-                    "From the first event handed to the producer to the broker's last acknowledgement, per request.",
+                    "From the first event handed to the producer to the broker's last acknowledgement, or to the \
+                     failure, per request; by outcome (ok, error). A request whose client went away is not counted.",
                 )
-                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).expect("valid buckets")),
+                .buckets(prometheus::exponential_buckets(0.0005, 1.5, 30).expect("valid buckets")),
+                &["outcome"],
             )
             .expect("valid metric"),
             producer_queue: IntGauge::new(
@@ -63,6 +67,7 @@ impl IngestMetrics {
             )
             .expect("valid metric"),
         }
+        .prefill()
     }
 
     /// Registers every metric in `registry`.
@@ -73,6 +78,21 @@ impl IngestMetrics {
         registry.register(Box::new(self.produce_duration.clone()))?;
         registry.register(Box::new(self.producer_queue.clone()))?;
         Ok(())
+    }
+
+    /// The statuses ingest answers with; their series exist from the start at zero, so that the first one
+    /// of a kind shows in rate() and increase().
+    const STATUSES: [&str; 8] = ["202", "400", "408", "413", "415", "422", "500", "503"];
+
+    /// Makes the series that should exist before anything happened.
+    fn prefill(self) -> Self {
+        for status in Self::STATUSES {
+            self.requests.with_label_values(&[status]);
+        }
+        for outcome in ["ok", "error"] {
+            self.produce_duration.with_label_values(&[outcome]);
+        }
+        self
     }
 
     /// Counts a request's answer.

@@ -152,6 +152,16 @@ pub fn init_tracing(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `--parse-only` checks beyond the command line's shape: the settings each command builds before it
+/// does anything (policy parameters, ranges), without any I/O.
+pub fn validate(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Control(args) => args.config().map(drop),
+        Command::Up(args) => args.policy.config().map(drop),
+        _ => Ok(()),
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(args).await,

@@ -494,19 +494,7 @@ fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
 }
 
 async fn bind_or_free(port: u16, what: &str) -> anyhow::Result<TcpListener> {
-    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
-        Ok(listener) => Ok(listener),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-            tracing::warn!(
-                port,
-                instead = listener.local_addr()?.port(),
-                "{what} port is taken; using a free one"
-            );
-            Ok(listener)
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot listen on 127.0.0.1:{port}")),
-    }
+    crate::listen::bind_or_free(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), what).await
 }
 
 /// A line for the person who ran `pacer up` while the console has (or had) the screen and the logs go to

@@ -4,7 +4,6 @@
 //! component's crate.
 #![forbid(unsafe_code)]
 
-pub use prometheus;
 pub use prometheus::Registry;
 
 use axum::Router;
@@ -39,16 +38,10 @@ pub fn registry() -> Result<Registry, TelemetryError> {
 }
 
 /// Everything in `registry`, in the text exposition format.
-pub fn render(registry: &Registry) -> String {
-    let families = registry.gather();
+pub fn render(registry: &Registry) -> Result<String, prometheus::Error> {
     let mut out = String::new();
-    match prometheus::TextEncoder::new().encode_utf8(&families, &mut out) {
-        Ok(()) => out,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot encode the metrics");
-            String::new()
-        }
-    }
+    prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut out)?;
+    Ok(out)
 }
 
 /// `GET /metrics`, as a route to merge into a router of its own.
@@ -58,12 +51,19 @@ pub fn routes(registry: Registry) -> Router {
         .with_state(registry)
 }
 
-async fn metrics(State(registry): State<Registry>) -> impl IntoResponse {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        render(&registry),
-    )
+async fn metrics(State(registry): State<Registry>) -> axum::response::Response {
+    match render(&registry) {
+        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        // An empty 200 would look like a healthy target with no series.
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot encode the metrics");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot encode the metrics: {e}"),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown` completes.
@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn the_registry_has_the_process_metrics() {
-        let text = render(&registry().unwrap());
+        let text = render(&registry().unwrap()).unwrap();
         for name in [
             "process_cpu_seconds_total",
             "process_resident_memory_bytes",

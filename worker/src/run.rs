@@ -129,7 +129,10 @@ async fn run_batches(
     );
     consumer.subscribe(&[&config.topic])?;
     tracing::info!(worker = %config.worker_id, topic = %config.topic, group = %config.group, "worker started");
-    config.metrics.start(&config.worker_id);
+
+    config
+        .metrics
+        .start(&config.worker_id, consumer.context().clone());
     let finisher = Arc::new(Finisher {
         metrics: config.metrics.clone(),
         worker_id: config.worker_id.clone(),
@@ -454,7 +457,11 @@ impl Finisher {
             e2e_p50,
             e2e_max,
         };
-        self.metrics.batch(&report, &transformed.latencies);
+        self.metrics.batch(
+            &report,
+            &transformed.latencies,
+            report.finished_at - transformed.processed_at,
+        );
         tracing::debug!(batch = report.batch_no, records = report.records, written = report.rows_written, reason = %reason, "batch written");
         if let Err(e) = report.insert(self.sink.pool()).await {
             tracing::warn!(error = %e, batch = report.batch_no, "could not record batch metrics");

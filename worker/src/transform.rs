@@ -43,6 +43,8 @@ pub struct Transformed {
     pub dead: Vec<DeadLetter>,
     /// End-to-end latency (`processed_at - time`) of the valid events, sorted ascending.
     pub latencies: Vec<Duration>,
+    /// When the rows were stamped (`processed_at`).
+    pub processed_at: OffsetDateTime,
 }
 
 impl Transformed {
@@ -109,6 +111,7 @@ pub fn transform(batch: &Batch, processed_at: OffsetDateTime) -> Transformed {
         row_records,
         dead,
         latencies,
+        processed_at,
     }
 }
 

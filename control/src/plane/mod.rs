@@ -425,7 +425,6 @@ impl State {
     }
 
     fn report(&mut self, worker: &WorkerId, connection: u64, report: Report) {
-        self.config.metrics.report();
         let mode = self.mode;
         let ov = self.effective(worker);
         let policy_name = self.policy.kind().as_str().to_owned();
@@ -441,6 +440,7 @@ impl State {
         else {
             return;
         };
+        self.config.metrics.report();
         self.batches.push(Instant::now(), &report);
         self.partitions.observe(&report.ends, &report.lag);
         let at = since_start.max(entry.last_at);
@@ -491,18 +491,13 @@ impl State {
             reason: admitted.reason,
         };
         tracing::debug!(worker = %worker, reason = %record.reason, mode = mode.as_str(), "policy decision");
+        self.config
+            .metrics
+            .decision(&record.policy, "worker", mode.as_str());
         self.record(record);
     }
 
     fn record(&mut self, record: DecisionRecord) {
-        let scope = if record.worker.is_some() {
-            "worker"
-        } else {
-            "all"
-        };
-        self.config
-            .metrics
-            .decision(&record.policy, scope, record.mode.as_str());
         self.store.record(record.clone());
         self.recent.push_front(record);
         self.recent.truncate(RECENT);
@@ -574,6 +569,13 @@ impl State {
                 mode: Mode::Enforce,
                 reason: reason.to_owned(),
             });
+        }
+        // One operator action is one decision, whatever number of workers it changed.
+        if !records.is_empty() {
+            let scope = if scope.is_some() { "worker" } else { "all" };
+            self.config
+                .metrics
+                .decision(label, scope, Mode::Enforce.as_str());
         }
         for record in records {
             self.record(record);

@@ -283,3 +283,52 @@ async fn an_interval_with_a_fraction_of_a_millisecond_is_pushed_once() {
     plane.snapshot().await.unwrap();
     assert!(matches!(pushes.try_recv(), Err(TryRecvError::Empty)));
 }
+
+#[tokio::test]
+async fn decisions_are_counted_once_per_action_with_their_scope() {
+    let metrics = crate::ControlMetrics::new();
+    let registry = prometheus::Registry::new();
+    metrics.register(&registry).unwrap();
+    let counted = metrics.clone();
+    let plane = plane_with(300.0, move |c| c.metrics = counted);
+    let mut first = attach(&plane, "w1", 1).await;
+    let mut second = attach(&plane, "w2", 2).await;
+    plane.report(id("w1"), 1, report(100)).await;
+    assert_eq!(next_interval(&mut first).await, (300, Source::Policy));
+    // One override for every worker changes two workers: one decision of scope "all".
+    plane.set_override(ov(None, 900)).await.unwrap();
+    assert_eq!(next_interval(&mut first).await.0, 900);
+    assert_eq!(next_interval(&mut second).await.0, 900);
+    plane.set_override(ov(Some("w2"), 50)).await.unwrap();
+    assert_eq!(next_interval(&mut second).await.0, 50);
+    plane.snapshot().await.unwrap();
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    let count = |labels: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("pacer_control_decisions_total{{{labels}}}")))
+            .unwrap_or_else(|| panic!("no series {labels}:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(
+        count(r#"mode="enforce",policy="override",scope="all""#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"mode="enforce",policy="override",scope="worker""#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"mode="enforce",policy="static",scope="worker""#),
+        1.0
+    );
+    // Series of kinds not seen yet exist at zero.
+    assert_eq!(count(r#"mode="advise",policy="model",scope="worker""#), 0.0);
+    let reports = text
+        .lines()
+        .find(|l| l.starts_with("pacer_control_reports_total "))
+        .unwrap();
+    assert_eq!(reports, "pacer_control_reports_total 1");
+}
