@@ -34,8 +34,28 @@ fn parse_listen(text: &str) -> Result<Listen, String> {
 }
 
 impl MetricsArgs {
+    /// Serves `registry` (at `default` unless told otherwise) for as long as `work` runs, and returns what it
+    /// returned.
+    pub async fn serve_during<T>(
+        &self,
+        default: &str,
+        registry: pacer_telemetry::Registry,
+        work: impl std::future::Future<Output = T>,
+    ) -> anyhow::Result<T> {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let server = self
+            .serve(default.parse()?, registry, crate::shutdown::stopped(stop))
+            .await?;
+        let result = work.await;
+        let _ = stop_tx.send(true);
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+        Ok(result)
+    }
+
     /// Starts serving `registry` (at `default` unless told otherwise) until `stop`; `None` if off.
-    pub async fn serve(
+    async fn serve(
         &self,
         default: SocketAddr,
         registry: pacer_telemetry::Registry,

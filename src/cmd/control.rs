@@ -151,20 +151,14 @@ pub async fn run(args: ControlArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (change --listen)", args.listen))?;
     let registry = pacer_telemetry::registry()?;
     config.metrics.register(&registry)?;
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let metrics = args
+    let served = args
         .metrics
-        .serve(
-            METRICS_DEFAULT.parse()?,
+        .serve_during(
+            METRICS_DEFAULT,
             registry,
-            crate::shutdown::stopped(stop),
+            pacer_control::serve(config, listener, crate::shutdown::signalled()),
         )
         .await?;
-    let served = pacer_control::serve(config, listener, crate::shutdown::signalled()).await;
-    let _ = stop_tx.send(true);
-    if let Some(metrics) = metrics {
-        let _ = metrics.await;
-    }
     served?;
     Ok(())
 }

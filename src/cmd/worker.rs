@@ -69,21 +69,15 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     config.control = args.control.link();
     let registry = pacer_telemetry::registry()?;
     config.metrics.register(&registry)?;
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let metrics = args
+    let (settings, _) = pacer_worker::SettingsHandle::new(config.settings);
+    let ran = args
         .metrics
-        .serve(
-            METRICS_DEFAULT.parse()?,
+        .serve_during(
+            METRICS_DEFAULT,
             registry,
-            crate::shutdown::stopped(stop),
+            pacer_worker::run(config, settings, crate::shutdown::signalled()),
         )
         .await?;
-    let (settings, _) = pacer_worker::SettingsHandle::new(config.settings);
-    let ran = pacer_worker::run(config, settings, crate::shutdown::signalled()).await;
-    let _ = stop_tx.send(true);
-    if let Some(metrics) = metrics {
-        let _ = metrics.await;
-    }
     ran?;
     Ok(())
 }
