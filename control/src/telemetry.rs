@@ -152,14 +152,18 @@ impl ControlMetrics {
 mod tests {
     use super::*;
 
-    /// The value of the first series of `name` with the label, from the text exposition.
-    fn value(registry: &Registry, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    /// The value of the first series of `name` with all the labels, from the text exposition.
+    fn value(registry: &Registry, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let text = prometheus::TextEncoder::new()
             .encode_to_string(&registry.gather())
             .unwrap();
         text.lines()
             .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .find(|l| label.is_none_or(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+            .find(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
     }
 
@@ -176,32 +180,40 @@ mod tests {
             1,
         );
         assert_eq!(
-            value(&registry, names::WORKERS, Some(("state", "attached"))),
+            value(&registry, names::WORKERS, &[("state", "attached")]),
             Some(1.0)
         );
         assert_eq!(
-            value(&registry, names::WORKERS, Some(("state", "lost"))),
+            value(&registry, names::WORKERS, &[("state", "lost")]),
             Some(1.0)
         );
-        assert_eq!(value(&registry, names::OVERRIDES, None), Some(1.0));
+        assert_eq!(value(&registry, names::OVERRIDES, &[]), Some(1.0));
         assert_eq!(
-            value(&registry, names::WORKER_INTERVAL, Some(("worker", "w1"))),
+            value(&registry, names::WORKER_INTERVAL, &[("worker", "w1")]),
             Some(0.25)
         );
         metrics.registry(&[("w1".into(), "paused", 0.25, 5000)], 0);
         assert_eq!(
-            value(&registry, names::WORKERS, Some(("state", "paused"))),
+            value(&registry, names::WORKERS, &[("state", "paused")]),
             Some(1.0)
         );
         assert_eq!(
-            value(&registry, names::WORKER_INTERVAL, Some(("worker", "w2"))),
+            value(&registry, names::WORKER_INTERVAL, &[("worker", "w2")]),
             None
         );
         metrics.decision("model", "worker", "enforce");
         metrics.report();
-        assert_eq!(value(&registry, names::REPORTS, None), Some(1.0));
+        assert_eq!(value(&registry, names::REPORTS, &[]), Some(1.0));
         assert_eq!(
-            value(&registry, names::DECISIONS, Some(("policy", "model"))),
+            value(
+                &registry,
+                names::DECISIONS,
+                &[
+                    ("policy", "model"),
+                    ("scope", "worker"),
+                    ("mode", "enforce")
+                ]
+            ),
             Some(1.0)
         );
     }
