@@ -248,11 +248,13 @@ impl From<Push> for pb::AttachResponse {
                 source,
                 policy,
                 reason,
+                batch_no,
             } => Message::Settings(pb::SettingsUpdate {
                 settings: Some(settings_pb(settings)),
                 source: source_pb(source).into(),
                 policy,
                 reason,
+                batch_no,
             }),
             Push::Pause { reason } => Message::Pause(pb::Pause { reason }),
             Push::Resume => Message::Resume(pb::Resume {}),

@@ -1,6 +1,7 @@
 //! `pacer bench`: throughput against a physical reference measured in the same run, so that the machine's
 //! noise cancels out in the ratio. Rounds alternate between the subject and its reference; medians are reported.
 
+mod control;
 mod ingest;
 mod profile;
 mod sink;
@@ -22,6 +23,9 @@ enum Which {
     Sink(sink::SinkArgs),
     /// Events/s acknowledged by `POST /v1/events` in batches, against a plain rdkafka producer.
     Ingest(ingest::IngestBenchArgs),
+    /// How many simulated workers one control plane serves at a report rate: report-to-push latency, CPU
+    /// and memory, step by step until the p99 passes a limit.
+    Control(control::ControlBenchArgs),
     /// The standard load profile (idle, spike, steady, idle) on the real pipeline, per policy and static
     /// interval: end-to-end latency, lag and setting changes per phase.
     Profile(profile::ProfileArgs),
@@ -32,6 +36,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Which::Sink(a) => sink::run(a).await,
         Which::Ingest(a) => ingest::run(a).await,
         Which::Profile(a) => profile::run(a).await,
+        Which::Control(a) => control::run(a).await,
     }
 }
 

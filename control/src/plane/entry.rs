@@ -21,6 +21,8 @@ pub enum Push {
         policy: String,
         /// Why.
         reason: String,
+        /// The batch whose report led to it; 0 when no report did (an override, a policy switch, a re-push).
+        batch_no: u64,
     },
     /// Stop starting batches.
     Pause {

@@ -394,6 +394,7 @@ impl State {
                 } else {
                     "settings restored on re-attach".into()
                 },
+                batch_no: 0,
             })
         {
             entry.settings = wanted;
@@ -454,9 +455,11 @@ impl State {
                     source: entry.source,
                     policy: String::new(),
                     reason: "pushed again: the worker still ran the previous settings".into(),
+                    batch_no: 0,
                 });
             }
         }
+        let batch_no = report.batch_no;
         let Some(admitted) = entry.report(report, at, mode, ov.as_ref()) else {
             return;
         };
@@ -472,6 +475,7 @@ impl State {
                     source,
                     policy: policy_name.clone(),
                     reason: admitted.reason.clone(),
+                    batch_no,
                 });
                 if !pushed {
                     return;
@@ -553,6 +557,7 @@ impl State {
                     String::new()
                 },
                 reason: reason.to_owned(),
+                batch_no: 0,
             });
             // A worker away gets what it should run when it re-attaches; only what was pushed is recorded.
             if !pushed {

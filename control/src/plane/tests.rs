@@ -332,3 +332,27 @@ async fn decisions_are_counted_once_per_action_with_their_scope() {
         .unwrap();
     assert_eq!(reports, "pacer_control_reports_total 1");
 }
+
+#[tokio::test]
+async fn a_push_names_the_report_that_led_to_it() {
+    let plane = plane(Mode::Enforce);
+    let mut pushes = attach(&plane, "w1", 1).await;
+    let mut first = report(100);
+    first.batch_no = 7;
+    plane.report(id("w1"), 1, first).await;
+    let push = tokio::time::timeout(Duration::from_secs(5), pushes.recv())
+        .await
+        .unwrap();
+    assert!(
+        matches!(push, Some(Push::Settings { batch_no: 7, .. })),
+        "{push:?}"
+    );
+    plane.set_override(ov(None, 900)).await.unwrap();
+    let push = tokio::time::timeout(Duration::from_secs(5), pushes.recv())
+        .await
+        .unwrap();
+    assert!(
+        matches!(push, Some(Push::Settings { batch_no: 0, .. })),
+        "{push:?}"
+    );
+}
