@@ -34,6 +34,13 @@ fn every_subcommand_has_help() {
     assert!(help(&["load"]).contains("--profile"));
     assert!(help(&["bench", "sink"]).contains("--rows"));
     assert!(help(&["bench", "profile"]).contains("--contenders"));
+    let control_bench = help(&["bench", "control"]);
+    for flag in ["--workers", "--rate", "--step", "--limit"] {
+        assert!(
+            control_bench.contains(flag),
+            "`pacer bench control --help` lacks {flag}"
+        );
+    }
     let control = help(&["control"]);
     for flag in [
         "--listen",
