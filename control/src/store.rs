@@ -1,5 +1,6 @@
 //! `policy_decisions` in PostgreSQL: every decision is written there by one background task, so that the
-//! state task never waits on the database, and read back for the admin API.
+//! state task never waits on the database, in batches of whatever has piled up, and read back for the admin
+//! API.
 
 use crate::domain::{DecisionRecord, Mode, WorkerId};
 use pacer_policy::Settings;
@@ -110,45 +111,64 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<DecisionRecord, StoreError> {
 }
 
 /// Writes queued decisions, retrying each a few times while PostgreSQL is away.
+/// Decisions written in one statement at most.
+const BATCH: usize = 1000;
+
+/// Writes what the queue holds, as many decisions per statement as have piled up (one `INSERT … SELECT FROM
+/// UNNEST`): one row per statement could not keep up with a thousand workers' decisions.
 async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<DecisionRecord>) {
-    while let Some(decision) = rx.recv().await {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
         let mut delay = Duration::from_millis(100);
         for attempt in 1..=5 {
-            match insert(&pool, &decision).await {
+            match insert(&pool, &batch).await {
                 Ok(()) => break,
                 Err(e) if attempt == 5 => {
-                    tracing::warn!(error = %e, "could not store a policy decision; dropping it");
+                    tracing::warn!(error = %e, decisions = batch.len(), "could not store policy decisions; dropping them");
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, attempt, "storing a policy decision failed; retrying");
+                    tracing::debug!(error = %e, attempt, "storing policy decisions failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
             }
         }
+        batch.clear();
     }
 }
 
-async fn insert(pool: &PgPool, d: &DecisionRecord) -> Result<(), sqlx::Error> {
+async fn insert(pool: &PgPool, decisions: &[DecisionRecord]) -> Result<(), sqlx::Error> {
     let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
     let n = |v: u64| v.min(i64::MAX as u64) as i64;
+    let column = |f: &dyn Fn(&DecisionRecord) -> i64| decisions.iter().map(f).collect::<Vec<i64>>();
     sqlx::query(
         "INSERT INTO policy_decisions (at, worker_id, scope, policy, mode, old_interval_ms, old_max_rows, \
          old_max_bytes, new_interval_ms, new_max_rows, new_max_bytes, reason) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+         SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::text[])",
     )
-    .bind(d.at)
-    .bind(d.worker.as_ref().map(WorkerId::as_str))
-    .bind(if d.worker.is_some() { "worker" } else { "all" })
-    .bind(&d.policy)
-    .bind(d.mode.as_str())
-    .bind(ms(d.old.interval))
-    .bind(n(d.old.max_rows))
-    .bind(n(d.old.max_bytes))
-    .bind(ms(d.new.interval))
-    .bind(n(d.new.max_rows))
-    .bind(n(d.new.max_bytes))
-    .bind(&d.reason)
+    .bind(decisions.iter().map(|d| d.at).collect::<Vec<_>>())
+    .bind(
+        decisions
+            .iter()
+            .map(|d| d.worker.as_ref().map(|w| w.as_str().to_owned()))
+            .collect::<Vec<Option<String>>>(),
+    )
+    .bind(
+        decisions
+            .iter()
+            .map(|d| if d.worker.is_some() { "worker" } else { "all" })
+            .collect::<Vec<_>>(),
+    )
+    .bind(decisions.iter().map(|d| d.policy.as_str()).collect::<Vec<_>>())
+    .bind(decisions.iter().map(|d| d.mode.as_str()).collect::<Vec<_>>())
+    .bind(column(&|d| ms(d.old.interval)))
+    .bind(column(&|d| n(d.old.max_rows)))
+    .bind(column(&|d| n(d.old.max_bytes)))
+    .bind(column(&|d| ms(d.new.interval)))
+    .bind(column(&|d| n(d.new.max_rows)))
+    .bind(column(&|d| n(d.new.max_bytes)))
+    .bind(decisions.iter().map(|d| d.reason.as_str()).collect::<Vec<_>>())
     .execute(pool)
     .await?;
     Ok(())
