@@ -71,6 +71,7 @@ impl ApiError {
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ApiError::Produce(ProduceError::Encode(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Produce(ProduceError::EventTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotReady | ApiError::Busy { .. } | ApiError::Produce(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -89,6 +90,7 @@ impl ApiError {
             ApiError::Produce(ProduceError::QueueFull) => "producer_queue_full",
             ApiError::Produce(ProduceError::Broker(_)) => "broker_unavailable",
             ApiError::Produce(ProduceError::Encode(_)) => "internal_error",
+            ApiError::Produce(ProduceError::EventTooLarge { .. }) => "event_too_large",
         }
     }
 }
@@ -103,6 +105,9 @@ impl IntoResponse for ApiError {
                     _ => (None, None),
                 };
                 (e.attribute(), e.index, line, column)
+            }
+            ApiError::Produce(ProduceError::EventTooLarge { index, .. }) => {
+                (None, Some(*index), None, None)
             }
             _ => (None, None, None, None),
         };

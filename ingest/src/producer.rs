@@ -19,10 +19,29 @@ pub enum ProduceError {
     /// The broker did not acknowledge an event in time, or refused it.
     #[error("the broker did not acknowledge the events: {0}")]
     Broker(KafkaError),
+    /// An event is larger than the broker takes; nothing of the request was produced.
+    #[error(
+        "event {index} is {bytes} bytes encoded; the largest event the broker takes is {limit} bytes"
+    )]
+    EventTooLarge {
+        /// Its index in the request.
+        index: usize,
+        /// Its encoded size (payload and key).
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// An event could not be encoded (a bug: validation should have refused it).
     #[error("an event could not be encoded")]
     Encode(#[from] serde_json::Error),
 }
+
+/// The producer's `message.max.bytes` (librdkafka's default, and Kafka's broker default).
+const MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// The largest event (encoded payload and key) ingest produces: the message limit less room for the record's
+/// framing and headers, so that an event that passes is never refused by the producer.
+pub const MAX_EVENT_BYTES: usize = MESSAGE_MAX_BYTES - 4096;
 
 /// A shared idempotent Kafka producer for one topic.
 pub struct EventProducer {
@@ -52,6 +71,7 @@ impl EventProducer {
                 config.delivery_timeout.as_millis().to_string(),
             )
             .set("queue.buffering.max.messages", "200000")
+            .set("message.max.bytes", MESSAGE_MAX_BYTES.to_string())
             .set("client.id", "pacer-ingest")
             .create()?;
         Ok(Self {
@@ -86,10 +106,24 @@ impl EventProducer {
     }
 
     async fn send_and_wait(&self, events: &[CloudEvent]) -> Result<usize, ProduceError> {
-        let mut deliveries = Vec::with_capacity(events.len());
-        for event in events {
+        // Every event is encoded and measured before any is sent: a request with one event too large is
+        // refused whole, not half produced.
+        let mut encoded = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
             let payload = event.to_json()?;
-            let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(&payload);
+            let bytes = payload.len() + event.partition_key().map_or(0, str::len);
+            if bytes > MAX_EVENT_BYTES {
+                return Err(ProduceError::EventTooLarge {
+                    index,
+                    bytes,
+                    limit: MAX_EVENT_BYTES,
+                });
+            }
+            encoded.push(payload);
+        }
+        let mut deliveries = Vec::with_capacity(events.len());
+        for (event, payload) in events.iter().zip(&encoded) {
+            let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(payload);
             if let Some(key) = event.partition_key() {
                 record = record.key(key);
             }
