@@ -1,8 +1,6 @@
 //! What the control plane measures for Prometheus. The names are here and nowhere else.
 
 use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 
 /// The metric names.
 pub mod names {
@@ -32,8 +30,6 @@ pub struct ControlMetrics {
     worker_interval: GaugeVec,
     worker_max_rows: IntGaugeVec,
     reports: IntCounter,
-    /// The workers with a settings series, to drop the forgotten ones.
-    known: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Default for ControlMetrics {
@@ -73,7 +69,6 @@ impl ControlMetrics {
             .expect("valid metric"),
             reports: IntCounter::new(names::REPORTS, "Batch reports received from workers.")
                 .expect("valid metric"),
-            known: Arc::default(),
         };
         for state in STATES {
             metrics.workers.with_label_values(&[state]).set(0);
@@ -105,6 +100,12 @@ impl ControlMetrics {
         Ok(())
     }
 
+    /// Drops the settings series of a worker the registry forgot.
+    pub(crate) fn forget(&self, worker: &str) {
+        let _ = self.worker_interval.remove_label_values(&[worker]);
+        let _ = self.worker_max_rows.remove_label_values(&[worker]);
+    }
+
     /// Counts a batch report.
     pub(crate) fn report(&self) {
         self.reports.inc();
@@ -127,15 +128,6 @@ impl ControlMetrics {
         }
         self.overrides
             .set(i64::try_from(overrides).unwrap_or(i64::MAX));
-        let mut known = self
-            .known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now: BTreeSet<String> = workers.iter().map(|w| w.0.clone()).collect();
-        for gone in known.difference(&now) {
-            let _ = self.worker_interval.remove_label_values(&[gone]);
-            let _ = self.worker_max_rows.remove_label_values(&[gone]);
-        }
         for (worker, _, interval, max_rows) in workers {
             self.worker_interval
                 .with_label_values(&[worker])
@@ -144,7 +136,6 @@ impl ControlMetrics {
                 .with_label_values(&[worker])
                 .set(i64::try_from(*max_rows).unwrap_or(i64::MAX));
         }
-        *known = now;
     }
 }
 
@@ -192,6 +183,7 @@ mod tests {
             value(&registry, names::WORKER_INTERVAL, &[("worker", "w1")]),
             Some(0.25)
         );
+        metrics.forget("w2");
         metrics.registry(&[("w1".into(), "paused", 0.25, 5000)], 0);
         assert_eq!(
             value(&registry, names::WORKERS, &[("state", "paused")]),

@@ -651,6 +651,7 @@ impl State {
             if let Some(entry) = self.workers.remove(&id) {
                 tracing::info!(worker = %id, "forgetting a worker lost for long");
                 self.forgotten.add(&entry);
+                self.config.metrics.forget(id.as_str());
             }
         }
         let registry: Vec<(String, &'static str, f64, u64)> = self
