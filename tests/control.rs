@@ -592,3 +592,159 @@ async fn stopping_ends_the_streams_of_attached_workers_and_watching_consoles() {
         .await
         .expect("the control plane waited for its streams instead of stopping");
 }
+
+/// Every change of the admin API, with no token, a wrong one, an issued one that expired and one issued from
+/// another secret: each refused as unauthenticated, and nothing changed in the control plane or at the worker.
+/// A token from `pacer token` is then accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_refuses_missing_wrong_and_expired_tokens_and_changes_nothing() {
+    let stack = Stack::start(1).await;
+    let control = stack.start_control(stack.control_config(300.0)).await;
+    let url = control.url();
+    let sim = common::SimWorker::attach(&url, "sim", &[0]).await;
+    let mut client = admin(&url).await;
+    let snapshot = |mut client: pb::admin_client::AdminClient<tonic::transport::Channel>| async move {
+        client
+            .get_pipeline(pb::GetPipelineRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .snapshot
+            .unwrap()
+    };
+    sim.wait_for("the welcome", |m| {
+        matches!(m, pb::attach_response::Message::Welcome(_))
+    })
+    .await;
+    // Whatever the control plane tells a worker that has just attached, it has told by now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = snapshot(client.clone()).await;
+    let told_before = sim.received().len();
+
+    let secret = pacer_control::Token::new(Some(ADMIN_TOKEN.into()));
+    let expired = secret
+        .issue_until(std::time::SystemTime::now() - Duration::from_secs(2))
+        .unwrap();
+    let foreign = pacer_control::Token::new(Some("another-secret".into()))
+        .issue(Duration::from_secs(600))
+        .unwrap();
+    let tokens = [
+        ("missing", None),
+        ("wrong", Some("admin-secreT".to_owned())),
+        ("the worker token", Some(WORKER_TOKEN.to_owned())),
+        ("expired", Some(expired)),
+        ("issued from another secret", Some(foreign)),
+    ];
+    for (kind, token) in &tokens {
+        fn with<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+            match token {
+                Some(token) => authed(message, token),
+                None => tonic::Request::new(message),
+            }
+        }
+        let token = token.as_deref();
+        let refusals = [
+            client
+                .set_override(with(
+                    pb::SetOverrideRequest {
+                        worker_id: String::new(),
+                        interval_ms: 50,
+                        max_rows: 0,
+                        ttl: None,
+                    },
+                    token,
+                ))
+                .await
+                .map(drop),
+            client
+                .clear_override(with(
+                    pb::ClearOverrideRequest {
+                        worker_id: String::new(),
+                    },
+                    token,
+                ))
+                .await
+                .map(drop),
+            client
+                .set_policy(with(
+                    pb::SetPolicyRequest {
+                        name: "aimd".into(),
+                        params: Default::default(),
+                        bounds: None,
+                    },
+                    token,
+                ))
+                .await
+                .map(drop),
+            client
+                .set_mode(with(
+                    pb::SetModeRequest {
+                        mode: pb::Mode::Advise as i32,
+                    },
+                    token,
+                ))
+                .await
+                .map(drop),
+            client
+                .pause_worker(with(
+                    pb::PauseWorkerRequest {
+                        worker_id: "sim".into(),
+                    },
+                    token,
+                ))
+                .await
+                .map(drop),
+            client
+                .resume_worker(with(
+                    pb::ResumeWorkerRequest {
+                        worker_id: "sim".into(),
+                    },
+                    token,
+                ))
+                .await
+                .map(drop),
+        ];
+        for (rpc, refusal) in refusals.into_iter().enumerate() {
+            let status = refusal.expect_err(&format!("change {rpc} with a {kind} token"));
+            assert_eq!(
+                status.code(),
+                tonic::Code::Unauthenticated,
+                "{kind}: {status:?}"
+            );
+            if *kind == "expired" {
+                assert!(status.message().contains("expired at"), "{status:?}");
+            }
+        }
+    }
+    let after = snapshot(client.clone()).await;
+    assert_eq!(after.policy, before.policy);
+    assert!(after.overrides.is_empty(), "{:?}", after.overrides);
+    let paused = |s: &pb::PipelineSnapshot| s.workers.iter().map(|w| w.paused).collect::<Vec<_>>();
+    assert_eq!(paused(&after), [false]);
+    assert_eq!(paused(&after), paused(&before));
+    assert_eq!(sim.received().len(), told_before, "{:?}", sim.received());
+
+    // An issued token that has not expired is as good as the secret.
+    let issued = std::process::Command::new(env!("CARGO_BIN_EXE_pacer"))
+        .args(["token", "--admin-token", ADMIN_TOKEN, "--ttl", "2m"])
+        .output()
+        .unwrap();
+    assert!(issued.status.success(), "{issued:?}");
+    let issued = String::from_utf8(issued.stdout).unwrap();
+    let issued = issued.trim();
+    assert!(issued.starts_with("pacer1."), "{issued}");
+    client
+        .pause_worker(authed(
+            pb::PauseWorkerRequest {
+                worker_id: "sim".into(),
+            },
+            issued,
+        ))
+        .await
+        .unwrap();
+    sim.wait_for("the pause", |m| {
+        matches!(m, pb::attach_response::Message::Pause(_))
+    })
+    .await;
+    control.stop().await;
+}

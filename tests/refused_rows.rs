@@ -1,6 +1,7 @@
 //! A row that passes validation but that PostgreSQL refuses (here: a CHECK constraint an operator added) does
 //! not stall its partition: the batch is written row by row, the refused row becomes a dead letter with
-//! PostgreSQL's reason, a duplicate in the same batch is absorbed, and every other row is written.
+//! PostgreSQL's reason, a duplicate in the same batch is absorbed, and every other row is written. The same
+//! refused event twice (a client's retry after a lost answer) is one dead letter, not two.
 #![allow(
     clippy::unwrap_used,
     reason = "test code: a panic is the failure report"
@@ -23,15 +24,16 @@ async fn a_row_postgres_refuses_is_dead_lettered_and_the_rest_written() {
     poison["type"] = "poison".into();
     let records: Vec<Option<Vec<u8>>> = [
         event("v1", 1),
-        poison,
+        poison.clone(),
         event("v2", 2),
         event("v1", 1),
         event("v3", 3),
+        poison.clone(),
     ]
     .iter()
     .map(raw)
     .collect();
-    // All five land in one batch: produced before the worker starts.
+    // All six land in one batch: produced before the worker starts.
     stack.produce_raw(&records).await;
     let worker = stack.start_worker("iso");
 
@@ -59,6 +61,52 @@ async fn a_row_postgres_refuses_is_dead_lettered_and_the_rest_written() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!((records, written, duplicates, invalid), (5, 3, 1, 1));
+    // Two records were refused; they are the same event, so there is one dead letter.
+    assert_eq!((records, written, duplicates, invalid), (6, 3, 1, 2));
+    let (dead, identity): (i64, Option<String>) =
+        sqlx::query_as("SELECT count(*), max(event_source || ' ' || event_id) FROM dead_letters")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((dead, identity.as_deref()), (1, Some("/test p1")));
+    worker.stop().await;
+}
+
+/// A quarter of a batch refused: each refused row becomes a dead letter and every other row is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_many_refused_rows_loses_none_of_the_others() {
+    let stack = Stack::start(1).await;
+    let pool = stack.pool().await;
+    sqlx::query("ALTER TABLE events ADD CONSTRAINT no_poison CHECK (type <> 'poison')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let events: Vec<serde_json::Value> = (0..200u64)
+        .map(|n| {
+            let mut e = event(&format!("x{n}"), n);
+            if n % 4 == 0 {
+                e["type"] = "poison".into();
+            }
+            e
+        })
+        .collect();
+    let records: Vec<Option<Vec<u8>>> = events.iter().map(raw).collect();
+    stack.produce_raw(&records).await;
+    let worker = stack.start_worker("halves");
+
+    stack
+        .wait_for_rows(&pool, "dead_letters", 50, Duration::from_secs(60))
+        .await;
+    stack
+        .wait_for_rows(&pool, "events", 150, Duration::from_secs(60))
+        .await;
+    let (written, dead): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events WHERE type <> 'poison'), \
+         (SELECT count(*) FROM dead_letters WHERE reason LIKE '%no_poison%' AND event_id LIKE 'x%')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((written, dead), (150, 50));
     worker.stop().await;
 }

@@ -43,10 +43,11 @@ impl DecisionStore {
         Ok(Self { pool, writer })
     }
 
-    /// Applies the schema; the control plane keeps its own migration history, apart from the workers'.
+    /// Applies the schema. The control plane's migrations share `_sqlx_migrations` with the workers' under
+    /// their own numbers (from 1,000,001), and each side leaves the other's alone.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut migrator = sqlx::migrate!("./migrations");
-        migrator.dangerous_set_table_name("_pacer_control_migrations");
+        migrator.set_ignore_missing(true);
         migrator.run(&self.pool).await?;
         Ok(())
     }

@@ -4,6 +4,7 @@ mod control;
 mod ingest;
 mod load;
 mod sim;
+mod token;
 mod tui;
 mod up;
 mod worker;
@@ -42,6 +43,8 @@ enum Command {
     Load(load::LoadArgs),
     /// The operator's console: the pipeline live, steered from the keyboard.
     Tui(tui::TuiArgs),
+    /// Print an admin token that expires, issued from the admin secret (for scripts and operators).
+    Token(token::TokenArgs),
     /// Simulate workers under a load profile with every batch-sizing policy, side by side (no I/O).
     Sim(sim::SimArgs),
     /// Measure throughput against a physical reference in the same run.
@@ -95,6 +98,26 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 /// Parses `250ms`, `2s`, `1m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (write it like 250ms, 2s or 1m)"))
+}
+
+/// The admin secret: given, read from `file`, or read from `<state dir>/admin.token` if that exists.
+pub fn read_admin_token(
+    given: Option<&str>,
+    file: Option<&std::path::Path>,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<Option<String>> {
+    if let Some(token) = given {
+        return Ok(Some(token.to_owned()));
+    }
+    let (path, named) = match file {
+        Some(path) => (path.to_path_buf(), true),
+        None => (state_dir.join("admin.token"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(token) => Ok(Some(token.trim().to_owned())),
+        Err(e) if !named && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read the admin token {}", path.display())),
+    }
 }
 
 /// Where pacer keeps its state and logs: /var/lib/pacer as root, else `$XDG_STATE_HOME/pacer` or
@@ -171,6 +194,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Load(args) => load::run(args).await,
         Command::Tui(args) => tui::run(args).await,
         Command::Sim(args) => sim::run(args),
+        Command::Token(args) => token::run(args),
         Command::Bench(args) => crate::bench::run(args).await,
     }
 }

@@ -54,20 +54,11 @@ impl TuiArgs {
     }
 
     fn token(&self) -> anyhow::Result<Option<String>> {
-        if let Some(token) = &self.admin_token {
-            return Ok(Some(token.clone()));
-        }
-        let (path, given) = match &self.admin_token_file {
-            Some(path) => (path.clone(), true),
-            None => (self.state_dir().join("admin.token"), false),
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(token) => Ok(Some(token.trim().to_owned())),
-            Err(e) if !given && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => {
-                Err(e).with_context(|| format!("cannot read the admin token {}", path.display()))
-            }
-        }
+        super::read_admin_token(
+            self.admin_token.as_deref(),
+            self.admin_token_file.as_deref(),
+            &self.state_dir(),
+        )
     }
 }
 

@@ -230,9 +230,8 @@ impl PrivatePostgres {
                 .await?;
         if exists.is_none() {
             let quoted = name.replace('"', "\"\"");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\"")))
-                .execute(&mut conn)
-                .await?;
+            let create = format!("CREATE DATABASE \"{quoted}\"");
+            sqlx::query(&create).execute(&mut conn).await?;
         }
         Ok(())
     }

@@ -2,6 +2,8 @@
 //! mocks), and runs ingest and workers in-process or as `pacer` child processes.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod ledger;
+
 use pacer_stack::{Broker, BrokerOptions, PostgresOptions, PrivatePostgres};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -37,6 +39,16 @@ fn init_logs() {
 impl Stack {
     /// Starts PostgreSQL and the broker and creates the topic. Fails (never skips) if either is missing.
     pub async fn start(partitions: i32) -> Stack {
+        Self::start_with(partitions, false).await
+    }
+
+    /// The same with the broker's storage in a database of the same PostgreSQL cluster, so that the broker
+    /// keeps its records, offsets and groups across a restart.
+    pub async fn start_durable(partitions: i32) -> Stack {
+        Self::start_with(partitions, true).await
+    }
+
+    async fn start_with(partitions: i32, durable: bool) -> Stack {
         init_logs();
         let dir = tempfile::Builder::new()
             .prefix("pacer-test-")
@@ -51,7 +63,15 @@ impl Stack {
         .expect("start the private PostgreSQL (scripts/setup.sh installs it)");
         let nisshi =
             pacer_stack::find_nisshi().expect("the nisshi broker (scripts/setup.sh installs it)");
-        let mut options = BrokerOptions::in_memory(nisshi, 0, dir.path().join("nisshi.log"));
+        let log = dir.path().join("nisshi.log");
+        let mut options = if durable {
+            pg.ensure_database("nisshi")
+                .await
+                .expect("create the broker's database");
+            BrokerOptions::in_postgres(nisshi, 0, log, &pg.url_for("nisshi"))
+        } else {
+            BrokerOptions::in_memory(nisshi, 0, log)
+        };
         options.initial_rebalance_delay = Duration::from_millis(200);
         let broker = Broker::start(options)
             .await
@@ -280,7 +300,7 @@ impl Stack {
         let query = format!("SELECT count(*) FROM {table}");
         let deadline = Instant::now() + timeout;
         loop {
-            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(query.clone()))
+            let count: i64 = sqlx::query_scalar(&query)
                 .fetch_one(pool)
                 .await
                 .unwrap_or(-1);
@@ -540,6 +560,23 @@ pub async fn post_batch(client: &reqwest::Client, url: &str, events: &[serde_jso
         .await
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
+}
+
+/// Posts a batch body; returns the status (0 when there was no answer) and the body of the answer.
+pub async fn post_batch_answer(client: &reqwest::Client, url: &str, body: String) -> (u16, String) {
+    match client
+        .post(url)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(answer) => {
+            let status = answer.status().as_u16();
+            (status, answer.text().await.unwrap_or_default())
+        }
+        Err(_) => (0, String::new()),
+    }
 }
 
 /// Posts events `e0..e{total}` in batches of `batch`, at about `rate` events/s, in the background.

@@ -86,12 +86,29 @@ impl CopyText {
         self.row_ends.push(self.buf.len());
     }
 
-    /// Each row's bytes (with its newline), to write rows one at a time.
-    pub fn rows(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.row_ends.iter().copied());
-        starts
-            .zip(self.row_ends.iter().copied())
-            .map(|(start, end)| &self.buf.as_bytes()[start..end])
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.row_ends.len()
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.row_ends.is_empty()
+    }
+
+    /// The bytes of rows `range` (each with its newline), to write part of the stream.
+    ///
+    /// # Panics
+    /// If the range goes past the last row.
+    pub fn row_range(&self, range: std::ops::Range<usize>) -> &[u8] {
+        if range.is_empty() {
+            return &[];
+        }
+        let start = match range.start {
+            0 => 0,
+            n => self.row_ends[n - 1],
+        };
+        &self.buf.as_bytes()[start..self.row_ends[range.end - 1]]
     }
 
     /// The stream's bytes.
@@ -121,14 +138,12 @@ mod tests {
             .timestamp(datetime!(2020-01-02 23:04:05.25 +20:00));
         copy.end_row();
         copy.text("é").end_row();
-        let rows: Vec<&[u8]> = copy.rows().collect();
-        assert_eq!(
-            rows,
-            vec![
-                &b"a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\n"[..],
-                "é\n".as_bytes()
-            ]
-        );
+        let first = &b"a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\n"[..];
+        assert_eq!(copy.len(), 2);
+        assert_eq!(copy.row_range(0..1), first);
+        assert_eq!(copy.row_range(1..2), "é\n".as_bytes());
+        assert_eq!(copy.row_range(0..2), copy.as_bytes());
+        assert!(copy.row_range(1..1).is_empty());
         assert_eq!(
             std::str::from_utf8(copy.as_bytes()).unwrap(),
             "a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\né\n"

@@ -10,13 +10,13 @@ use crate::batch::Batch;
 use crate::transform::{DeadLetter, EVENT_COLUMNS, Transformed, dead_letter, record_time};
 use rdkafka::Message;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 
 /// How a batch was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
     /// Rows inserted into `events`.
     pub written: u64,
@@ -48,7 +48,12 @@ pub struct Sink {
 }
 
 /// The schema, embedded in the binary.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The control plane's migrations are in the same `_sqlx_migrations` table (under numbers from 1,000,001),
+/// so migrations recorded there but unknown here are left alone.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations")
+};
 
 impl Sink {
     /// Connects lazily (so that a database that is down at start-up is retried like any other outage).
@@ -100,9 +105,14 @@ impl Sink {
     }
 
     /// Writes a batch that PostgreSQL refused as a whole (data that validation let through, or a constraint an
-    /// operator added): every row is copied into `events` on its own under a savepoint; a row already there
-    /// counts as a duplicate, and a row PostgreSQL refuses becomes a dead letter with its error.
-    /// Slow, but it happens only for such batches, and it keeps one bad record from stalling its partition.
+    /// operator added). The refused rows become dead letters with PostgreSQL's error; rows already there count
+    /// as duplicates; everything else is written, in one transaction.
+    ///
+    /// First the rows already in `events` (a re-delivery) are found through the staging table and left out.
+    /// Then the rest is copied straight into `events` under a savepoint. PostgreSQL names the line of a `COPY`
+    /// it refuses: that row is taken out (a dead letter, or a duplicate for a unique violation), and the rows
+    /// before it and after it are copied on their own. k refused rows cost about 2k + 1 `COPY`s. A refusal
+    /// that names no line is handled by halving the rows instead ([`Sink::write_halving`]).
     pub async fn write_isolating(
         &self,
         batch: &Batch,
@@ -111,44 +121,113 @@ impl Sink {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let mut dead = transformed.dead.clone();
-        let (mut written, mut duplicates) = (0, 0);
-        for (row, &record_index) in transformed.events.rows().zip(&transformed.row_records) {
-            sqlx::query("SAVEPOINT pacer_row").execute(&mut *tx).await?;
-            match copy_bytes(&mut tx, "events", row).await {
-                Ok(n) => {
-                    written += n;
-                    sqlx::query("RELEASE SAVEPOINT pacer_row")
+        let rows = &transformed.events;
+        let mut left_out = already_written(&mut tx, batch, transformed).await?;
+        let mut outcome = WriteOutcome {
+            duplicates: left_out.iter().filter(|&&out| out).count() as u64,
+            ..WriteOutcome::default()
+        };
+        // Ranges of rows still to copy. A refusal splits its range around the refused row: the rows before it
+        // are copied again (they may hold a refusal found later, such as a duplicate key: PostgreSQL checks
+        // the keys of a `COPY` in batches), then the rows after it.
+        let mut ranges = Vec::new();
+        ranges.push(0..rows.len());
+        while let Some(range) = ranges.pop() {
+            let kept: Vec<usize> = range.clone().filter(|&i| !left_out[i]).collect();
+            if kept.is_empty() {
+                continue;
+            }
+            sqlx::query("SAVEPOINT pacer_rows")
+                .execute(&mut *tx)
+                .await?;
+            let error = match copy_bytes(&mut tx, "events", &rows_bytes(rows, &kept)).await {
+                Ok(written) => {
+                    outcome.written += written;
+                    sqlx::query("RELEASE SAVEPOINT pacer_rows")
                         .execute(&mut *tx)
                         .await?;
+                    continue;
                 }
-                Err(e) if is_unique_violation(&e) => {
-                    duplicates += 1;
-                    sqlx::query("ROLLBACK TO SAVEPOINT pacer_row")
+                Err(e) => e,
+            };
+            sqlx::query("ROLLBACK TO SAVEPOINT pacer_rows")
+                .execute(&mut *tx)
+                .await?;
+            let Some(line) = copy_line(&error).filter(|line| (1..=kept.len()).contains(line))
+            else {
+                if !is_data_error(&error) {
+                    return Err(error);
+                }
+                self.write_halving(&mut tx, batch, transformed, &kept, &mut dead, &mut outcome)
+                    .await?;
+                continue;
+            };
+            let refused = kept[line - 1];
+            if is_unique_violation(&error) {
+                outcome.duplicates += 1;
+            } else if is_data_error(&error) {
+                let record = &batch.records()[transformed.row_records[refused]];
+                tracing::warn!(partition = record.partition(), offset = record.offset(), error = %error, "PostgreSQL refused one event; dead-lettering it");
+                dead.push(refused_event(record, &error));
+            } else {
+                return Err(error);
+            }
+            left_out[refused] = true;
+            ranges.push(refused + 1..range.end);
+            ranges.push(range.start..refused);
+        }
+        outcome.dead_letters = self.insert_dead_letters(&mut tx, &dead).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Writes rows `rest` of a refused batch by halves under savepoints, through the staging table: a part
+    /// PostgreSQL takes is written in one go (rows already there skipped as duplicates), a part it refuses is
+    /// halved again, down to the single rows it refuses, which become dead letters.
+    async fn write_halving(
+        &self,
+        tx: &mut PgConnection,
+        batch: &Batch,
+        transformed: &Transformed,
+        rest: &[usize],
+        dead: &mut Vec<DeadLetter>,
+        outcome: &mut WriteOutcome,
+    ) -> Result<(), sqlx::Error> {
+        create_staging(&mut *tx).await?;
+        let mut parts = vec![rest];
+        while let Some(part) = parts.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            sqlx::query("SAVEPOINT pacer_part")
+                .execute(&mut *tx)
+                .await?;
+            match write_part(&mut *tx, &rows_bytes(&transformed.events, part)).await {
+                Ok(inserted) => {
+                    outcome.written += inserted;
+                    outcome.duplicates += part.len() as u64 - inserted;
+                    sqlx::query("RELEASE SAVEPOINT pacer_part")
                         .execute(&mut *tx)
                         .await?;
                 }
                 Err(e) if is_data_error(&e) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT pacer_row")
+                    sqlx::query("ROLLBACK TO SAVEPOINT pacer_part")
                         .execute(&mut *tx)
                         .await?;
-                    let record = &batch.records()[record_index];
-                    tracing::warn!(partition = record.partition(), offset = record.offset(), error = %e, "PostgreSQL refused one event; dead-lettering it");
-                    dead.push(dead_letter(
-                        record,
-                        record_time(record),
-                        format!("PostgreSQL refused the event: {e}"),
-                    ));
+                    if let [row] = part {
+                        let record = &batch.records()[transformed.row_records[*row]];
+                        tracing::warn!(partition = record.partition(), offset = record.offset(), error = %e, "PostgreSQL refused one event; dead-lettering it");
+                        dead.push(refused_event(record, &e));
+                    } else {
+                        let (first, second) = part.split_at(part.len() / 2);
+                        parts.push(second);
+                        parts.push(first);
+                    }
                 }
                 Err(e) => return Err(e),
             }
         }
-        let dead_letters = self.insert_dead_letters(&mut tx, &dead).await?;
-        tx.commit().await?;
-        Ok(WriteOutcome {
-            written,
-            duplicates,
-            dead_letters,
-        })
+        Ok(())
     }
 
     async fn write_in_tx(
@@ -187,10 +266,13 @@ impl Sink {
         if dead.is_empty() {
             return Ok(0);
         }
+        // Either key absorbs a second dead letter for the same thing: the record's position (a re-delivery) or
+        // the event's identity (a client's retry of an event PostgreSQL refuses).
         let result = sqlx::query(
-            "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, key, payload, reason, ingested_at, worker_id) \
-             SELECT t.*, $8 FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::bytea[], $6::text[], \
-             $7::timestamptz[]) AS t ON CONFLICT DO NOTHING",
+            "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, key, payload, reason, ingested_at, \
+             event_source, event_id, worker_id) \
+             SELECT t.*, $10 FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::bytea[], $6::text[], \
+             $7::timestamptz[], $8::text[], $9::text[]) AS t ON CONFLICT DO NOTHING",
         )
         .bind(dead.iter().map(|d| d.topic.clone()).collect::<Vec<_>>())
         .bind(dead.iter().map(|d| d.partition).collect::<Vec<_>>())
@@ -199,6 +281,8 @@ impl Sink {
         .bind(dead.iter().map(|d| d.payload.clone()).collect::<Vec<_>>())
         .bind(dead.iter().map(|d| d.reason.clone()).collect::<Vec<_>>())
         .bind(dead.iter().map(|d| d.ingested_at).collect::<Vec<Option<OffsetDateTime>>>())
+        .bind(dead.iter().map(|d| d.event.as_ref().map(|(source, _)| source.clone())).collect::<Vec<_>>())
+        .bind(dead.iter().map(|d| d.event.as_ref().map(|(_, id)| id.clone())).collect::<Vec<_>>())
         .bind(&self.worker_id)
         .execute(conn)
         .await?;
@@ -227,10 +311,101 @@ async fn insert_from_staging(conn: &mut PgConnection) -> Result<u64, sqlx::Error
         "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM events_staging \
          ON CONFLICT (source, id) DO NOTHING"
     );
-    Ok(sqlx::query(AssertSqlSafe(insert))
-        .execute(conn)
-        .await?
-        .rows_affected())
+    Ok(sqlx::query(&insert).execute(conn).await?.rows_affected())
+}
+
+/// The `COPY` text of some rows of a batch.
+fn rows_bytes(rows: &crate::copy::CopyText, which: &[usize]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for &i in which {
+        bytes.extend_from_slice(rows.row_range(i..i + 1));
+    }
+    bytes
+}
+
+/// Which rows of a batch are already in `events` (by `(source, id)`), found by copying the batch into the
+/// staging table. All `false` if PostgreSQL refuses the batch even there (then the line-by-line copy sorts
+/// the rows out).
+async fn already_written(
+    conn: &mut PgConnection,
+    batch: &Batch,
+    transformed: &Transformed,
+) -> Result<Vec<bool>, sqlx::Error> {
+    let mut written = vec![false; transformed.events.len()];
+    create_staging(&mut *conn).await?;
+    sqlx::query("SAVEPOINT pacer_staging")
+        .execute(&mut *conn)
+        .await?;
+    match copy_bytes(&mut *conn, "events_staging", transformed.events.as_bytes()).await {
+        Ok(_) => {}
+        Err(e) if is_data_error(&e) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT pacer_staging")
+                .execute(&mut *conn)
+                .await?;
+            return Ok(written);
+        }
+        Err(e) => return Err(e),
+    }
+    let there: Vec<(i32, i64)> = sqlx::query_as(
+        "DELETE FROM events_staging s USING events e WHERE e.source = s.source AND e.id = s.id \
+         RETURNING s.kafka_partition, s.kafka_offset",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query("TRUNCATE events_staging")
+        .execute(&mut *conn)
+        .await?;
+    if !there.is_empty() {
+        let there: std::collections::HashSet<(i32, i64)> = there.into_iter().collect();
+        for (row, &record) in transformed.row_records.iter().enumerate() {
+            let record = &batch.records()[record];
+            written[row] = there.contains(&(record.partition(), record.offset()));
+        }
+    }
+    Ok(written)
+}
+
+/// The line of the `COPY` input that PostgreSQL refused (1 for the first row), from the error's context
+/// (`COPY events, line 12, column type: "..."`).
+fn copy_line(error: &sqlx::Error) -> Option<usize> {
+    let sqlx::Error::Database(e) = error else {
+        return None;
+    };
+    let context = e
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?
+        .r#where()?;
+    let after = context.split_once("COPY ")?.1.split_once(", line ")?.1;
+    let digits = after
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(after, |end| &after[..end]);
+    digits.parse().ok()
+}
+
+/// Writes some rows through the (emptied) staging table, skipping those already in `events`; returns how many
+/// were inserted.
+async fn write_part(conn: &mut PgConnection, rows: &[u8]) -> Result<u64, sqlx::Error> {
+    sqlx::query("TRUNCATE events_staging")
+        .execute(&mut *conn)
+        .await?;
+    copy_bytes(&mut *conn, "events_staging", rows).await?;
+    insert_from_staging(conn).await
+}
+
+/// The dead letter of a valid event that PostgreSQL refused. It carries the event's `(source, id)`, so that
+/// a client's retry of the same event (a second record) does not make a second dead letter.
+fn refused_event(record: &rdkafka::message::OwnedMessage, error: &sqlx::Error) -> DeadLetter {
+    let ingested_at = record_time(record);
+    let mut dead = dead_letter(
+        record,
+        ingested_at,
+        format!("PostgreSQL refused the event: {error}"),
+    );
+    dead.event = record.payload().and_then(|payload| {
+        pacer_event::parse_one(payload, ingested_at.unwrap_or_else(OffsetDateTime::now_utc))
+            .ok()
+            .map(|event| (event.source, event.id))
+    });
+    dead
 }
 
 async fn copy_into(

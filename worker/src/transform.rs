@@ -28,6 +28,8 @@ pub struct DeadLetter {
     pub reason: String,
     /// The record's timestamp.
     pub ingested_at: Option<OffsetDateTime>,
+    /// The event's `(source, id)`, when the record is a valid event that PostgreSQL refused.
+    pub event: Option<(String, String)>,
 }
 
 /// A transformed batch.
@@ -143,6 +145,7 @@ pub fn dead_letter(
         payload: record.payload().map(<[u8]>::to_vec),
         reason,
         ingested_at,
+        event: None,
     }
 }
 
