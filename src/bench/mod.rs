@@ -3,6 +3,7 @@
 
 mod control;
 mod ingest;
+mod plot;
 mod profile;
 mod sink;
 

@@ -41,6 +41,9 @@ pub struct ProfileArgs {
     /// Partitions of each contender's topic.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
+    /// Where the plot goes: latency and interval over time, one line per contender (SVG).
+    #[arg(long, default_value = "pacer-profile.svg")]
+    plot: std::path::PathBuf,
 }
 
 /// A policy to run the profile under.
@@ -135,6 +138,7 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
         args.phase, args.warmup, args.workers, args.partitions
     );
     let mut results = Vec::new();
+    let mut lines = Vec::new();
     for (i, contender) in args.contenders.iter().enumerate() {
         let phases: Vec<Phase> = PHASES
             .iter()
@@ -143,10 +147,24 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
                 duration: args.phase,
             })
             .collect();
-        let result = run_contender(&rig, &args, i, contender, Profile(phases)).await?;
+        let (result, line) = run_contender(&rig, &args, i, contender, Profile(phases)).await?;
         results.push((contender.name.clone(), result));
+        lines.push(line);
     }
     print_results(&results);
+    let mut spans = Vec::new();
+    let mut from = 0.0;
+    for (name, _) in PHASES {
+        let to = from + args.phase.as_secs_f64();
+        spans.push(super::plot::PhaseSpan { name, from, to });
+        from = to;
+    }
+    let title = format!(
+        "pacer: the standard profile on the real pipeline (sustainable rate {rate:.0} events/s, {} workers)",
+        args.workers
+    );
+    super::plot::write_svg(&args.plot, &title, &spans, &lines)?;
+    println!("\nThe plot: {}", args.plot.display());
     rig.broker.stop().await?;
     rig.pg.stop().await?;
     Ok(())
@@ -302,7 +320,7 @@ async fn run_contender(
     index: usize,
     contender: &Contender,
     profile: Profile,
-) -> anyhow::Result<Vec<PhaseResult>> {
+) -> anyhow::Result<(Vec<PhaseResult>, super::plot::Series)> {
     tracing::info!(contender = %contender.name, "running the standard profile");
     let stack = start(rig, args, index, contender).await?;
     // The control plane created its table by now; earlier contenders' decisions go.
@@ -347,7 +365,39 @@ async fn run_contender(
         results.push(measure(&rig.pool, PHASES[i].0, phase.rate, from, to).await?);
         from = to;
     }
-    Ok(results)
+    let line = over_time(&rig.pool, &contender.name, began, from).await?;
+    Ok((results, line))
+}
+
+/// A contender's latency and interval, second by second from `from` to `to`.
+async fn over_time(
+    pool: &PgPool,
+    name: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> anyhow::Result<super::plot::Series> {
+    let p99_ms: Vec<(f64, f64)> = sqlx::query_as(
+        "SELECT floor(extract(epoch FROM ingested_at - $1))::float8 AS s, \
+         1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - ingested_at)) \
+         FROM events WHERE ingested_at >= $1 AND ingested_at < $2 GROUP BY 1 ORDER BY 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let interval_ms: Vec<(f64, f64)> = sqlx::query_as(
+        "SELECT floor(extract(epoch FROM finished_at - $1))::float8 AS s, avg(interval_ms)::float8 \
+         FROM batch_metrics WHERE finished_at >= $1 AND finished_at < $2 GROUP BY 1 ORDER BY 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(super::plot::Series {
+        name: name.to_owned(),
+        p99_ms,
+        interval_ms,
+    })
 }
 
 async fn measure(
