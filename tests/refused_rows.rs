@@ -110,3 +110,54 @@ async fn a_batch_with_many_refused_rows_loses_none_of_the_others() {
     assert_eq!((written, dead), (150, 50));
     worker.stop().await;
 }
+
+/// A conflict on a unique index an operator added is a refusal of the row (a dead letter naming the index),
+/// not a duplicate of an event already written: the event is not lost as "already there".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_on_another_unique_index_is_a_dead_letter_not_a_duplicate() {
+    let stack = Stack::start(1).await;
+    let pool = stack.pool().await;
+    sqlx::query("CREATE UNIQUE INDEX one_per_seq ON events ((data->>'seq'))")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // u2 has the same seq as u1 under another id; u1 is also re-delivered, a true duplicate.
+    let records: Vec<Option<Vec<u8>>> = [
+        event("u1", 1),
+        event("u2", 1),
+        event("u1", 1),
+        event("u3", 3),
+    ]
+    .iter()
+    .map(raw)
+    .collect();
+    stack.produce_raw(&records).await;
+    let worker = stack.start_worker("unique");
+
+    stack
+        .wait_for_rows(&pool, "dead_letters", 1, Duration::from_secs(60))
+        .await;
+    stack
+        .wait_for_rows(&pool, "events", 2, Duration::from_secs(60))
+        .await;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM events ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ids, ["u1", "u3"]);
+    let (id, reason): (Option<String>, String) =
+        sqlx::query_as("SELECT event_id, reason FROM dead_letters")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(id.as_deref(), Some("u2"));
+    assert!(reason.contains("one_per_seq"), "{reason}");
+    let (written, duplicates, invalid): (i64, i64, i64) = sqlx::query_as(
+        "SELECT sum(rows_written)::bigint, sum(duplicates)::bigint, sum(invalid)::bigint FROM batch_metrics",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((written, duplicates, invalid), (2, 1, 1));
+    worker.stop().await;
+}
