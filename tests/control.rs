@@ -603,22 +603,13 @@ async fn every_change_refuses_missing_wrong_and_expired_tokens_and_changes_nothi
     let url = control.url();
     let sim = common::SimWorker::attach(&url, "sim", &[0]).await;
     let mut client = admin(&url).await;
-    let snapshot = |mut client: pb::admin_client::AdminClient<tonic::transport::Channel>| async move {
-        client
-            .get_pipeline(pb::GetPipelineRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .snapshot
-            .unwrap()
-    };
     sim.wait_for("the welcome", |m| {
         matches!(m, pb::attach_response::Message::Welcome(_))
     })
     .await;
     // Whatever the control plane tells a worker that has just attached, it has told by now.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = snapshot(client.clone()).await;
+    let before = common::pipeline(&url).await;
     let told_before = sim.received().len();
 
     let secret = pacer_control::Token::new(Some(ADMIN_TOKEN.into()));
@@ -716,7 +707,7 @@ async fn every_change_refuses_missing_wrong_and_expired_tokens_and_changes_nothi
             }
         }
     }
-    let after = snapshot(client.clone()).await;
+    let after = common::pipeline(&url).await;
     assert_eq!(after.policy, before.policy);
     assert!(after.overrides.is_empty(), "{:?}", after.overrides);
     let paused = |s: &pb::PipelineSnapshot| s.workers.iter().map(|w| w.paused).collect::<Vec<_>>();

@@ -286,8 +286,7 @@ async fn a_broker_restart_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_control_plane_killed_and_restarted_under_load() {
     let stack = Stack::start(4).await;
-    let pool = stack.pool().await;
-    refuse_poison(&pool).await;
+    let (pool, ingest) = prepare(&stack).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -296,7 +295,6 @@ async fn the_control_plane_killed_and_restarted_under_load() {
     let url = format!("http://127.0.0.1:{port}");
     let mut control = stack.spawn_control_process(port, 100);
     common::wait_serving(&url).await;
-    let ingest = stack.start_ingest().await;
     let link = ["--control", url.as_str(), "--control-token", WORKER_TOKEN];
     let workers: Vec<Child> = ["a", "b"]
         .iter()

@@ -1,5 +1,5 @@
 //! A row that passes validation but that PostgreSQL refuses (here: a CHECK constraint an operator added) does
-//! not stall its partition: the batch is written row by row, the refused row becomes a dead letter with
+//! not stall its partition: the refused row is taken out by the line PostgreSQL names and becomes a dead letter with
 //! PostgreSQL's reason, a duplicate in the same batch is absorbed, and every other row is written. The same
 //! refused event twice (a client's retry after a lost answer) is one dead letter, not two.
 #![allow(
@@ -10,32 +10,41 @@
 mod common;
 
 use common::{Stack, event, raw};
+use sqlx::PgPool;
 use std::time::Duration;
+
+const NO_POISON: &str = "ALTER TABLE events ADD CONSTRAINT no_poison CHECK (type <> 'poison')";
+
+/// A stack whose schema `ddl` has changed, with `events` produced before the worker `id` starts, so that
+/// they land in one batch.
+async fn one_batch_under(
+    ddl: &str,
+    events: &[serde_json::Value],
+    id: &str,
+) -> (Stack, PgPool, common::Worker) {
+    let stack = Stack::start(1).await;
+    let pool = stack.pool().await;
+    sqlx::query(ddl).execute(&pool).await.unwrap();
+    let records: Vec<Option<Vec<u8>>> = events.iter().map(raw).collect();
+    stack.produce_raw(&records).await;
+    let worker = stack.start_worker(id);
+    (stack, pool, worker)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_postgres_refuses_is_dead_lettered_and_the_rest_written() {
-    let stack = Stack::start(1).await;
-    let pool = stack.pool().await;
-    sqlx::query("ALTER TABLE events ADD CONSTRAINT no_poison CHECK (type <> 'poison')")
-        .execute(&pool)
-        .await
-        .unwrap();
     let mut poison = event("p1", 0);
     poison["type"] = "poison".into();
-    let records: Vec<Option<Vec<u8>>> = [
+    // All six land in one batch.
+    let events = [
         event("v1", 1),
         poison.clone(),
         event("v2", 2),
         event("v1", 1),
         event("v3", 3),
         poison.clone(),
-    ]
-    .iter()
-    .map(raw)
-    .collect();
-    // All six land in one batch: produced before the worker starts.
-    stack.produce_raw(&records).await;
-    let worker = stack.start_worker("iso");
+    ];
+    let (stack, pool, worker) = one_batch_under(NO_POISON, &events, "iso").await;
 
     stack
         .wait_for_rows(&pool, "dead_letters", 1, Duration::from_secs(60))
@@ -75,12 +84,6 @@ async fn a_row_postgres_refuses_is_dead_lettered_and_the_rest_written() {
 /// A quarter of a batch refused: each refused row becomes a dead letter and every other row is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_with_many_refused_rows_loses_none_of_the_others() {
-    let stack = Stack::start(1).await;
-    let pool = stack.pool().await;
-    sqlx::query("ALTER TABLE events ADD CONSTRAINT no_poison CHECK (type <> 'poison')")
-        .execute(&pool)
-        .await
-        .unwrap();
     let events: Vec<serde_json::Value> = (0..200u64)
         .map(|n| {
             let mut e = event(&format!("x{n}"), n);
@@ -90,9 +93,7 @@ async fn a_batch_with_many_refused_rows_loses_none_of_the_others() {
             e
         })
         .collect();
-    let records: Vec<Option<Vec<u8>>> = events.iter().map(raw).collect();
-    stack.produce_raw(&records).await;
-    let worker = stack.start_worker("halves");
+    let (stack, pool, worker) = one_batch_under(NO_POISON, &events, "halves").await;
 
     stack
         .wait_for_rows(&pool, "dead_letters", 50, Duration::from_secs(60))
@@ -115,24 +116,19 @@ async fn a_batch_with_many_refused_rows_loses_none_of_the_others() {
 /// not a duplicate of an event already written: the event is not lost as "already there".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_on_another_unique_index_is_a_dead_letter_not_a_duplicate() {
-    let stack = Stack::start(1).await;
-    let pool = stack.pool().await;
-    sqlx::query("CREATE UNIQUE INDEX one_per_seq ON events ((data->>'seq'))")
-        .execute(&pool)
-        .await
-        .unwrap();
     // u2 has the same seq as u1 under another id; u1 is also re-delivered, a true duplicate.
-    let records: Vec<Option<Vec<u8>>> = [
+    let events = [
         event("u1", 1),
         event("u2", 1),
         event("u1", 1),
         event("u3", 3),
-    ]
-    .iter()
-    .map(raw)
-    .collect();
-    stack.produce_raw(&records).await;
-    let worker = stack.start_worker("unique");
+    ];
+    let (stack, pool, worker) = one_batch_under(
+        "CREATE UNIQUE INDEX one_per_seq ON events ((data->>'seq'))",
+        &events,
+        "unique",
+    )
+    .await;
 
     stack
         .wait_for_rows(&pool, "dead_letters", 1, Duration::from_secs(60))

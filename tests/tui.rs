@@ -79,17 +79,6 @@ fn keys(parts: &[&[KeyCode]]) -> Vec<KeyCode> {
     parts.concat()
 }
 
-async fn snapshot(url: &str) -> pb::PipelineSnapshot {
-    common::admin(url)
-        .await
-        .get_pipeline(pb::GetPipelineRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .snapshot
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_set_and_clear_an_override_on_the_selected_worker() {
     let stack = Stack::start(2).await;
@@ -134,7 +123,7 @@ async fn keys_set_and_clear_an_override_on_the_selected_worker() {
         unreachable!()
     };
     assert_eq!(update.source(), pb::SettingsSource::Override);
-    let overrides = snapshot(&url).await.overrides;
+    let overrides = common::pipeline(&url).await.overrides;
     assert_eq!(overrides.len(), 1);
     assert_eq!(overrides[0].worker_id, "sim-a");
     let expires = overrides[0].expires_at.unwrap().seconds - overrides[0].set_at.unwrap().seconds;
@@ -154,7 +143,7 @@ async fn keys_set_and_clear_an_override_on_the_selected_worker() {
         "{}",
         console.status()
     );
-    assert!(snapshot(&url).await.overrides.is_empty());
+    assert!(common::pipeline(&url).await.overrides.is_empty());
     control.stop().await;
 }
 
@@ -175,7 +164,7 @@ async fn changes_to_every_worker_wait_for_a_yes() {
     ));
     assert!(console.press(&[KeyCode::Char('n')]).await.is_empty());
     assert!(console.status().starts_with("cancelled"));
-    assert!(snapshot(&url).await.overrides.is_empty());
+    assert!(common::pipeline(&url).await.overrides.is_empty());
 
     // y sends it.
     console.press(&form).await;
@@ -189,7 +178,7 @@ async fn changes_to_every_worker_wait_for_a_yes() {
             ttl: None,
         }]
     );
-    let overrides = snapshot(&url).await.overrides;
+    let overrides = common::pipeline(&url).await.overrides;
     assert_eq!(overrides.len(), 1);
     assert_eq!(
         (overrides[0].worker_id.as_str(), overrides[0].interval_ms),
@@ -252,7 +241,7 @@ async fn pause_and_resume_reach_the_selected_worker_only() {
         })
         .collect();
     assert!(told.is_empty(), "sim-a was told {told:?}");
-    let snapshot = snapshot(&url).await;
+    let snapshot = common::pipeline(&url).await;
     let sim_a = snapshot
         .workers
         .iter()
@@ -274,7 +263,7 @@ async fn mode_and_policy_switch_after_a_yes_and_bad_parameters_are_refused() {
     assert!(console.press(&[KeyCode::Char('m')]).await.is_empty());
     let calls = console.press(&[KeyCode::Char('y')]).await;
     assert_eq!(calls, vec![Action::SetMode(Mode::Advise)]);
-    let policy = snapshot(&url).await.policy.unwrap();
+    let policy = common::pipeline(&url).await.policy.unwrap();
     assert_eq!(policy.mode(), pb::Mode::Advise);
 
     // P starts at the running policy (static); → → is aimd; rho=0.7; Enter; y.
@@ -297,7 +286,7 @@ async fn mode_and_policy_switch_after_a_yes_and_bad_parameters_are_refused() {
         "{}",
         console.status()
     );
-    let policy = snapshot(&url).await.policy.unwrap();
+    let policy = common::pipeline(&url).await.policy.unwrap();
     assert_eq!(policy.name, "aimd");
     assert_eq!(policy.params.get("rho"), Some(&0.7));
 
@@ -316,7 +305,7 @@ async fn mode_and_policy_switch_after_a_yes_and_bad_parameters_are_refused() {
         status.starts_with("error: ") && status.contains("nonsense"),
         "{status}"
     );
-    assert_eq!(snapshot(&url).await.policy.unwrap().name, "aimd");
+    assert_eq!(common::pipeline(&url).await.policy.unwrap().name, "aimd");
     control.stop().await;
 }
 
@@ -341,7 +330,7 @@ async fn without_the_admin_token_changes_are_refused_and_change_nothing() {
         assert_eq!(calls, vec![Action::Pause(Target::Worker("sim-a".into()))]);
         assert!(console.status().contains("refused"), "{}", console.status());
     }
-    let snapshot = snapshot(&url).await;
+    let snapshot = common::pipeline(&url).await;
     assert_eq!(snapshot.policy.unwrap().mode(), pb::Mode::Enforce);
     assert!(snapshot.workers.iter().all(|w| !w.paused));
     control.stop().await;

@@ -511,6 +511,18 @@ pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
+/// The control plane's pipeline snapshot now.
+pub async fn pipeline(url: &str) -> pacer_proto::v1::PipelineSnapshot {
+    admin(url)
+        .await
+        .get_pipeline(pacer_proto::v1::GetPipelineRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .snapshot
+        .unwrap()
+}
+
 /// Polls the pipeline snapshot until `check` holds, or panics after `timeout` with the last snapshot.
 pub async fn wait_for_pipeline(
     url: &str,
@@ -552,14 +564,8 @@ pub fn event(id: &str, seq: u64) -> serde_json::Value {
 
 /// Posts `events` as one batch request; returns the status.
 pub async fn post_batch(client: &reqwest::Client, url: &str, events: &[serde_json::Value]) -> u16 {
-    client
-        .post(url)
-        .header("content-type", "application/cloudevents-batch+json")
-        .body(serde_json::Value::Array(events.to_vec()).to_string())
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
+    let body = serde_json::Value::Array(events.to_vec()).to_string();
+    post_batch_answer(client, url, body).await.0
 }
 
 /// Posts a batch body; returns the status (0 when there was no answer) and the body of the answer.
