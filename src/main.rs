@@ -3,9 +3,11 @@
 
 mod bench;
 mod cmd;
+mod duration;
 mod listen;
 mod load;
 mod metrics;
+mod report;
 mod shutdown;
 
 use clap::Parser;
@@ -17,20 +19,20 @@ async fn main() -> std::process::ExitCode {
         return match cmd::validate(&cli) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", report::one_line(&e));
                 std::process::ExitCode::FAILURE
             }
         };
     }
     if let Err(e) = cmd::init_tracing(&cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", report::one_line(&e));
         return std::process::ExitCode::FAILURE;
     }
     match cmd::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            tracing::error!("{}", report::one_line(&e));
+            eprintln!("error: {}", report::one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }

@@ -1,11 +1,15 @@
-//! Capped exponential back-off with full jitter, for every retry and reconnect loop of pacer (worker, control
-//! plane, console).
+//! Capped exponential back-off with equal jitter, and the one retry loop built on it ([`Retry`]), for every
+//! retry and reconnect loop of pacer (worker, control plane, console).
 #![forbid(unsafe_code)]
 
+mod retry;
+
+pub use retry::{Attempt, Outcome, Retry};
 use std::time::Duration;
 
-/// Delays that double from `base` up to `cap`; each delay is drawn uniformly from `[delay/2, delay]` so that
-/// many clients retrying together spread out.
+/// Delays that double from `base` up to `cap`, with equal jitter: each delay is drawn uniformly from
+/// `[delay/2, delay]`, so that many clients retrying together spread out while none retries much sooner
+/// than the step it is at (full jitter would draw from `[0, delay]`).
 #[derive(Debug, Clone)]
 pub struct Backoff {
     base: Duration,

@@ -6,10 +6,10 @@ use crate::closing::{BoxStream, Closing};
 use crate::convert::{
     self, decision_pb, duration_field, override_pb, policy_pb, scope, snapshot_pb, worker_pb,
 };
-use crate::domain::Override;
+use crate::domain::{Override, PolicyChange};
 use crate::plane::{AdminError, Plane};
 use crate::store::DecisionStore;
-use pacer_policy::{PolicyConfig, PolicyKind};
+use pacer_policy::PolicyKind;
 use pacer_proto::v1 as pb;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,6 +57,7 @@ impl From<AdminError> for Status {
     fn from(e: AdminError) -> Self {
         match e {
             AdminError::UnknownWorker(_) => Status::not_found(e.to_string()),
+            AdminError::InvalidPolicy(_) => Status::invalid_argument(e.to_string()),
             AdminError::Stopping => Status::unavailable(e.to_string()),
         }
     }
@@ -102,19 +103,21 @@ impl pb::admin_server::Admin for AdminService {
                 "{MAX_WATCHERS} WatchPipeline streams are open already; close one or poll GetPipeline"
             ))
         })?;
+        let mut snapshots = self.plane.watch().await?;
         let (tx, rx) = mpsc::channel(4);
-        let plane = self.plane.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            // The state task publishes one snapshot per tick for every watcher; each watcher only converts
+            // and sends the latest at its own period (the first at once). A period shorter than the tick
+            // sends the same snapshot again.
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let message = plane
-                    .snapshot()
-                    .await
-                    .map(|s| snapshot_pb(&s))
-                    .map_err(Status::from);
+                let message = match snapshots.has_changed() {
+                    Ok(_) => Ok(snapshot_pb(&snapshots.borrow_and_update())),
+                    Err(_) => Err(Status::from(AdminError::Stopping)),
+                };
                 let last = message.is_err();
                 // A watcher that went away ends this task; a slow one only slows its own stream.
                 if tx.send(message).await.is_err() || last {
@@ -143,8 +146,10 @@ impl pb::admin_server::Admin for AdminService {
             .recent(limit, worker.as_ref())
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "cannot read decisions");
-                Status::unavailable("cannot read decisions from PostgreSQL; see the control plane's log")
+                tracing::warn!(error = %e, "cannot read decisions");
+                Status::unavailable(
+                    "cannot read decisions from PostgreSQL; see the control plane's log",
+                )
             })?;
         Ok(Response::new(pb::ListDecisionsResponse {
             decisions: decisions.iter().map(decision_pb).collect(),
@@ -161,14 +166,13 @@ impl pb::admin_server::Admin for AdminService {
             .name
             .parse()
             .map_err(|e| Status::invalid_argument(format!("name: {e}")))?;
-        let current = self.plane.snapshot().await?.policy.config.bounds();
-        let bounds = request
-            .bounds
-            .map_or(current, |b| convert::bounds(b, current));
-        let params: BTreeMap<String, f64> = request.params.into_iter().collect();
-        let config = PolicyConfig::new(kind, &params, bounds)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let view = self.plane.set_policy(config).await?;
+        // The state task puts the bounds given over those in force, and validates the whole.
+        let change = PolicyChange {
+            kind,
+            params: request.params.into_iter().collect::<BTreeMap<_, _>>(),
+            bounds: request.bounds.map(convert::bounds).unwrap_or_default(),
+        };
+        let view = self.plane.set_policy(change).await?;
         Ok(Response::new(pb::SetPolicyResponse {
             policy: Some(policy_pb(&view)),
         }))
@@ -258,5 +262,18 @@ impl pb::admin_server::Admin for AdminService {
         Ok(Response::new(pb::ResumeWorkerResponse {
             worker_ids: ids.iter().map(|id| id.to_string()).collect(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::WorkerId;
+
+    #[test]
+    fn an_unknown_worker_is_not_found_and_named_as_given() {
+        let status = Status::from(AdminError::UnknownWorker(WorkerId::new("nosuch").unwrap()));
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert_eq!(status.message(), "no worker with id nosuch is known");
     }
 }

@@ -1,9 +1,12 @@
 //! Protobuf messages to domain types and back. Incoming messages are checked here, and a message that does
 //! not make sense is refused with an error that names the field.
 
-use crate::domain::{DecisionRecord, Heartbeat, Hello, Mode, Override, Report, Source, WorkerId};
+use crate::domain::{
+    BoundsChange, DecisionRecord, Heartbeat, Hello, Mode, Override, Report, Source, WorkerId,
+};
 use crate::plane::{PolicyView, Push, Snapshot, WorkerView};
-use pacer_policy::{Bounds, Flush, Settings};
+use pacer_batch::proto::{self, duration_pb, flush_pb, settings_pb, timestamp_pb};
+use pacer_policy::{Bounds, Settings};
 use pacer_proto::v1 as pb;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -22,6 +25,15 @@ fn invalid(field: &'static str, problem: impl Into<String>) -> Invalid {
     Invalid {
         field,
         problem: problem.into(),
+    }
+}
+
+impl From<proto::Invalid> for Invalid {
+    fn from(e: proto::Invalid) -> Self {
+        Invalid {
+            field: e.field,
+            problem: e.problem,
+        }
     }
 }
 
@@ -55,27 +67,7 @@ pub fn scope(field: &'static str, id: String) -> Result<Option<WorkerId>, Invali
 
 /// Settings from a message; every limit must be at least 1.
 pub fn settings(field: &'static str, s: Option<pb::BatchSettings>) -> Result<Settings, Invalid> {
-    let s = s.ok_or_else(|| invalid(field, "missing"))?;
-    if s.interval_ms == 0 || s.max_rows == 0 || s.max_bytes == 0 {
-        return Err(invalid(
-            field,
-            "interval_ms, max_rows and max_bytes must each be at least 1",
-        ));
-    }
-    Ok(Settings {
-        interval: Duration::from_millis(s.interval_ms),
-        max_rows: s.max_rows,
-        max_bytes: s.max_bytes,
-    })
-}
-
-/// Settings as a message.
-pub fn settings_pb(s: Settings) -> pb::BatchSettings {
-    pb::BatchSettings {
-        interval_ms: s.interval.as_millis().min(u64::MAX as u128) as u64,
-        max_rows: s.max_rows,
-        max_bytes: s.max_bytes,
-    }
+    Ok(proto::settings(field, s)?)
 }
 
 /// The longest duration a report may carry: anything longer is a broken (or hostile) worker.
@@ -92,14 +84,6 @@ fn reported(field: &'static str, d: Option<prost_types::Duration>) -> Result<Dur
     }
 }
 
-/// A duration as a message.
-pub fn duration_pb(d: Duration) -> prost_types::Duration {
-    prost_types::Duration::try_from(d).unwrap_or(prost_types::Duration {
-        seconds: i64::MAX,
-        nanos: 0,
-    })
-}
-
 /// A request duration that must be valid when present.
 pub fn duration_field(
     field: &'static str,
@@ -109,22 +93,9 @@ pub fn duration_field(
         .transpose()
 }
 
-fn timestamp(t: Option<prost_types::Timestamp>) -> OffsetDateTime {
-    t.and_then(|t| {
-        OffsetDateTime::from_unix_timestamp_nanos(
-            i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos),
-        )
-        .ok()
-    })
-    .unwrap_or_else(OffsetDateTime::now_utc)
-}
-
-/// A time as a message.
-pub fn timestamp_pb(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: t.nanosecond() as i32,
-    }
+/// A report's time, if it has one in range.
+fn timestamp(t: Option<prost_types::Timestamp>) -> Option<OffsetDateTime> {
+    t.and_then(proto::timestamp)
 }
 
 fn lag(lag: Vec<pb::PartitionLag>) -> Vec<(i32, i64)> {
@@ -140,35 +111,7 @@ fn ends(lag: &[pb::PartitionLag]) -> Vec<(i32, i64)> {
 }
 
 fn lag_pb(lag: &[(i32, i64)]) -> Vec<pb::PartitionLag> {
-    lag.iter()
-        .map(|&(partition, lag)| pb::PartitionLag {
-            partition,
-            lag,
-            end_offset: -1,
-        })
-        .collect()
-}
-
-fn flush(reason: i32) -> Result<Flush, Invalid> {
-    match pb::FlushReason::try_from(reason) {
-        Ok(pb::FlushReason::Interval) => Ok(Flush::Interval),
-        Ok(pb::FlushReason::MaxRows) => Ok(Flush::MaxRows),
-        Ok(pb::FlushReason::MaxBytes) => Ok(Flush::MaxBytes),
-        Ok(pb::FlushReason::Drain) => Ok(Flush::Drain),
-        _ => Err(invalid(
-            "report.flush_reason",
-            format!("unknown value {reason}"),
-        )),
-    }
-}
-
-fn flush_pb(flush: Flush) -> pb::FlushReason {
-    match flush {
-        Flush::Interval => pb::FlushReason::Interval,
-        Flush::MaxRows => pb::FlushReason::MaxRows,
-        Flush::MaxBytes => pb::FlushReason::MaxBytes,
-        Flush::Drain => pb::FlushReason::Drain,
-    }
+    proto::lag_pb(lag.iter().map(|&(partition, lag)| (partition, lag, None)))
 }
 
 impl TryFrom<pb::Hello> for Hello {
@@ -211,7 +154,7 @@ impl TryFrom<pb::BatchReport> for Report {
             duplicates: r.duplicates,
             invalid: r.invalid,
             bytes: r.bytes,
-            flush: flush(r.flush_reason)?,
+            flush: proto::flush("report.flush_reason", r.flush_reason)?,
             settings: settings("report.settings", r.settings)?,
             poll: reported("report.poll", r.poll)?,
             transform: reported("report.transform", r.transform)?,
@@ -281,23 +224,16 @@ fn mode_pb(m: Mode) -> pb::Mode {
     }
 }
 
-/// Bounds from a request, over the current ones: a field left at 0 keeps its current value.
-pub fn bounds(b: pb::Bounds, current: Bounds) -> Bounds {
-    let ms = |v: u64, current: Duration| {
-        if v == 0 {
-            current
-        } else {
-            Duration::from_millis(v)
-        }
-    };
-    let n = |v: u64, current: u64| if v == 0 { current } else { v };
-    Bounds {
-        min_interval: ms(b.min_interval_ms, current.min_interval),
-        max_interval: ms(b.max_interval_ms, current.max_interval),
-        min_rows: n(b.min_rows, current.min_rows),
-        max_rows: n(b.max_rows, current.max_rows),
-        max_bytes: n(b.max_bytes, current.max_bytes),
-        cold_start: current.cold_start,
+/// The bounds fields a request changes: a field left at 0 keeps its current value.
+pub fn bounds(b: pb::Bounds) -> BoundsChange {
+    let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
+    let n = |v: u64| (v > 0).then_some(v);
+    BoundsChange {
+        min_interval: ms(b.min_interval_ms),
+        max_interval: ms(b.max_interval_ms),
+        min_rows: n(b.min_rows),
+        max_rows: n(b.max_rows),
+        max_bytes: n(b.max_bytes),
     }
 }
 
@@ -369,7 +305,7 @@ pub fn worker_pb(w: &WorkerView) -> pb::WorkerInfo {
             duration: Some(duration_pb(r.processing())),
             flush_reason: flush_pb(r.flush).into(),
             e2e_p50: r.e2e_p50.map(duration_pb),
-            finished_at: Some(timestamp_pb(r.finished_at)),
+            finished_at: r.finished_at.map(timestamp_pb),
         }),
         attached_at: Some(timestamp_pb(w.attached_at)),
         last_seen: Some(timestamp_pb(w.last_seen)),
@@ -414,6 +350,7 @@ pub fn snapshot_pb(s: &Snapshot) -> pb::PipelineSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pacer_policy::Flush;
 
     fn hello(id: &str, settings: Option<pb::BatchSettings>) -> pb::Hello {
         pb::Hello {
@@ -498,13 +435,11 @@ mod tests {
     #[test]
     fn bounds_fields_left_at_zero_keep_their_value() {
         let current = Bounds::default();
-        let changed = bounds(
-            pb::Bounds {
-                max_interval_ms: 2_000,
-                ..Default::default()
-            },
-            current,
-        );
+        let changed = bounds(pb::Bounds {
+            max_interval_ms: 2_000,
+            ..Default::default()
+        })
+        .over(current);
         assert_eq!(changed.max_interval, Duration::from_secs(2));
         assert_eq!(
             Bounds {
@@ -520,6 +455,7 @@ mod tests {
         let s = settings("s", Some(good())).unwrap();
         assert_eq!(settings_pb(s), good());
         let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
-        assert_eq!(timestamp(Some(timestamp_pb(t))), t);
+        assert_eq!(timestamp(Some(timestamp_pb(t))), Some(t));
+        assert_eq!(timestamp(None), None);
     }
 }

@@ -1,94 +1,13 @@
 //! The control plane's own types: what it knows of workers, overrides and decisions. They know nothing of
 //! protobuf; `convert` turns them into messages and back at the edge.
 
-use pacer_policy::{Flush, Settings};
-use std::fmt;
+pub use pacer_batch::WorkerId;
+use pacer_batch::{Flush, Overlay, Settings};
+use pacer_policy::{Bounds, PolicyKind};
+pub use pacer_policy::{Mode, Source};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use time::OffsetDateTime;
-
-/// `settings` as they travel to a worker: the interval in whole milliseconds (at least one), as in
-/// `BatchSettings.interval_ms`. Whatever the control plane pushes, and compares with what workers report, is
-/// in this form.
-pub fn on_the_wire(settings: Settings) -> Settings {
-    let ms = settings.interval.as_secs_f64() * 1e3;
-    Settings {
-        interval: Duration::from_millis((ms.round() as u64).max(1)),
-        ..settings
-    }
-}
-
-/// A worker's id, unique in its consumer group.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct WorkerId(String);
-
-impl WorkerId {
-    /// The most bytes an id may have.
-    pub const MAX_LEN: usize = 256;
-
-    /// An id, if it is not empty, not too long and printable.
-    pub fn new(id: impl Into<String>) -> Option<Self> {
-        let id = id.into();
-        let valid = !id.is_empty()
-            && id.len() <= Self::MAX_LEN
-            && id.chars().all(|c| !c.is_control() && !c.is_whitespace());
-        valid.then_some(Self(id))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for WorkerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Whether decisions reach the workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Decisions are pushed.
-    Enforce,
-    /// Decisions are recorded and shown as suggestions only.
-    Advise,
-}
-
-impl Mode {
-    /// The name stored in `policy_decisions.mode` and taken by `--mode`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Advise => "advise",
-        }
-    }
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "enforce" => Ok(Mode::Enforce),
-            "advise" => Ok(Mode::Advise),
-            other => Err(format!(
-                "unknown mode {other:?}: expected enforce or advise"
-            )),
-        }
-    }
-}
-
-/// Who chose a worker's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The worker's own flags.
-    Initial,
-    /// The policy.
-    Policy,
-    /// An operator's override.
-    Override,
-}
 
 /// What a worker says about itself when it attaches.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,8 +48,9 @@ pub struct Heartbeat {
 pub struct Report {
     /// Its number in the worker's run.
     pub batch_no: u64,
-    /// When it finished.
-    pub finished_at: OffsetDateTime,
+    /// When it finished, on the worker's clock, if it said: shown, never computed with (the policy's time
+    /// is the control plane's).
+    pub finished_at: Option<OffsetDateTime>,
     /// Records in it.
     pub records: u64,
     /// Rows written.
@@ -197,18 +117,59 @@ pub struct Override {
 }
 
 impl Override {
-    /// `base` with this override's fields put in.
-    pub fn apply(&self, base: Settings) -> Settings {
-        Settings {
-            interval: self.interval.unwrap_or(base.interval),
-            max_rows: self.max_rows.unwrap_or(base.max_rows),
-            max_bytes: base.max_bytes,
+    /// The fields it fixes.
+    pub fn overlay(&self) -> Overlay {
+        Overlay {
+            interval: self.interval,
+            max_rows: self.max_rows,
         }
     }
+
 
     /// Whether it has expired at `now`.
     pub fn expired(&self, now: OffsetDateTime) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A new policy as an operator asks for it: its kind, its parameters (missing ones take their defaults) and
+/// what to change in the bounds. The state task puts the change over the bounds in force and validates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyChange {
+    /// The policy.
+    pub kind: PolicyKind,
+    /// Its parameters by name.
+    pub params: BTreeMap<String, f64>,
+    /// The bounds fields to change.
+    pub bounds: BoundsChange,
+}
+
+/// Bounds fields to change; a field left `None` keeps its current value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BoundsChange {
+    /// The shortest interval.
+    pub min_interval: Option<Duration>,
+    /// The longest interval.
+    pub max_interval: Option<Duration>,
+    /// The fewest `max_rows`.
+    pub min_rows: Option<u64>,
+    /// The most `max_rows`.
+    pub max_rows: Option<u64>,
+    /// The most `max_bytes`.
+    pub max_bytes: Option<u64>,
+}
+
+impl BoundsChange {
+    /// `current` with the fields this change sets replaced.
+    pub fn over(self, current: Bounds) -> Bounds {
+        Bounds {
+            min_interval: self.min_interval.unwrap_or(current.min_interval),
+            max_interval: self.max_interval.unwrap_or(current.max_interval),
+            min_rows: self.min_rows.unwrap_or(current.min_rows),
+            max_rows: self.max_rows.unwrap_or(current.max_rows),
+            max_bytes: self.max_bytes.unwrap_or(current.max_bytes),
+            cold_start: current.cold_start,
+        }
     }
 }
 
@@ -236,16 +197,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn worker_ids_must_be_printable_and_short() {
-        assert!(WorkerId::new("host-12-w0").is_some());
-        assert!(WorkerId::new("").is_none());
-        assert!(WorkerId::new("a b").is_none());
-        assert!(WorkerId::new("a\u{7}").is_none());
-        assert!(WorkerId::new("x".repeat(WorkerId::MAX_LEN)).is_some());
-        assert!(WorkerId::new("x".repeat(WorkerId::MAX_LEN + 1)).is_none());
-    }
-
-    #[test]
     fn an_override_replaces_only_what_it_sets_and_expires() {
         let base = Settings {
             interval: Duration::from_millis(100),
@@ -261,7 +212,7 @@ mod tests {
             expires_at: Some(now + Duration::from_secs(3)),
         };
         assert_eq!(
-            ov.apply(base),
+            ov.overlay().apply(base),
             Settings {
                 interval: Duration::from_millis(700),
                 ..base

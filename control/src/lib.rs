@@ -19,7 +19,7 @@ pub use store::StoreError;
 pub use telemetry::{ControlMetrics, names as metric_names};
 
 use admin_service::AdminService;
-use pacer_backoff::Backoff;
+use pacer_backoff::{Attempt, Backoff, Outcome, Retry};
 use pacer_policy::PolicyConfig;
 use pacer_proto::v1 as pb;
 use plane::{Plane, PlaneConfig};
@@ -109,25 +109,26 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
     let store = DecisionStore::connect(&config.database_url)?;
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-    loop {
-        let result = tokio::select! {
-            result = store.migrate() => result,
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-        };
-        match result {
-            Ok(()) => break,
-            Err(e @ StoreError::Migrate(sqlx::migrate::MigrateError::Execute(_)))
-            | Err(e @ StoreError::Database(_)) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, source = ?std::error::Error::source(&e), ?delay, "cannot set up the decision log in PostgreSQL; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.wait_for(|s| *s) => return Ok(()),
-                }
+    let mut retry = Retry::new(
+        "set up the decision log in PostgreSQL",
+        Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
+    );
+    let stopped = async {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    match retry
+        .run(stopped, || async {
+            match store.migrate().await {
+                Ok(()) => Attempt::Done(()),
+                Err(e) if e.heals() => Attempt::Retry(e),
+                Err(e) => Attempt::Fatal(e),
             }
-            Err(e) => return Err(e.into()),
-        }
+        })
+        .await
+    {
+        Outcome::Done(()) => {}
+        Outcome::Stopped => return Ok(()),
+        Outcome::Fatal(e) => return Err(e.into()),
     }
 
     let (plane, state_task) = Plane::start(
@@ -192,7 +193,13 @@ pub async fn serve(
     let (closing_tx, closing_rx) = watch::channel(false);
     let closing = closing::Closing::new(closing_rx);
     let address = listener.local_addr().ok();
-    tracing::info!(address = ?address, policy = config.policy.kind().as_str(), mode = config.mode.as_str(), tls = config.tls.is_some(), "control plane serving");
+    tracing::info!(
+        address = address.map(tracing::field::display),
+        policy = config.policy.kind().as_str(),
+        mode = config.mode.as_str(),
+        tls = config.tls.is_some(),
+        "control plane serving"
+    );
     server
         .add_service(health_service)
         .add_service(reflection_v1)

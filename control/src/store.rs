@@ -2,25 +2,58 @@
 //! state task never waits on the database, in batches of whatever has piled up, and read back for the admin
 //! API.
 
-use crate::domain::{DecisionRecord, Mode, WorkerId};
+use crate::domain::{DecisionRecord, WorkerId};
 use pacer_policy::Settings;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Errors of the decision store.
+/// Errors of the decision store. Each says what went wrong once: the cause is in the message, not repeated
+/// as a source.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The URL is not a PostgreSQL URL.
-    #[error("invalid PostgreSQL URL")]
-    Url(#[source] sqlx::Error),
+    #[error("invalid PostgreSQL URL in --database-url: {0}")]
+    Url(String),
+    /// PostgreSQL refused the connection for a reason waiting will not change.
+    #[error("{0}")]
+    Misconfigured(String),
     /// A query failed.
-    #[error("PostgreSQL error")]
-    Database(#[from] sqlx::Error),
+    #[error("PostgreSQL: {}", pacer_pg::describe(.0))]
+    Database(sqlx::Error),
     /// The schema could not be applied.
-    #[error("could not apply the control plane's schema to PostgreSQL")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot apply the control plane's schema to PostgreSQL: {0}")]
+    Migrate(String),
+    /// A stored value makes no sense (a row written by something else, or a newer pacer).
+    #[error("policy_decisions holds {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether waiting can heal it (PostgreSQL down or starting); a refused password, a missing database
+    /// or a bad URL cannot.
+    pub fn heals(&self) -> bool {
+        matches!(self, StoreError::Database(e) if pacer_pg::is_unavailable(e))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match pacer_pg::misconfigured(&e, "--database-url") {
+            Some(fix) => StoreError::Misconfigured(fix),
+            None => StoreError::Database(e),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        match e {
+            sqlx::migrate::MigrateError::Execute(e) => e.into(),
+            other => StoreError::Migrate(other.to_string()),
+        }
+    }
 }
 
 /// Writes and reads decisions.
@@ -37,7 +70,7 @@ impl DecisionStore {
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy(url)
-            .map_err(StoreError::Url)?;
+            .map_err(|e| StoreError::Url(e.to_string()))?;
         let (writer, rx) = mpsc::channel(4096);
         tokio::spawn(write_loop(pool.clone(), rx));
         Ok(Self { pool, writer })
@@ -102,11 +135,9 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<DecisionRecord, StoreError> {
             row.try_get("new_max_rows")?,
             row.try_get("new_max_bytes")?,
         ),
-        mode: if mode == "advise" {
-            Mode::Advise
-        } else {
-            Mode::Enforce
-        },
+        mode: mode
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("a decision with {e}")))?,
         reason: row.try_get("reason")?,
     })
 }

@@ -3,9 +3,9 @@
 
 use crate::auth::Token;
 use crate::closing::{BoxStream, Closing};
-use crate::convert::duration_pb;
 use crate::domain::{Hello, Report};
 use crate::plane::{Plane, Push};
+use pacer_batch::proto::duration_pb;
 use pacer_proto::v1 as pb;
 use pb::attach_request::Message;
 use std::sync::atomic::{AtomicU64, Ordering};

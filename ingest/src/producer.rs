@@ -4,10 +4,12 @@
 use crate::config::IngestConfig;
 use futures::future::join_all;
 use pacer_event::CloudEvent;
+use pacer_kafka::{BrokerWatch, WatchedContext};
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a request's events were not all acknowledged.
@@ -45,7 +47,8 @@ pub const MAX_EVENT_BYTES: usize = MESSAGE_MAX_BYTES - 4096;
 
 /// A shared idempotent Kafka producer for one topic.
 pub struct EventProducer {
-    producer: FutureProducer,
+    producer: FutureProducer<WatchedContext>,
+    brokers: Arc<BrokerWatch>,
     topic: String,
     metrics: crate::IngestMetrics,
 }
@@ -61,7 +64,8 @@ impl std::fmt::Debug for EventProducer {
 impl EventProducer {
     /// Creates the producer; it connects lazily.
     pub fn new(config: &IngestConfig) -> Result<Self, KafkaError> {
-        let producer: FutureProducer = ClientConfig::new()
+        let brokers = Arc::new(BrokerWatch::new(&config.brokers));
+        let producer: FutureProducer<WatchedContext> = ClientConfig::new()
             .set("bootstrap.servers", &config.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -73,9 +77,12 @@ impl EventProducer {
             .set("queue.buffering.max.messages", "200000")
             .set("message.max.bytes", MESSAGE_MAX_BYTES.to_string())
             .set("client.id", "pacer-ingest")
-            .create()?;
+            // The statistics tell the broker watch when a broker is up again after an outage.
+            .set("statistics.interval.ms", "1000")
+            .create_with_context(WatchedContext(brokers.clone()))?;
         Ok(Self {
             producer,
+            brokers,
             topic: config.topic.clone(),
             metrics: config.metrics.clone(),
         })
@@ -160,7 +167,9 @@ impl EventProducer {
             Ok(metadata) => metadata
                 .topics()
                 .iter()
-                .any(|t| t.error().is_none() && !t.partitions().is_empty()),
+                .any(|t| t.error().is_none() && !t.partitions().is_empty())
+                .then(|| self.brokers.up())
+                .is_some(),
             Err(_) => false,
         }
     }

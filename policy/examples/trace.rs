@@ -29,12 +29,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = std::io::stdout().lock();
     sim::run_observed(&config, |step| {
         let at = step.observation.at.as_secs_f64();
-        if (all || (step.worker == 0 && step.admitted)) && at >= from && at <= to {
+        let admitted = step.admitted.is_some();
+        if (all || (step.worker == 0 && admitted)) && at >= from && at <= to {
             let o = step.observation;
             let _ = writeln!(
                 out,
                 "{at:9.3} {} rows {} lag {:?} p {:?} flush {:?} | {}",
-                if step.admitted { "*" } else { " " },
+                if admitted { "*" } else { " " },
                 o.rows,
                 o.lag,
                 o.processing,

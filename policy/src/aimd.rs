@@ -14,46 +14,37 @@
 //! governor refuses each of them as too small; an override far from the target resets it.
 
 use crate::Policy;
-use crate::common::{
-    ArrivalRate, adaptive_settings, backlog, busy_ratio, count, fixed, interval_decision, ms, secs,
-};
-use crate::config::{ParamDoc, PolicyConfig};
+use crate::bounds::Bounds;
 use crate::kind::PolicyKind;
-use crate::types::{Bounds, Decision, Observation, Settings};
+use crate::params::declare_params;
+use crate::reason::{count, fixed, interval_decision, ms};
+use crate::signals::{ArrivalRate, backlog, busy_ratio, secs};
+use crate::sizing::adaptive_settings;
+use crate::types::{Decision, Observation, Settings};
 
-pub(crate) const PARAMS: &[ParamDoc] = &[
-    ParamDoc {
-        name: "rho",
-        default: 1.0,
-        min: 0.05,
-        max: 2.0,
-        help: "Processing time over the time the batch's rows took to arrive, up to which a batch is stable.",
-    },
-    ParamDoc {
-        name: "decrease_ms",
-        default: 10.0,
-        min: 0.001,
-        max: 10_000.0,
-        help: "How much the interval shrinks after each stable batch, in milliseconds (additive decrease).",
-    },
-    ParamDoc {
-        name: "backoff",
-        default: 1.5,
-        min: 1.01,
-        max: 10.0,
-        help: "What the interval is multiplied by after an unstable batch (multiplicative increase).",
-    },
-    ParamDoc {
-        name: "lag_high_rows",
-        default: 10_000.0,
-        min: 0.0,
-        max: 1e12,
-        help: "Backlog (rows waiting beyond those that arrived during processing) above which a batch is unstable.",
-    },
-];
+declare_params! {
+    /// The `aimd` policy's parameters.
+    pub(crate) struct AimdParams {
+        /// Processing time over the time the batch's rows took to arrive, up to which a batch is stable.
+        rho: 1.0 in 0.05..=2.0,
+        /// How much the interval shrinks after each stable batch, in milliseconds (additive decrease).
+        decrease_ms: 10.0 in 0.001..=10_000.0,
+        /// What the interval is multiplied by after an unstable batch (multiplicative increase).
+        backoff: 1.5 in 1.01..=10.0,
+        /// Backlog (rows waiting beyond those that arrived during processing) above which a batch is
+        /// unstable.
+        lag_high_rows: 10_000.0 in 0.0..=1e12,
+    }
+}
 
 /// Smoothing of the arrival-rate estimate used to size `max_rows`.
 const RATE_SMOOTHING: f64 = 0.3;
+
+/// How far below the target a batch may have run and still count as run under it (seconds): a worker runs
+/// the target rounded to whole milliseconds, as the wire carries it ([`Settings::on_the_wire`]). Without
+/// this, a target rounded down (11.25 ms runs as 11 ms) would never be reached, and the policy would wait
+/// for ever instead of backing off again.
+const WIRE_ROUNDING: f64 = 0.000_5;
 
 /// The `aimd` policy.
 #[derive(Debug, Clone)]
@@ -69,13 +60,13 @@ pub(crate) struct Aimd {
 }
 
 impl Aimd {
-    pub(crate) fn new(config: &PolicyConfig) -> Self {
+    pub(crate) fn new(bounds: &Bounds, params: &AimdParams) -> Self {
         Aimd {
-            bounds: config.bounds(),
-            rho: config.param("rho"),
-            decrease: config.param("decrease_ms") / 1000.0,
-            backoff: config.param("backoff"),
-            lag_high_rows: config.param("lag_high_rows"),
+            bounds: *bounds,
+            rho: params.rho,
+            decrease: params.decrease_ms / 1000.0,
+            backoff: params.backoff,
+            lag_high_rows: params.lag_high_rows,
             rate: ArrivalRate::default(),
             target: None,
         }
@@ -113,7 +104,7 @@ impl Policy for Aimd {
                     ms(self.decrease)
                 ),
             )
-        } else if ran_under >= base * 0.999 {
+        } else if ran_under >= base * 0.999 - WIRE_ROUNDING {
             let signal = if busy > self.rho {
                 format!("{shown} > ρ {}", self.rho)
             } else {
@@ -145,17 +136,14 @@ impl Policy for Aimd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::tests::obs;
+    use crate::testing::{obs, params};
     use std::time::Duration;
 
-    fn policy() -> Box<dyn Policy> {
-        let params = std::collections::BTreeMap::from([
-            ("decrease_ms".to_owned(), 0.5),
-            ("rho".to_owned(), 0.9),
-        ]);
-        PolicyConfig::new(PolicyKind::Aimd, &params, Bounds::default())
-            .expect("valid")
-            .build()
+    fn policy() -> Aimd {
+        Aimd::new(
+            &Bounds::default(),
+            &params(&[("decrease_ms", 0.5), ("rho", 0.9)]),
+        )
     }
 
     fn current(interval_ms: u64) -> Settings {
@@ -194,6 +182,17 @@ mod tests {
         assert!(d.reason.contains("wait"), "{}", d.reason);
         let d = p.decide(current(150), &obs(250, 150, 6750, 150, 6700));
         assert_eq!(d.settings.interval, Duration::from_millis(225));
+    }
+
+    #[test]
+    fn a_target_rounded_down_on_the_wire_counts_as_reached() {
+        let mut p = Aimd::new(&Bounds::default(), &params(&[("backoff", 1.125)]));
+        let d = p.decide(current(10), &obs(0, 10, 4500, 98, 4500));
+        assert_eq!(d.settings.interval, Duration::from_micros(11_250));
+        // The worker runs 11 ms: the increase has shown, and a still unstable batch backs off again.
+        let d = p.decide(current(11), &obs(100, 11, 4500, 99, 4600));
+        assert!(d.reason.contains("back off"), "{}", d.reason);
+        assert_eq!(d.settings.interval, Duration::from_nanos(12_656_250));
     }
 
     #[test]

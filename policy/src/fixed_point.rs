@@ -14,34 +14,25 @@
 //! a busy worker runs at 90 % load.
 
 use crate::Policy;
-use crate::common::{ArrivalRate, adaptive_settings, interval_decision, ms, secs};
-use crate::config::{ParamDoc, PolicyConfig};
+use crate::bounds::Bounds;
 use crate::kind::PolicyKind;
-use crate::types::{Bounds, Decision, Observation, Settings};
+use crate::params::declare_params;
+use crate::reason::{interval_decision, ms};
+use crate::signals::{ArrivalRate, secs};
+use crate::sizing::adaptive_settings;
+use crate::types::{Decision, Observation, Settings};
 
-pub(crate) const PARAMS: &[ParamDoc] = &[
-    ParamDoc {
-        name: "rho",
-        default: 0.95,
-        min: 0.05,
-        max: 0.999,
-        help: "The processing time to keep, as a fraction of the interval (the fixed point's ρ).",
-    },
-    ParamDoc {
-        name: "step",
-        default: 0.5,
-        min: 0.01,
-        max: 1.0,
-        help: "Damping: the share of the way from the interval in force to p/ρ taken per batch.",
-    },
-    ParamDoc {
-        name: "smoothing",
-        default: 0.3,
-        min: 0.01,
-        max: 1.0,
-        help: "Weight of the newest batch in the smoothed processing time and arrival rate.",
-    },
-];
+declare_params! {
+    /// The `fixed-point` policy's parameters.
+    pub(crate) struct FixedPointParams {
+        /// The processing time to keep, as a fraction of the interval (the fixed point's ρ).
+        rho: 0.95 in 0.05..=0.999,
+        /// Damping: the share of the way from the interval in force to p/ρ taken per batch.
+        step: 0.5 in 0.01..=1.0,
+        /// Weight of the newest batch in the smoothed processing time and arrival rate.
+        smoothing: 0.3 in 0.01..=1.0,
+    }
+}
 
 /// The `fixed-point` policy.
 #[derive(Debug, Clone)]
@@ -56,12 +47,12 @@ pub(crate) struct FixedPoint {
 }
 
 impl FixedPoint {
-    pub(crate) fn new(config: &PolicyConfig) -> Self {
+    pub(crate) fn new(bounds: &Bounds, params: &FixedPointParams) -> Self {
         FixedPoint {
-            bounds: config.bounds(),
-            rho: config.param("rho"),
-            step: config.param("step"),
-            smoothing: config.param("smoothing"),
+            bounds: *bounds,
+            rho: params.rho,
+            step: params.step,
+            smoothing: params.smoothing,
             rate: ArrivalRate::default(),
             processing: None,
         }
@@ -105,15 +96,13 @@ impl Policy for FixedPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::tests::obs;
+    use crate::testing::{obs, params};
     use std::time::Duration;
 
     #[test]
     fn converges_to_a_over_rho_minus_load() {
         // a = 8 ms, b = 20 µs/row, λ = 15 000 rows/s: x* = 8 / (0.95 − 0.3) ≈ 12.3 ms.
-        let config =
-            PolicyConfig::default_for(PolicyKind::FixedPoint, Bounds::default()).expect("defaults");
-        let mut p = config.build();
+        let mut p = FixedPoint::new(&Bounds::default(), &params(&[]));
         let mut x = 0.5;
         // Batches close every x; each ends p after it closed (no queueing), so that lag = λ·p.
         let mut closed = 0.0;

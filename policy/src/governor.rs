@@ -66,6 +66,12 @@ impl Governor {
         admit
     }
 
+    /// Forgets the last admitted change, as a new governor would: the next proposal that differs is admitted
+    /// at once (rule 2). For a fresh start, when what the governor compared against no longer applies.
+    pub fn restart(&mut self) {
+        self.last_change = None;
+    }
+
     /// When the last change was admitted, if any.
     pub fn last_change(&self) -> Option<Duration> {
         self.last_change
@@ -148,6 +154,16 @@ mod tests {
             !g.admit(at(30), &s(100, 5000), &s(10, 5000)),
             "shortening waits"
         );
+    }
+
+    #[test]
+    fn a_restart_admits_the_next_change() {
+        let mut g = Governor::new(Duration::from_secs(1), 0.1);
+        assert!(g.admit(at(0), &s(100, 1000), &s(150, 1000)));
+        assert!(!g.admit(at(10), &s(150, 1000), &s(100, 1000)));
+        g.restart();
+        assert_eq!(g.last_change(), None);
+        assert!(g.admit(at(20), &s(150, 1000), &s(149, 1000)));
     }
 
     #[test]

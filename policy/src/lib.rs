@@ -6,29 +6,52 @@
 //! an hour of a hundred workers in seconds. A [`Governor`] sits between a policy and the worker so that
 //! settings change at a bounded rate and not for noise.
 //!
-//! The control plane builds one [`PolicyConfig`] from the operator's choice of [`PolicyKind`] and parameters,
-//! then one policy instance per worker with [`PolicyConfig::build`].
+//! The control plane builds one [`PolicyConfig`] from the operator's choice of [`PolicyKind`] and parameters
+//! (checked there, once, into each policy's typed parameters), then one [`Controller`] per worker around a
+//! policy instance from [`PolicyConfig::build`]. The controller is the decision loop: the control plane
+//! feeds it every report, and [`sim`] drives the same type, so that the simulator judges the code that
+//! ships.
 
 #![forbid(unsafe_code)]
 
-mod aimd;
-mod common;
+// The vocabulary, and the configuration that checks an operator's choice.
+mod bounds;
 mod config;
-mod fixed_point;
-mod governor;
 mod kind;
-mod model;
-mod rls;
-mod rules;
-pub mod sim;
-mod static_interval;
+mod params;
 mod types;
 
-pub use config::{ParamDoc, ParamError, PolicyConfig};
+// What the policies share.
+mod reason;
+mod rls;
+mod signals;
+mod sizing;
+#[cfg(test)]
+mod testing;
+
+// The policies.
+mod aimd;
+mod fixed_point;
+mod model;
+mod rules;
+mod static_interval;
+
+// The loop around a policy, and the simulator that drives it.
+mod controller;
+mod governor;
+mod mode;
+pub mod sim;
+
+pub use bounds::Bounds;
+pub use config::PolicyConfig;
+pub use controller::{Admitted, Controller, Source};
 pub use governor::Governor;
 pub use kind::{PolicyKind, UnknownPolicy};
+pub use mode::{Mode, UnknownMode};
+pub use pacer_batch::Overlay;
+pub use params::{ParamDoc, ParamError};
 pub use rls::Rls;
-pub use types::{Bounds, Decision, Flush, Observation, Settings};
+pub use types::{Decision, Flush, Observation, Settings};
 
 /// A batch-sizing policy for one worker.
 pub trait Policy: std::fmt::Debug + Send {

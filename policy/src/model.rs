@@ -28,58 +28,33 @@
 //! writer falls behind.
 
 use crate::Policy;
-use crate::common::{
-    ArrivalRate, adaptive_settings, backlog, busy_ratio, clamp, count, fixed, ms, needed_rows, secs,
-};
-use crate::config::{ParamDoc, PolicyConfig};
+use crate::bounds::Bounds;
 use crate::kind::PolicyKind;
+use crate::params::declare_params;
+use crate::reason::{count, fixed, ms};
 use crate::rls::Rls;
-use crate::types::{Bounds, Decision, Observation, Settings};
+use crate::signals::{ArrivalRate, backlog, busy_ratio, secs};
+use crate::sizing::{adaptive_settings, clamp, needed_rows};
+use crate::types::{Decision, Observation, Settings};
 
-pub(crate) const PARAMS: &[ParamDoc] = &[
-    ParamDoc {
-        name: "headroom",
-        default: 1.3,
-        min: 1.0,
-        max: 10.0,
-        help: "The interval chosen, as a multiple of the shortest interval that keeps up, a / (1 − b·λ).",
-    },
-    ParamDoc {
-        name: "forgetting",
-        default: 0.995,
-        min: 0.5,
-        max: 1.0,
-        help: "Forgetting factor of the cost fit per batch (1 = never forget).",
-    },
-    ParamDoc {
-        name: "rate_smoothing",
-        default: 0.1,
-        min: 0.01,
-        max: 1.0,
-        help: "Weight of the newest batch in the smoothed arrival rate.",
-    },
-    ParamDoc {
-        name: "drain_horizon_ms",
-        default: 10_000.0,
-        min: 100.0,
-        max: 3_600_000.0,
-        help: "A backlog is planned to be cleared within this many milliseconds (it counts as extra arrivals).",
-    },
-    ParamDoc {
-        name: "warmup_batches",
-        default: 5.0,
-        min: 2.0,
-        max: 10_000.0,
-        help: "Batches fitted before the model is trusted; until then the interval only shortens to processing × headroom, or doubles when behind.",
-    },
-    ParamDoc {
-        name: "advice_load",
-        default: 0.95,
-        min: 0.1,
-        max: 1.0,
-        help: "Load b·λ from which the decision advises more workers or partitions.",
-    },
-];
+declare_params! {
+    /// The `model` policy's parameters.
+    pub(crate) struct ModelParams {
+        /// The interval chosen, as a multiple of the shortest interval that keeps up, a / (1 − b·λ).
+        headroom: 1.3 in 1.0..=10.0,
+        /// Forgetting factor of the cost fit per batch (1 = never forget).
+        forgetting: 0.995 in 0.5..=1.0,
+        /// Weight of the newest batch in the smoothed arrival rate.
+        rate_smoothing: 0.1 in 0.01..=1.0,
+        /// A backlog is planned to be cleared within this many milliseconds (it counts as extra arrivals).
+        drain_horizon_ms: 10_000.0 in 100.0..=3_600_000.0,
+        /// Batches fitted before the model is trusted; until then the interval only shortens to processing ×
+        /// headroom, or doubles when behind.
+        warmup_batches: 5.0 in 2.0..=10_000.0,
+        /// Load b·λ from which the decision advises more workers or partitions.
+        advice_load: 0.95 in 0.1..=1.0,
+    }
+}
 
 /// The interval is held while within headroom × x₀ ×/÷ this factor.
 const BAND: f64 = 1.25;
@@ -108,19 +83,19 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    pub(crate) fn new(config: &PolicyConfig) -> Self {
+    pub(crate) fn new(bounds: &Bounds, params: &ModelParams) -> Self {
         Model {
-            bounds: config.bounds(),
-            headroom: config.param("headroom"),
-            rate_smoothing: config.param("rate_smoothing"),
-            drain_horizon: config.param("drain_horizon_ms") / 1000.0,
+            bounds: *bounds,
+            headroom: params.headroom,
+            rate_smoothing: params.rate_smoothing,
+            drain_horizon: params.drain_horizon_ms / 1000.0,
             // Validated to 2..=10 000, so the cast is exact.
-            warmup: config.param("warmup_batches").round() as u64,
-            advice_load: config.param("advice_load"),
+            warmup: params.warmup_batches.round() as u64,
+            advice_load: params.advice_load,
             rate: ArrivalRate::default(),
             // Weights are 1/p² with p in ms (1e-4 at 100 ms): a prior variance of 1e8 is a prior worth
             // nothing next to a single batch.
-            fit: Rls::new([0.0, 0.0], 1e8, config.param("forgetting")),
+            fit: Rls::new([0.0, 0.0], 1e8, params.forgetting),
         }
     }
 
@@ -292,12 +267,12 @@ impl Policy for Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::tests::obs;
+    use crate::testing::{obs, params};
     use std::time::Duration;
 
     /// Feeds `n` noiseless batches of a worker with cost 8 ms + 20 µs/row at `rate` rows/s, varying the
     /// interval so the fit sees different batch sizes; returns the last decision.
-    fn feed(policy: &mut Box<dyn Policy>, rate: f64, n: u32) -> Decision {
+    fn feed(policy: &mut Model, rate: f64, n: u32) -> Decision {
         // Batches close every x; each ends p after it closed (no queueing), so that lag = λ·p.
         let mut closed = 0.0;
         let mut last = None;
@@ -316,10 +291,8 @@ mod tests {
         last.expect("n > 0")
     }
 
-    fn policy() -> Box<dyn Policy> {
-        PolicyConfig::default_for(PolicyKind::Model, Bounds::default())
-            .expect("defaults")
-            .build()
+    fn policy() -> Model {
+        Model::new(&Bounds::default(), &params(&[]))
     }
 
     #[test]

@@ -15,57 +15,48 @@
 //! `max_rows` follows the interval: room for several intervals of arrivals at the observed rate.
 
 use crate::Policy;
-use crate::common::{
-    ArrivalRate, adaptive_settings, backlog, busy_ratio, count, fixed, interval_decision, ms, secs,
-};
-use crate::config::{ParamDoc, PolicyConfig};
+use crate::bounds::Bounds;
 use crate::kind::PolicyKind;
-use crate::types::{Bounds, Decision, Observation, Settings};
+use crate::params::declare_params;
+use crate::reason::{count, fixed, interval_decision, ms};
+use crate::signals::{ArrivalRate, backlog, busy_ratio, secs};
+use crate::sizing::adaptive_settings;
+use crate::types::{Decision, Observation, Settings};
 
-pub(crate) const PARAMS: &[ParamDoc] = &[
-    ParamDoc {
-        name: "busy_ratio",
-        default: 1.0,
-        min: 0.1,
-        max: 2.0,
-        help: "Smoothed processing time over the rows' arrival time at or above which the worker is behind and the interval grows.",
-    },
-    ParamDoc {
-        name: "idle_ratio",
-        default: 0.6,
-        min: 0.01,
-        max: 1.0,
-        help: "Smoothed processing time over the rows' arrival time below which the worker is idle and the interval shrinks.",
-    },
-    ParamDoc {
-        name: "lag_high_rows",
-        default: 10_000.0,
-        min: 0.0,
-        max: 1e12,
-        help: "Backlog (rows waiting beyond those that arrived during processing) above which the worker is behind.",
-    },
-    ParamDoc {
-        name: "latency_target_ms",
-        default: 2000.0,
-        min: 1.0,
-        max: 3_600_000.0,
-        help: "Median end-to-end latency above which the interval shrinks (when the worker is not behind).",
-    },
-    ParamDoc {
-        name: "grow_factor",
-        default: 1.5,
-        min: 1.01,
-        max: 10.0,
-        help: "What the interval is multiplied by when the worker is behind.",
-    },
-    ParamDoc {
-        name: "shrink_factor",
-        default: 0.8,
-        min: 0.1,
-        max: 0.99,
-        help: "What the interval is multiplied by when the worker is idle or over the latency target.",
-    },
-];
+declare_params! {
+    /// The `rules` policy's parameters.
+    pub(crate) struct RulesParams {
+        /// Smoothed processing time over the rows' arrival time at or above which the worker is behind and the
+        /// interval grows.
+        busy_ratio: 1.0 in 0.1..=2.0,
+        /// Smoothed processing time over the rows' arrival time below which the worker is idle and the
+        /// interval shrinks.
+        idle_ratio: 0.6 in 0.01..=1.0,
+        /// Backlog (rows waiting beyond those that arrived during processing) above which the worker is
+        /// behind.
+        lag_high_rows: 10_000.0 in 0.0..=1e12,
+        /// Median end-to-end latency above which the interval shrinks (when the worker is not behind).
+        latency_target_ms: 2000.0 in 1.0..=3_600_000.0,
+        /// What the interval is multiplied by when the worker is behind.
+        grow_factor: 1.5 in 1.01..=10.0,
+        /// What the interval is multiplied by when the worker is idle or over the latency target.
+        shrink_factor: 0.8 in 0.1..=0.99,
+    }
+    check = RulesParams::consistent;
+}
+
+impl RulesParams {
+    /// An idle threshold at or above the busy one would let one batch be both idle and behind.
+    fn consistent(&self) -> Result<(), String> {
+        if self.idle_ratio >= self.busy_ratio {
+            return Err(
+                "`idle_ratio` must be below `busy_ratio`, or the rules would both grow and shrink"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
 
 /// Smoothing of the arrival-rate estimate used to size `max_rows`.
 const RATE_SMOOTHING: f64 = 0.3;
@@ -89,15 +80,15 @@ pub(crate) struct Rules {
 }
 
 impl Rules {
-    pub(crate) fn new(config: &PolicyConfig) -> Self {
+    pub(crate) fn new(bounds: &Bounds, params: &RulesParams) -> Self {
         Rules {
-            bounds: config.bounds(),
-            busy_ratio: config.param("busy_ratio"),
-            idle_ratio: config.param("idle_ratio"),
-            lag_high_rows: config.param("lag_high_rows"),
-            latency_target: config.param("latency_target_ms") / 1000.0,
-            grow_factor: config.param("grow_factor"),
-            shrink_factor: config.param("shrink_factor"),
+            bounds: *bounds,
+            busy_ratio: params.busy_ratio,
+            idle_ratio: params.idle_ratio,
+            lag_high_rows: params.lag_high_rows,
+            latency_target: params.latency_target_ms / 1000.0,
+            grow_factor: params.grow_factor,
+            shrink_factor: params.shrink_factor,
             rate: ArrivalRate::default(),
             busy: None,
         }
@@ -176,13 +167,11 @@ impl Policy for Rules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::tests::obs;
+    use crate::testing::{obs, params};
     use std::time::Duration;
 
-    fn policy() -> Box<dyn Policy> {
-        PolicyConfig::default_for(PolicyKind::Rules, Bounds::default())
-            .expect("defaults")
-            .build()
+    fn policy() -> Rules {
+        Rules::new(&Bounds::default(), &params(&[]))
     }
 
     fn current(interval_ms: u64) -> Settings {

@@ -3,30 +3,30 @@
 //! decides the batch (a smaller `max_rows` would quietly make it an adaptive policy of sorts).
 
 use crate::Policy;
-use crate::common::ms;
-use crate::config::{ParamDoc, PolicyConfig};
+use crate::bounds::Bounds;
 use crate::kind::PolicyKind;
+use crate::params::declare_params;
+use crate::reason::ms;
 use crate::types::{Decision, Observation, Settings};
 use std::time::Duration;
 
-pub(crate) const PARAMS: &[ParamDoc] = &[ParamDoc {
-    name: "interval_ms",
-    default: 500.0,
-    min: 1.0,
-    max: 3_600_000.0,
-    help: "The fixed batch interval in milliseconds (clamped to the bounds).",
-}];
+declare_params! {
+    /// The `static` policy's parameters.
+    pub(crate) struct StaticParams {
+        /// The fixed batch interval in milliseconds (clamped to the bounds).
+        interval_ms: 500.0 in 1.0..=3_600_000.0,
+    }
+}
 
 /// The setting `static` runs with: `interval_ms` clamped to the bounds, the bounds' `max_rows` and `max_bytes`.
-pub(crate) fn setting(config: &PolicyConfig) -> Settings {
-    let b = config.bounds();
+pub(crate) fn setting(bounds: &Bounds, params: &StaticParams) -> Settings {
     // `interval_ms` is validated to 1..=3_600_000, so the conversion cannot fail.
-    let interval = Duration::try_from_secs_f64(config.param("interval_ms") / 1000.0)
-        .unwrap_or(b.cold_start.interval);
+    let interval = Duration::try_from_secs_f64(params.interval_ms / 1000.0)
+        .unwrap_or(bounds.cold_start.interval);
     Settings {
-        interval: interval.clamp(b.min_interval, b.max_interval),
-        max_rows: b.max_rows,
-        max_bytes: b.max_bytes,
+        interval: interval.clamp(bounds.min_interval, bounds.max_interval),
+        max_rows: bounds.max_rows,
+        max_bytes: bounds.max_bytes,
     }
 }
 
@@ -37,9 +37,9 @@ pub(crate) struct StaticInterval {
 }
 
 impl StaticInterval {
-    pub(crate) fn new(config: &PolicyConfig) -> Self {
+    pub(crate) fn new(bounds: &Bounds, params: &StaticParams) -> Self {
         StaticInterval {
-            settings: setting(config),
+            settings: setting(bounds, params),
         }
     }
 }
@@ -73,17 +73,13 @@ impl Policy for StaticInterval {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::tests::obs;
-    use crate::types::Bounds;
-    use std::collections::BTreeMap;
+    use crate::testing::{obs, params};
 
     #[test]
     fn always_the_same_setting() {
-        let params = BTreeMap::from([("interval_ms".to_owned(), 250.0)]);
-        let config =
-            PolicyConfig::new(PolicyKind::Static, &params, Bounds::default()).expect("valid");
-        let mut policy = config.build();
-        let first = policy.decide(config.initial_settings(), &obs(0, 250, 10, 900, 1_000_000));
+        let (bounds, params) = (Bounds::default(), params(&[("interval_ms", 250.0)]));
+        let mut policy = StaticInterval::new(&bounds, &params);
+        let first = policy.decide(setting(&bounds, &params), &obs(0, 250, 10, 900, 1_000_000));
         assert_eq!(first.settings.interval, Duration::from_millis(250));
         assert!(
             first.reason.contains("static-batch baseline"),
@@ -96,12 +92,12 @@ mod tests {
 
     #[test]
     fn interval_is_clamped() {
-        let params = BTreeMap::from([("interval_ms".to_owned(), 1.0)]);
-        let config =
-            PolicyConfig::new(PolicyKind::Static, &params, Bounds::default()).expect("valid");
+        let bounds = Bounds::default();
+        let s = setting(&bounds, &params(&[("interval_ms", 1.0)]));
+        assert_eq!(s.interval, bounds.min_interval);
         assert_eq!(
-            config.initial_settings().interval,
-            Bounds::default().min_interval
+            (s.max_rows, s.max_bytes),
+            (bounds.max_rows, bounds.max_bytes)
         );
     }
 }

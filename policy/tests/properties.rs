@@ -3,7 +3,10 @@
 //! simulator is deterministic, and the product requirement is checked on the standard profile.
 
 use pacer_policy::sim::{self, CostModel, Phase, SimConfig, standard_profile};
-use pacer_policy::{Bounds, Flush, Governor, Observation, PolicyConfig, PolicyKind, Rls, Settings};
+use pacer_policy::{
+    Bounds, Flush, Governor, Observation, ParamDoc, ParamError, PolicyConfig, PolicyKind, Rls,
+    Settings,
+};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -67,6 +70,62 @@ prop_compose! {
     }
 }
 
+/// A policy and one of its parameters.
+fn real_param() -> impl Strategy<Value = (PolicyKind, ParamDoc)> {
+    proptest::sample::select(PolicyKind::ALL.to_vec()).prop_flat_map(|kind| {
+        let docs = PolicyConfig::param_docs(kind).to_vec();
+        (Just(kind), proptest::sample::select(docs))
+    })
+}
+
+/// A value outside `doc`'s range: below its minimum, above its maximum, NaN or infinite.
+fn out_of_range(doc: ParamDoc) -> impl Strategy<Value = f64> {
+    // Scaled by the bound, so that the step is never lost in its rounding.
+    prop_oneof![
+        (1e-6_f64..1e6).prop_map(move |d| doc.min - d * (1.0 + doc.min.abs())),
+        (1e-6_f64..1e6).prop_map(move |d| doc.max + d * (1.0 + doc.max.abs())),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+    ]
+}
+
+/// A parameter that must be refused: `(kind, name, value, Some(doc))` for a real name with a value out of
+/// its range, `(kind, name, value, None)` for a name the policy does not have (near misses of real names,
+/// and others).
+fn bad_param() -> impl Strategy<Value = (PolicyKind, String, f64, Option<ParamDoc>)> {
+    let real = real_param().prop_flat_map(|(kind, doc)| {
+        (
+            Just(kind),
+            Just(doc.name.to_owned()),
+            out_of_range(doc),
+            Just(Some(doc)),
+        )
+    });
+    let near_miss = (real_param(), "[a-z_]{1,2}")
+        .prop_map(|((kind, doc), tail)| (kind, format!("{}{tail}", doc.name)));
+    let other = (
+        proptest::sample::select(PolicyKind::ALL.to_vec()),
+        "[a-z_]{1,12}",
+    );
+    let unknown = prop_oneof![near_miss, other]
+        .prop_filter("a real name", |(kind, name)| {
+            !PolicyConfig::param_docs(*kind)
+                .iter()
+                .any(|doc| doc.name == name)
+        })
+        .prop_flat_map(|(kind, name)| (Just(kind), Just(name), -1e9_f64..1e9, Just(None)));
+    prop_oneof![3 => real, 1 => unknown]
+}
+
+/// A policy, one of its parameters and a value within its range (either end included).
+fn good_param() -> impl Strategy<Value = (PolicyKind, ParamDoc, f64)> {
+    real_param().prop_flat_map(|(kind, doc)| {
+        let value = prop_oneof![Just(doc.min), Just(doc.max), doc.min..=doc.max];
+        (Just(kind), Just(doc), value)
+    })
+}
+
 fn within(bounds: &Bounds, s: &Settings) -> bool {
     (bounds.min_interval..=bounds.max_interval).contains(&s.interval)
         && (bounds.min_rows..=bounds.max_rows).contains(&s.max_rows)
@@ -114,23 +173,42 @@ proptest! {
         prop_assert!((fa - a).abs() < 1e-3 * (1.0 + a) && (fb - b).abs() < 1e-3 * (1.0 + b), "{fa} {fb} vs {a} {b}");
     }
 
-    /// Unknown parameters and out-of-range values are refused with an error naming the parameter.
+    /// Unknown names, and real names with values outside their range, are refused with an error that names
+    /// the parameter (and its range, or the valid names).
     #[test]
-    fn param_errors_name_the_parameter(kind in proptest::sample::select(PolicyKind::ALL.to_vec()),
-                                       name in "[a-z_]{1,12}", value in -1e9_f64..1e9) {
-        let docs = PolicyConfig::param_docs(kind);
+    fn param_errors_name_the_parameter((kind, name, value, doc) in bad_param()) {
         let params = BTreeMap::from([(name.clone(), value)]);
-        match (PolicyConfig::new(kind, &params, Bounds::default()), docs.iter().find(|d| d.name == name)) {
-            (Err(e), None) => prop_assert!(e.to_string().contains(&format!("`{name}`")), "{e}"),
-            (Ok(_), None) => prop_assert!(false, "unknown `{name}` accepted"),
-            (Err(e), Some(doc)) => {
-                prop_assert!(value < doc.min || value > doc.max || kind == PolicyKind::Rules, "{e}");
-                prop_assert!(e.to_string().contains(&name), "{e}");
+        let err = PolicyConfig::new(kind, &params, Bounds::default());
+        let text = err.as_ref().map_or_else(ToString::to_string, |c| format!("accepted: {c:?}"));
+        match (err, doc) {
+            (Err(ParamError::OutOfRange { name: named, min, max, .. }), Some(doc)) => {
+                prop_assert_eq!((named, min, max), (doc.name, doc.min, doc.max));
+                let range = format!("must be between {} and {}", doc.min, doc.max);
+                prop_assert!(text.contains(&format!("parameter `{name}` of policy `{kind}`")), "{text}");
+                prop_assert!(text.contains(&range), "{text}");
             }
-            (Ok(c), Some(doc)) => {
-                prop_assert!(doc.min <= value && value <= doc.max);
-                prop_assert_eq!(c.params().get(&name).copied(), Some(value));
+            (Err(ParamError::Unknown { .. }), None) => {
+                prop_assert!(text.contains(&format!("policy `{kind}` has no parameter `{name}`")), "{text}");
+                for doc in PolicyConfig::param_docs(kind) {
+                    prop_assert!(text.contains(doc.name), "{text}");
+                }
             }
+            _ => prop_assert!(false, "`{name}` = {value} for {kind}: {text}"),
+        }
+    }
+
+    /// A value within its parameter's range is accepted and shown as given, unless it contradicts another
+    /// parameter (only `rules` has such a pair: `idle_ratio` below `busy_ratio`).
+    #[test]
+    fn in_range_values_are_accepted_and_shown((kind, doc, value) in good_param()) {
+        let params = BTreeMap::from([(doc.name.to_owned(), value)]);
+        match PolicyConfig::new(kind, &params, Bounds::default()) {
+            Ok(config) => prop_assert_eq!(config.params().get(doc.name).copied(), Some(value)),
+            Err(ParamError::Inconsistent { problem, .. }) => {
+                prop_assert_eq!(kind, PolicyKind::Rules);
+                prop_assert!(problem.contains(doc.name), "{problem}");
+            }
+            Err(e) => prop_assert!(false, "{e}"),
         }
     }
 
@@ -178,8 +256,8 @@ fn model_converges_after_a_step_and_holds() {
     let config = one_worker(PolicyKind::Model, phases);
     let mut last_interval = Duration::ZERO;
     let result = sim::run_observed(&config, |step| {
-        if step.admitted {
-            last_interval = step.decision.settings.interval;
+        if let Some(admitted) = step.admitted {
+            last_interval = admitted.new.interval;
         }
     });
     let high = &result.phases[2];

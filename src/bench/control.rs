@@ -8,6 +8,7 @@
 
 use anyhow::Context;
 use clap::Args;
+use pacer_batch::proto::{duration_pb, timestamp_pb};
 use pacer_proto::v1 as pb;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,10 +30,10 @@ pub struct ControlBenchArgs {
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
     /// How long each step measures (after a warm-up of a quarter of it).
-    #[arg(long, default_value = "20s", value_parser = crate::cmd::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = crate::duration::parse_duration)]
     step: Duration,
     /// The report-to-push p99 that ends the search.
-    #[arg(long, default_value = "100ms", value_parser = crate::cmd::parse_duration)]
+    #[arg(long, default_value = "100ms", value_parser = crate::duration::parse_duration)]
     limit: Duration,
     /// Workers per HTTP/2 connection.
     #[arg(long, default_value_t = 50)]
@@ -190,14 +191,6 @@ struct Counters {
     latencies: Arc<Mutex<Vec<Duration>>>,
 }
 
-fn duration_pb(d: Duration) -> prost_types::Duration {
-    prost_types::Duration::try_from(d).unwrap_or_default()
-}
-
-fn timestamp_pb(t: std::time::SystemTime) -> prost_types::Timestamp {
-    prost_types::Timestamp::from(t)
-}
-
 /// One worker: hello, then a report every `every`, alternating a slow and a fast batch under the settings
 /// last pushed; every push that names a report gives one latency.
 async fn simulated_worker(
@@ -249,8 +242,8 @@ async fn simulated_worker(
                 let now = std::time::SystemTime::now();
                 let report = pb::BatchReport {
                     batch_no,
-                    started_at: Some(timestamp_pb(now - interval)),
-                    finished_at: Some(timestamp_pb(now)),
+                    started_at: Some(timestamp_pb(time::OffsetDateTime::from(now - interval))),
+                    finished_at: Some(timestamp_pb(time::OffsetDateTime::from(now))),
                     records: 100,
                     rows_written: 100,
                     bytes: 10_000,

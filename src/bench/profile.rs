@@ -26,14 +26,14 @@ pub struct ProfileArgs {
     )]
     contenders: Vec<Contender>,
     /// How long each phase lasts.
-    #[arg(long, default_value = "30s", value_parser = crate::cmd::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::duration::parse_duration)]
     phase: Duration,
     /// The sustainable rate (events/s) the phases are fractions of; measured first when left out.
     #[arg(long)]
     rate: Option<f64>,
     /// Load at the first phase's rate before the profile, not measured: the policies leave their cold start
     /// (the workers start at 500 ms) before the first phase counts.
-    #[arg(long, default_value = "10s", value_parser = crate::cmd::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse_duration)]
     warmup: Duration,
     /// Workers.
     #[arg(long, default_value_t = 2)]
@@ -59,7 +59,7 @@ impl std::str::FromStr for Contender {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (kind, params) = match text.strip_prefix("static:") {
             Some(interval) => {
-                let interval = crate::cmd::parse_duration(interval)?;
+                let interval = crate::duration::parse_duration(interval)?;
                 let ms = interval.as_secs_f64() * 1e3;
                 (
                     PolicyKind::Static,

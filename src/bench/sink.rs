@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use pacer_stack::{Broker, BrokerOptions};
 use pacer_worker::{
-    Batch, BatchSettings, EVENT_COLUMNS, SettingsHandle, Sink, WorkerConfig, transform,
+    Batch, Settings, EVENT_COLUMNS, SettingsHandle, Sink, WorkerConfig, transform,
 };
 use rdkafka::ClientConfig;
 use rdkafka::Message;
@@ -55,10 +55,10 @@ fn records(n: usize, round: usize) -> Vec<OwnedMessage> {
 }
 
 fn batches(records: Vec<OwnedMessage>, size: usize) -> Vec<Batch> {
-    let settings = BatchSettings {
+    let settings = Settings {
         interval: Duration::from_secs(1),
-        max_rows: size,
-        max_bytes: usize::MAX,
+        max_rows: size as u64,
+        max_bytes: u64::MAX,
     };
     let mut out = vec![Batch::new(settings)];
     for record in records {
@@ -409,9 +409,9 @@ async fn drain_topic(
     let mut config = WorkerConfig::new(brokers, &topic, url);
     config.group = topic.clone();
     config.worker_id = topic.clone();
-    config.settings = BatchSettings {
+    config.settings = Settings {
         interval: Duration::from_millis(100),
-        max_rows: args.batch,
+        max_rows: args.batch as u64,
         max_bytes: 64 << 20,
     };
     let (settings, _) = SettingsHandle::new(config.settings);

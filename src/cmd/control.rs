@@ -1,6 +1,6 @@
 //! `pacer control`: the control plane alone, and the flags that choose its policy (shared with `pacer up`).
 
-use super::parse_duration;
+use crate::duration::parse_duration;
 use anyhow::Context;
 use clap::Args;
 use pacer_control::{ControlConfig, Mode, TlsFiles, Token};

@@ -1,6 +1,7 @@
 //! `pacer ingest`: the HTTP ingestion service alone.
 
-use super::{KafkaArgs, parse_duration};
+use super::KafkaArgs;
+use crate::duration::parse_duration;
 use anyhow::Context;
 use clap::Args;
 use std::net::SocketAddr;

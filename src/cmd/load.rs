@@ -1,6 +1,6 @@
 //! `pacer load`: post generated CloudEvents to ingest, with a progress bar of the achieved rate and errors.
 
-use super::parse_duration;
+use crate::duration::parse_duration;
 use crate::load::{LoadPlan, LoadStats, Profile, generate};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};

@@ -12,7 +12,8 @@ mod worker;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-use std::time::Duration;
+use crate::duration::parse_interval;
+use pacer_batch::Settings;
 
 /// pacer: events from HTTP through Kafka into PostgreSQL, in micro-batches sized while they run.
 #[derive(Debug, Parser)]
@@ -66,38 +67,24 @@ pub struct KafkaArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// How long a batch collects records before it is written (for example `200ms`, `1s`).
-    #[arg(long, env = "PACER_INTERVAL", default_value = "500ms", value_parser = parse_interval)]
-    pub interval: Duration,
+    #[arg(long, env = "PACER_INTERVAL", default_value_t = Settings::DEFAULT.interval.into(), value_parser = parse_interval)]
+    pub interval: humantime::Duration,
     /// The most records in one batch.
-    #[arg(long, env = "PACER_MAX_ROWS", default_value_t = 10_000)]
-    pub max_rows: usize,
+    #[arg(long, env = "PACER_MAX_ROWS", default_value_t = Settings::DEFAULT.max_rows)]
+    pub max_rows: u64,
     /// The most record bytes in one batch.
-    #[arg(long, env = "PACER_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
-    pub max_bytes: usize,
+    #[arg(long, env = "PACER_MAX_BYTES", default_value_t = Settings::DEFAULT.max_bytes)]
+    pub max_bytes: u64,
 }
 
 impl BatchArgs {
-    fn settings(&self) -> pacer_worker::BatchSettings {
-        pacer_worker::BatchSettings {
-            interval: self.interval,
+    fn settings(&self) -> Settings {
+        Settings {
+            interval: self.interval.into(),
             max_rows: self.max_rows,
             max_bytes: self.max_bytes,
         }
     }
-}
-
-/// Parses a batch interval: a duration of at least 1 ms.
-fn parse_interval(text: &str) -> Result<Duration, String> {
-    let interval = parse_duration(text)?;
-    if interval < Duration::from_millis(1) {
-        return Err("the interval must be at least 1ms".into());
-    }
-    Ok(interval)
-}
-
-/// Parses `250ms`, `2s`, `1m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (write it like 250ms, 2s or 1m)"))
 }
 
 /// The admin secret: given, read from `file`, or read from `<state dir>/admin.token` if that exists.

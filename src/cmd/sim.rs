@@ -1,7 +1,7 @@
 //! `pacer sim`: the batch-sizing policies against a grid of static intervals in the deterministic simulator,
 //! as a table on stdout, with the product requirement checked on the standard profile.
 
-use super::parse_duration;
+use crate::duration::parse_duration;
 use clap::Args;
 use pacer_policy::sim::{self, CostModel, GovernorConfig, Profile, SimConfig, WorkerModel};
 use pacer_policy::{Bounds, PolicyConfig, PolicyKind};

@@ -1,7 +1,7 @@
 //! `pacer token`: an admin token that expires, issued from the admin secret, for a script or an operator
 //! who should not hold the secret itself.
 
-use super::parse_duration;
+use crate::duration::parse_duration;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! `pacer tui`: the operator's console against a running control plane.
 
-use super::parse_duration;
+use crate::duration::parse_duration;
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! `pacer worker`: one consumer-group member writing micro-batches to PostgreSQL.
 
-use super::{BatchArgs, KafkaArgs, parse_duration};
+use super::{BatchArgs, KafkaArgs};
+use crate::duration::parse_duration;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,7 +45,8 @@ pub struct WorkerArgs {
     /// The Kafka consumer group the workers share.
     #[arg(long, env = "PACER_GROUP", default_value = "pacer")]
     pub group: String,
-    /// This worker's id (defaults to host-pid).
+    /// This worker's id; by default `<host>-<n>`, n the lowest slot free on this host, so that a restarted
+    /// worker keeps its id (slots are lock files in $XDG_RUNTIME_DIR/pacer, or /tmp/pacer-<uid>).
     #[arg(long, env = "PACER_WORKER_ID")]
     pub worker_id: Option<String>,
     /// How long the group waits for a silent worker before handing its partitions to others.

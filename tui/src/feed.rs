@@ -2,8 +2,10 @@
 //! capped, jittered back-off, so the console never needs restarting when the control plane does.
 
 use crate::client::{Client, ControlTarget};
-use pacer_backoff::Backoff;
+use pacer_backoff::{Attempt, Backoff, Outcome, Retry};
 use pacer_proto::v1 as pb;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -23,26 +25,52 @@ pub enum Feed {
 
 /// Streams snapshots into `tx` every `period` until `tx` is closed.
 pub async fn run(target: ControlTarget, period: Duration, tx: mpsc::Sender<Feed>) {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
-    loop {
-        let (received, error) = session(&target, period, &tx).await;
-        if tx.is_closed() {
-            return;
+    let mut retry = Retry::new(
+        "stream from the control plane",
+        Backoff::new(Duration::from_millis(500), Duration::from_secs(10)),
+    );
+    let closed = tx.clone();
+    // Why the last session ended, for the console. The futures own what they use (no borrows of the
+    // closures), so that the whole loop stays `Send` for `tokio::spawn`.
+    let ended = Arc::new(Mutex::new(String::new()));
+    let target = Arc::new(target);
+    let attempt = {
+        let (ended, tx) = (ended.clone(), tx.clone());
+        move || {
+            let (ended, tx, target) = (ended.clone(), tx.clone(), target.clone());
+            async move {
+                let (received, error) = session(&target, period, &tx).await;
+                ended
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone_from(&error);
+                if received {
+                    // A stream that carried snapshots starts the back-off afresh.
+                    Attempt::Lost(error)
+                } else {
+                    Attempt::Retry(error)
+                }
+            }
         }
-        if received {
-            backoff.reset();
+    };
+    // Tells the console why, and when the next attempt is, then waits out the delay.
+    let idle = move |retry_in| {
+        let (ended, tx) = (ended.clone(), tx.clone());
+        async move {
+            let error = ended.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if tx
+                .send(Feed::Disconnected { error, retry_in })
+                .await
+                .is_err()
+            {
+                return ControlFlow::Break(());
+            }
+            std::future::pending().await
         }
-        let retry_in = backoff.next_delay();
-        tracing::info!(%error, ?retry_in, "control plane stream ended; retrying");
-        if tx
-            .send(Feed::Disconnected { error, retry_in })
-            .await
-            .is_err()
-        {
-            return;
-        }
-        tokio::time::sleep(retry_in).await;
-    }
+    };
+    let _: Outcome<(), String> = retry
+        .run_idle(async move { closed.closed().await }, attempt, idle)
+        .await;
 }
 
 /// One connection: whether it carried any snapshot, and why it ended.

@@ -3,42 +3,20 @@
 //! worker keeps its last settings and reconnects with capped, jittered back-off; the data path never waits
 //! on this link.
 
-use crate::batch::FlushReason;
-use crate::config::WorkerConfig;
-use crate::metrics::BatchReport;
+use crate::config::{ControlLink, WorkerConfig};
 use crate::ownership::PartitionLag;
-use crate::settings::{BatchSettings, SettingsHandle};
-use pacer_backoff::Backoff;
+use crate::report::BatchReport;
+use crate::settings::SettingsHandle;
+use pacer_backoff::{Attempt, Backoff, Retry};
+use std::ops::ControlFlow;
+use pacer_batch::proto::{duration_pb, flush_pb, lag_pb, settings, settings_pb, timestamp_pb};
 use pacer_proto::v1 as pb;
 use pb::attach_response::Message as Incoming;
 use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-use time::OffsetDateTime;
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-
-/// Where the control plane is and how to prove who we are.
-#[derive(Clone)]
-pub struct ControlLink {
-    /// Its URL, `http://host:port` (or `https://` with `ca`).
-    pub url: String,
-    /// The worker token, sent as `authorization: Bearer <token>`.
-    pub token: Option<String>,
-    /// A PEM CA certificate to trust for `https://` URLs.
-    pub ca: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for ControlLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlLink")
-            .field("url", &self.url)
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
-            .field("ca", &self.ca)
-            .finish()
-    }
-}
 
 /// What the batch loop tells the link between batches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,46 +62,55 @@ pub(crate) async fn run(
     settings: SettingsHandle,
     paused: watch::Sender<bool>,
     status: watch::Receiver<WorkerStatus>,
-    mut reports: mpsc::Receiver<BatchReport>,
-    mut stop: watch::Receiver<bool>,
+    reports: mpsc::Receiver<BatchReport>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-    let mut pending = VecDeque::new();
-    let mut session = Session {
+    // Only a session that lasted starts the back-off afresh: one that is accepted and then closed at once
+    // (a control plane in trouble, two workers with one id) must not turn into a tight reconnect loop.
+    let mut retry = Retry::new(
+        format!(
+            "stay attached to the control plane at {} (keeping the last settings)",
+            link.url
+        ),
+        Backoff::new(Duration::from_millis(200), Duration::from_secs(10)),
+    )
+    .stable_after(STABLE_SESSION);
+    let session = Session {
         link: &link,
         identity: &identity,
         settings: &settings,
         paused: &paused,
         status: &status,
     };
-    loop {
-        let began = Instant::now();
-        let ended = session.run(&mut reports, &mut pending, &mut stop).await;
-        let reason = match ended {
-            Ok(Ended::Stop) => return,
-            Ok(Ended::Lost(reason)) => reason,
-            Err(e) => e,
-        };
-        // Only a session that lasted starts the back-off afresh: one that is accepted and then closed at once
-        // (a control plane in trouble, two workers with one id) must not turn into a tight reconnect loop.
-        if began.elapsed() >= STABLE_SESSION {
-            backoff.reset();
-        }
-        let delay = backoff.next_delay();
-        tracing::warn!(control = %link.url, reason = %reason, ?delay, "not attached to the control plane; keeping the last settings and retrying");
-        let sleep = tokio::time::sleep(delay);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                _ = &mut sleep => break,
-                _ = stopped(&mut stop) => return,
-                report = reports.recv() => match report {
-                    Some(report) => keep(&mut pending, report),
-                    None => return,
-                },
+    // The reports and those kept while the control plane is away: a session sends them, and the wait
+    // between sessions keeps taking them in. Never used by both at once; a tokio lock keeps the futures Send.
+    let queue = tokio::sync::Mutex::new((reports, VecDeque::new()));
+    let (session, queue) = (&session, &queue);
+    let mut stopped_rx = stop.clone();
+    let stopped = async move { stopped(&mut stopped_rx).await };
+    let attempt = || {
+        let mut stop = stop.clone();
+        async move {
+            let mut queue = queue.lock().await;
+            let (reports, pending) = &mut *queue;
+            match session.run(reports, pending, &mut stop).await {
+                Ok(Ended::Stop) => Attempt::Done(()),
+                Ok(Ended::Lost(reason)) | Err(reason) => Attempt::Retry(reason),
             }
         }
-    }
+    };
+    let idle = |_| async move {
+        let mut queue = queue.lock().await;
+        let (reports, pending) = &mut *queue;
+        match reports.recv().await {
+            Some(report) => {
+                keep(pending, report);
+                ControlFlow::Continue(())
+            }
+            None => ControlFlow::Break(()),
+        }
+    };
+    let _ = retry.run_idle(stopped, attempt, idle).await;
 }
 
 /// A session at least this long resets the reconnect back-off.
@@ -168,7 +155,7 @@ impl Session<'_> {
     }
 
     async fn run(
-        &mut self,
+        &self,
         reports: &mut mpsc::Receiver<BatchReport>,
         pending: &mut VecDeque<BatchReport>,
         stop: &mut watch::Receiver<bool>,
@@ -236,7 +223,7 @@ impl Session<'_> {
                     let status = self.status.borrow().clone();
                     let beat = pb::Heartbeat {
                         partitions: status.partitions,
-                        lag: lag_pb(&status.lag),
+                        lag: lag_pb(status.lag.iter().map(|l| (l.partition, l.lag, l.end))),
                         paused: status.paused,
                     };
                     if out.send(message(pb::attach_request::Message::Heartbeat(beat))).await.is_err() {
@@ -267,7 +254,7 @@ impl Session<'_> {
                 heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 tracing::info!(heartbeat = ?every, "attached to the control plane");
             }
-            Incoming::Settings(update) => match update.settings.and_then(settings) {
+            Incoming::Settings(update) => match settings("settings", update.settings).ok() {
                 Some(new) => {
                     let old = self.settings.get();
                     self.settings.set(new);
@@ -310,52 +297,6 @@ fn host() -> String {
         .unwrap_or_default()
 }
 
-fn settings(s: pb::BatchSettings) -> Option<BatchSettings> {
-    (s.interval_ms > 0 && s.max_rows > 0 && s.max_bytes > 0).then(|| BatchSettings {
-        interval: Duration::from_millis(s.interval_ms),
-        max_rows: usize::try_from(s.max_rows).unwrap_or(usize::MAX),
-        max_bytes: usize::try_from(s.max_bytes).unwrap_or(usize::MAX),
-    })
-}
-
-fn settings_pb(s: BatchSettings) -> pb::BatchSettings {
-    pb::BatchSettings {
-        interval_ms: u64::try_from(s.interval.as_millis()).unwrap_or(u64::MAX),
-        max_rows: s.max_rows as u64,
-        max_bytes: s.max_bytes as u64,
-    }
-}
-
-fn duration_pb(d: Duration) -> prost_types::Duration {
-    prost_types::Duration::try_from(d).unwrap_or_default()
-}
-
-fn timestamp_pb(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: t.nanosecond() as i32,
-    }
-}
-
-fn lag_pb(lag: &[PartitionLag]) -> Vec<pb::PartitionLag> {
-    lag.iter()
-        .map(|l| pb::PartitionLag {
-            partition: l.partition,
-            lag: l.lag,
-            end_offset: l.end.unwrap_or(-1),
-        })
-        .collect()
-}
-
-fn flush_pb(reason: FlushReason) -> pb::FlushReason {
-    match reason {
-        FlushReason::Interval => pb::FlushReason::Interval,
-        FlushReason::MaxRows => pb::FlushReason::MaxRows,
-        FlushReason::MaxBytes => pb::FlushReason::MaxBytes,
-        FlushReason::Drain => pb::FlushReason::Drain,
-    }
-}
-
 fn report_pb(r: &BatchReport) -> pb::BatchReport {
     pb::BatchReport {
         batch_no: r.batch_no,
@@ -373,26 +314,8 @@ fn report_pb(r: &BatchReport) -> pb::BatchReport {
         write: Some(duration_pb(r.write)),
         commit: Some(duration_pb(r.commit)),
         write_attempts: r.write_attempts,
-        lag: lag_pb(&r.partition_lag),
+        lag: lag_pb(r.partition_lag.iter().map(|l| (l.partition, l.lag, l.end))),
         e2e_p50: r.e2e_p50.map(duration_pb),
         e2e_max: r.e2e_max.map(duration_pb),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_round_trip_and_zero_limits_are_refused() {
-        let s = BatchSettings {
-            interval: Duration::from_millis(250),
-            max_rows: 1234,
-            max_bytes: 99,
-        };
-        assert_eq!(settings(settings_pb(s)), Some(s));
-        let mut zero = settings_pb(s);
-        zero.max_rows = 0;
-        assert_eq!(settings(zero), None);
     }
 }

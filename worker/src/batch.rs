@@ -1,48 +1,8 @@
 //! One micro-batch as it fills: the records, and which limit closed it.
 
-use crate::settings::BatchSettings;
+use pacer_batch::{Flush, Settings};
 use rdkafka::message::{Message, OwnedMessage};
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// Why a batch was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlushReason {
-    /// The interval elapsed.
-    Interval,
-    /// The batch reached `max_rows`.
-    MaxRows,
-    /// The batch reached `max_bytes`.
-    MaxBytes,
-    /// The worker is stopping and wrote what it had.
-    Drain,
-}
-
-impl FlushReason {
-    /// Every reason.
-    pub const ALL: [FlushReason; 4] = [
-        FlushReason::Interval,
-        FlushReason::MaxRows,
-        FlushReason::MaxBytes,
-        FlushReason::Drain,
-    ];
-
-    /// The name stored in `batch_metrics.flush_reason`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlushReason::Interval => "interval",
-            FlushReason::MaxRows => "max_rows",
-            FlushReason::MaxBytes => "max_bytes",
-            FlushReason::Drain => "drain",
-        }
-    }
-}
-
-impl fmt::Display for FlushReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The highest offset seen in a partition during this batch, and the ownership epoch it was read under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +16,7 @@ pub struct PartitionMark {
 /// Records collected for one micro-batch.
 #[derive(Debug)]
 pub struct Batch {
-    settings: BatchSettings,
+    settings: Settings,
     records: Vec<OwnedMessage>,
     bytes: usize,
     marks: BTreeMap<i32, PartitionMark>,
@@ -64,7 +24,7 @@ pub struct Batch {
 
 impl Batch {
     /// An empty batch under `settings`.
-    pub fn new(settings: BatchSettings) -> Self {
+    pub fn new(settings: Settings) -> Self {
         Self {
             settings,
             records: Vec::new(),
@@ -75,7 +35,7 @@ impl Batch {
 
     /// Adds a record read under ownership `epoch` of its partition; returns the reason to close the batch now,
     /// if a size limit is reached.
-    pub fn push(&mut self, record: OwnedMessage, epoch: u64) -> Option<FlushReason> {
+    pub fn push(&mut self, record: OwnedMessage, epoch: u64) -> Option<Flush> {
         self.bytes += record.payload().map_or(0, <[u8]>::len) + record.key().map_or(0, <[u8]>::len);
         let mark = self
             .marks
@@ -86,17 +46,17 @@ impl Batch {
             });
         mark.last_offset = mark.last_offset.max(record.offset());
         self.records.push(record);
-        if self.records.len() >= self.settings.max_rows {
-            Some(FlushReason::MaxRows)
-        } else if self.bytes >= self.settings.max_bytes {
-            Some(FlushReason::MaxBytes)
+        if self.records.len() >= self.settings.max_rows_usize() {
+            Some(Flush::MaxRows)
+        } else if self.bytes >= self.settings.max_bytes_usize() {
+            Some(Flush::MaxBytes)
         } else {
             None
         }
     }
 
     /// The settings this batch was opened under.
-    pub fn settings(&self) -> BatchSettings {
+    pub fn settings(&self) -> Settings {
         self.settings
     }
 
@@ -144,8 +104,8 @@ mod tests {
         )
     }
 
-    fn settings(max_rows: usize, max_bytes: usize) -> BatchSettings {
-        BatchSettings {
+    fn settings(max_rows: u64, max_bytes: u64) -> Settings {
+        Settings {
             interval: Duration::from_secs(1),
             max_rows,
             max_bytes,
@@ -157,14 +117,14 @@ mod tests {
         let mut batch = Batch::new(settings(3, 1_000));
         assert_eq!(batch.push(record(0, 0, 1), 1), None);
         assert_eq!(batch.push(record(0, 1, 1), 1), None);
-        assert_eq!(batch.push(record(0, 2, 1), 1), Some(FlushReason::MaxRows));
+        assert_eq!(batch.push(record(0, 2, 1), 1), Some(Flush::MaxRows));
     }
 
     #[test]
     fn closes_at_max_bytes() {
         let mut batch = Batch::new(settings(100, 10));
         assert_eq!(batch.push(record(0, 0, 6), 1), None);
-        assert_eq!(batch.push(record(0, 1, 6), 1), Some(FlushReason::MaxBytes));
+        assert_eq!(batch.push(record(0, 1, 6), 1), Some(Flush::MaxBytes));
         assert_eq!(batch.bytes(), 12);
     }
 

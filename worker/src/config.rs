@@ -1,7 +1,8 @@
-//! The worker's settings.
+//! The worker's settings: what it consumes, where it writes, and the control plane it attaches to.
 
-use crate::attach::ControlLink;
-use crate::settings::BatchSettings;
+use crate::worker_id::default_worker_id;
+use pacer_batch::Settings;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What a worker needs to run; the binary fills it from flags and environment.
@@ -18,7 +19,7 @@ pub struct WorkerConfig {
     /// This worker's id, unique in the group (it names its rows in `batch_metrics`).
     pub worker_id: String,
     /// The batch settings to start with.
-    pub settings: BatchSettings,
+    pub settings: Settings,
     /// How long the broker waits for a dead worker before giving its partitions to others.
     pub session_timeout: Duration,
     /// The control plane to attach to, if any.
@@ -40,7 +41,7 @@ impl WorkerConfig {
             group: "pacer".into(),
             database_url: database_url.into(),
             worker_id: default_worker_id(),
-            settings: BatchSettings::default(),
+            settings: Settings::default(),
             session_timeout: Duration::from_secs(6),
             control: None,
             metrics: crate::WorkerMetrics::new(),
@@ -48,10 +49,24 @@ impl WorkerConfig {
     }
 }
 
-/// `host-pid`, unique enough on one machine and readable.
-pub fn default_worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "worker".into());
-    format!("{host}-{}", std::process::id())
+/// Where the control plane is and how to prove who we are.
+#[derive(Clone)]
+pub struct ControlLink {
+    /// Its URL, `http://host:port` (or `https://` with `ca`).
+    pub url: String,
+    /// The worker token, sent as `authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// A PEM CA certificate to trust for `https://` URLs.
+    pub ca: Option<PathBuf>,
+}
+
+// The token is a secret: a `Debug` of the configuration (in a log line, say) shows only whether it is set.
+impl std::fmt::Debug for ControlLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlLink")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("ca", &self.ca)
+            .finish()
+    }
 }

@@ -6,7 +6,10 @@
 //! offsets of rows already durable in PostgreSQL, so at worst it moves a group offset back and the new owner
 //! re-reads records that the `(source, id)` key then absorbs; it never skips a record.
 
+use pacer_kafka::BrokerWatch;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Statistics, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,9 +37,19 @@ pub struct PartitionLag {
 #[derive(Debug, Default)]
 pub struct OwnershipContext {
     owned: Mutex<Owned>,
+    /// Whether the brokers are reachable, logged once per change.
+    brokers: Option<BrokerWatch>,
 }
 
 impl OwnershipContext {
+    /// A context for a consumer of `brokers`, whose outages are logged once per change.
+    pub fn watching(brokers: &str) -> Self {
+        Self {
+            owned: Mutex::default(),
+            brokers: Some(BrokerWatch::new(brokers)),
+        }
+    }
+
     /// The current epoch of a partition, or `None` if this worker does not own it.
     pub fn epoch(&self, topic: &str, partition: i32) -> Option<u64> {
         self.lock()
@@ -95,7 +108,24 @@ impl OwnershipContext {
 }
 
 impl ClientContext for OwnershipContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match &self.brokers {
+            Some(watch) => watch.log(level, facility, message),
+            None => tracing::debug!(target: "librdkafka", facility, "{message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match &self.brokers {
+            Some(watch) => watch.error(&error, reason),
+            None => tracing::warn!(error = %error, reason, "Kafka client error"),
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
+        if let Some(watch) = &self.brokers {
+            watch.stats(&statistics);
+        }
         let mut owned = self.lock();
         owned.lag.clear();
         for topic in statistics.topics.values() {

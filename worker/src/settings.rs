@@ -1,53 +1,32 @@
-//! Batch settings: what closes a micro-batch. They can change while the worker runs; a change applies from
-//! the next batch on.
+//! The handle through which a running worker's batch settings change; a change applies from the next batch
+//! on.
 
-use std::time::Duration;
+use pacer_batch::Settings;
 use tokio::sync::watch;
-
-/// The limits of one micro-batch; it closes at whichever it reaches first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchSettings {
-    /// How long a batch collects records.
-    pub interval: Duration,
-    /// The most records in one batch.
-    pub max_rows: usize,
-    /// The most record bytes (key + payload) in one batch.
-    pub max_bytes: usize,
-}
-
-impl Default for BatchSettings {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_millis(500),
-            max_rows: 10_000,
-            max_bytes: 16 * 1024 * 1024,
-        }
-    }
-}
 
 /// Sends new settings to a running worker.
 #[derive(Debug, Clone)]
-pub struct SettingsHandle(watch::Sender<BatchSettings>);
+pub struct SettingsHandle(watch::Sender<Settings>);
 
 impl SettingsHandle {
     /// A handle and the receiver the worker reads from.
-    pub fn new(initial: BatchSettings) -> (Self, watch::Receiver<BatchSettings>) {
+    pub fn new(initial: Settings) -> (Self, watch::Receiver<Settings>) {
         let (tx, rx) = watch::channel(initial);
         (Self(tx), rx)
     }
 
     /// Applies `settings` from the next batch on.
-    pub fn set(&self, settings: BatchSettings) {
+    pub fn set(&self, settings: Settings) {
         self.0.send_replace(settings);
     }
 
     /// A new receiver of the settings.
-    pub fn subscribe(&self) -> watch::Receiver<BatchSettings> {
+    pub fn subscribe(&self) -> watch::Receiver<Settings> {
         self.0.subscribe()
     }
 
     /// The settings now in force.
-    pub fn get(&self) -> BatchSettings {
+    pub fn get(&self) -> Settings {
         *self.0.borrow()
     }
 }

@@ -1,9 +1,9 @@
 //! What workers measure for Prometheus. One [`WorkerMetrics`] serves every worker of a process, labelled by
 //! worker id (a bounded set: the workers of the process); the names are here and nowhere else.
 
-use crate::batch::FlushReason;
-use crate::metrics::BatchReport;
 use crate::ownership::OwnershipContext;
+use crate::report::BatchReport;
+use pacer_batch::Flush;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
@@ -36,6 +36,8 @@ pub mod names {
     pub const LAG: &str = "pacer_worker_lag_records";
     /// Written minus event time, per event.
     pub const E2E_LATENCY: &str = "pacer_worker_e2e_latency_seconds";
+    /// Rows of `batch_metrics` dropped: the writer's queue was full, or PostgreSQL kept failing.
+    pub const BATCH_METRICS_DROPPED: &str = "pacer_worker_batch_metrics_dropped_total";
 }
 
 /// Every worker's metrics in one process; they count whether or not they are registered anywhere.
@@ -52,6 +54,7 @@ pub struct WorkerMetrics {
     max_rows: IntGaugeVec,
     lag: LagCollector,
     e2e_latency: HistogramVec,
+    batch_metrics_dropped: IntCounterVec,
 }
 
 /// Lag per owned partition, read from each running worker's consumer when Prometheus scrapes: it stays true
@@ -176,6 +179,11 @@ impl WorkerMetrics {
                 "End-to-end latency of each valid event: written minus event time.",
                 &["worker"],
             ),
+            batch_metrics_dropped: counter(
+                names::BATCH_METRICS_DROPPED,
+                "Rows of batch_metrics dropped because its writer's queue was full or PostgreSQL kept failing.",
+                &["worker"],
+            ),
         }
     }
 
@@ -192,6 +200,7 @@ impl WorkerMetrics {
         registry.register(Box::new(self.max_rows.clone()))?;
         registry.register(Box::new(self.lag.clone()))?;
         registry.register(Box::new(self.e2e_latency.clone()))?;
+        registry.register(Box::new(self.batch_metrics_dropped.clone()))?;
         Ok(())
     }
 
@@ -203,10 +212,11 @@ impl WorkerMetrics {
             &self.rows_written,
             &self.bytes,
             &self.dead_letters,
+            &self.batch_metrics_dropped,
         ] {
             metric.with_label_values(&[worker]);
         }
-        for reason in FlushReason::ALL {
+        for reason in Flush::ALL {
             self.batches.with_label_values(&[worker, reason.as_str()]);
         }
         self.lag_sources().insert(worker.to_owned(), consumer);
@@ -269,6 +279,13 @@ impl WorkerMetrics {
         for latency in latencies {
             e2e.observe(latency.as_seconds_f64().max(0.0) + written_after);
         }
+    }
+
+    /// Counts rows of `batch_metrics` that a worker had to drop.
+    pub(crate) fn batch_metrics_dropped(&self, worker: &str, rows: u64) {
+        self.batch_metrics_dropped
+            .with_label_values(&[worker])
+            .inc_by(rows);
     }
 
     /// Stops following a worker's lag: it has stopped, and its partitions are someone else's.

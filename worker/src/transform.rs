@@ -152,7 +152,7 @@ pub fn dead_letter(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::BatchSettings;
+    use pacer_batch::Settings;
 
     fn record(offset: i64, payload: Option<&[u8]>) -> OwnedMessage {
         OwnedMessage::new(
@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn valid_records_become_rows_and_the_rest_dead_letters() {
-        let mut batch = Batch::new(BatchSettings::default());
+        let mut batch = Batch::new(Settings::default());
         batch.push(record(0, Some(br#"{"specversion":"1.0","id":"a","source":"/s","type":"t","data":{"x":"1\t2"}}"#)), 1);
         batch.push(record(1, Some(b"not json")), 1);
         batch.push(record(2, None), 1);

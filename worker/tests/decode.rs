@@ -3,7 +3,7 @@
 //! becomes exactly one row or one dead letter with a reason, and nothing panics.
 #![allow(clippy::unwrap_used)]
 
-use pacer_worker::{Batch, BatchSettings, transform};
+use pacer_worker::{Batch, Settings, transform};
 use proptest::prelude::*;
 use rdkafka::Timestamp;
 use rdkafka::message::OwnedMessage;
@@ -47,7 +47,7 @@ proptest! {
     fn every_record_becomes_one_row_or_one_dead_letter(
         records in prop::collection::vec((prop::option::of(prop::collection::vec(any::<u8>(), 0..16)), payload()), 1..40)
     ) {
-        let mut batch = Batch::new(BatchSettings::default());
+        let mut batch = Batch::new(Settings::default());
         for (offset, (key, payload)) in records.into_iter().enumerate() {
             batch.push(record(offset as i64, key, payload), 1);
         }

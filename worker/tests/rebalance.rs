@@ -6,7 +6,7 @@
     reason = "test code: a panic is the failure report"
 )]
 
-use pacer_worker::{Batch, BatchSettings, OwnershipContext, offsets_to_commit};
+use pacer_worker::{Batch, OwnershipContext, Settings, offsets_to_commit};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::mocking::MockCluster;
@@ -56,7 +56,7 @@ fn poll_until(
 }
 
 fn batch_of(messages: &[OwnedMessage], ownership: &OwnershipContext) -> Batch {
-    let mut batch = Batch::new(BatchSettings::default());
+    let mut batch = Batch::new(Settings::default());
     for m in messages {
         batch.push(
             m.clone(),

@@ -1,12 +1,15 @@
 //! One worker in the registry: what it runs, its policy state, and how a report or an override turns into
 //! settings pushed to it.
 
+use super::clock::Now;
 use super::snapshot::WorkerView;
-use crate::domain::{Heartbeat, Hello, Mode, Override, Report, Source, WorkerId, on_the_wire};
-use pacer_policy::{Decision, Governor, Observation, Policy, Settings};
-use std::time::{Duration, Instant};
+use crate::domain::{Heartbeat, Hello, Mode, Override, Report, Source, WorkerId};
+pub use pacer_policy::Admitted;
+use pacer_policy::{Controller, Governor, Observation, Policy, Settings};
+use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// What the control plane tells a worker.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,20 +64,16 @@ pub struct Entry {
     /// What it goes back to when no override applies and the policy has no say (advise mode, or no decision
     /// yet): the settings it attached with, or those it ran just before an override began.
     pub resting: Settings,
-    /// The time of its latest report, on the control plane's clock: reports replayed after a reconnect keep
-    /// their own spacing.
+    /// Where its latest report is on the policy's time axis (see `reports::axis_time`): the control plane's
+    /// monotonic clock, kept strictly increasing, so that reports replayed after a reconnect keep a spacing
+    /// of their own rather than arriving all at one instant.
     pub last_at: Duration,
     /// Reports in a row that ran under other settings than the ones pushed.
     pub mismatches: u32,
     /// When a pause or resume was last pushed.
     pub pause_pushed: Option<Instant>,
-    pub policy: Box<dyn Policy>,
-    pub governor: Governor,
-    /// The policy's latest admitted settings (enforced or advised).
-    pub policy_settings: Option<Settings>,
-    /// In advise mode, the latest suggestion.
-    pub suggested: Option<Settings>,
-    pub advice: Option<String>,
+    /// The policy at work for it, its governor, and what they last decided.
+    pub controller: Controller,
     pub last: Option<Report>,
     pub batches: u64,
     pub records: u64,
@@ -83,18 +82,9 @@ pub struct Entry {
     pub duplicates: u64,
 }
 
-/// A policy decision that passed the governor: to push (enforce) or to show (advise).
-#[derive(Debug)]
-pub struct Admitted {
-    pub old: Settings,
-    pub new: Settings,
-    pub reason: String,
-}
-
 impl Entry {
-    /// A worker seen for the first time.
-    pub fn new(hello: Hello, policy: Box<dyn Policy>, governor: Governor) -> Self {
-        let now = OffsetDateTime::now_utc();
+    /// A worker seen for the first time, `now`.
+    pub fn new(hello: Hello, policy: Box<dyn Policy>, governor: Governor, now: Now) -> Self {
         Self {
             id: hello.worker_id.clone(),
             partitions: hello.partitions.clone(),
@@ -107,16 +97,12 @@ impl Entry {
             pause_pushed: None,
             hello,
             connection: None,
-            last_seen: Instant::now(),
-            last_seen_at: now,
-            attached_at: now,
+            last_seen: now.mono,
+            last_seen_at: now.wall,
+            attached_at: now.wall,
             lag: Vec::new(),
             source: Source::Initial,
-            policy,
-            governor,
-            policy_settings: None,
-            suggested: None,
-            advice: None,
+            controller: Controller::new(policy, governor),
             last: None,
             batches: 0,
             records: 0,
@@ -131,15 +117,20 @@ impl Entry {
         self.connection.is_some()
     }
 
-    /// Notes that the worker was heard from.
-    pub fn seen(&mut self) {
-        self.last_seen = Instant::now();
-        self.last_seen_at = OffsetDateTime::now_utc();
+    /// Notes that the worker was heard from `now`.
+    pub fn seen(&mut self, now: Now) {
+        self.last_seen = now.mono;
+        self.last_seen_at = now.wall;
     }
 
-    /// Takes a heartbeat in.
-    pub fn heartbeat(&mut self, heartbeat: Heartbeat) {
-        self.seen();
+    /// How long it has been silent at `now`.
+    pub fn silent(&self, now: Now) -> Duration {
+        now.mono.saturating_duration_since(self.last_seen)
+    }
+
+    /// Takes a heartbeat in, received `now`.
+    pub fn heartbeat(&mut self, heartbeat: Heartbeat, now: Now) {
+        self.seen(now);
         self.partitions = heartbeat.partitions;
         if !heartbeat.lag.is_empty() {
             self.lag = heartbeat.lag;
@@ -161,6 +152,30 @@ impl Entry {
         }
     }
 
+    /// Pushes `settings` and, only if the push was queued, records them and their source as what the worker
+    /// runs: a worker away (or not keeping up) gets what it should run when it re-attaches. True if queued.
+    pub fn push_settings(
+        &mut self,
+        settings: Settings,
+        source: Source,
+        policy: String,
+        reason: String,
+        batch_no: u64,
+    ) -> bool {
+        let queued = self.push(Push::Settings {
+            settings,
+            source,
+            policy,
+            reason,
+            batch_no,
+        });
+        if queued {
+            self.settings = settings;
+            self.source = source;
+        }
+        queued
+    }
+
     /// Takes a report in and lets the policy decide. Returns what to push (enforce) or suggest (advise) if
     /// the governor admits it. With an override in force the policy still decides, and the override's fields
     /// are put over its decision: an override of the interval alone leaves max_rows to the policy.
@@ -170,8 +185,9 @@ impl Entry {
         at: Duration,
         mode: Mode,
         ov: Option<&Override>,
+        now: Now,
     ) -> Option<Admitted> {
-        self.seen();
+        self.seen(now);
         self.batches = self.batches.saturating_add(1);
         self.records = self.records.saturating_add(report.records);
         self.rows_written = self.rows_written.saturating_add(report.rows_written);
@@ -193,55 +209,17 @@ impl Entry {
             e2e_max: report.e2e_max,
         };
         self.last = Some(report);
-        // The policy steps from what it believes is in force: its own last setting, or its last suggestion.
-        let believed = match mode {
-            Mode::Enforce => self.policy_settings.unwrap_or(self.settings),
-            Mode::Advise => self.suggested.unwrap_or(self.settings),
-        };
-        let Decision {
-            settings,
-            reason,
-            advice,
-            ..
-        } = self.policy.decide(believed, &observation);
-        self.advice = advice;
-        let settings = on_the_wire(settings);
-        let (current, proposed, reason) = match (mode, ov) {
-            (Mode::Enforce, Some(ov)) => {
-                // Not pushed as such, but kept: it is where the worker goes when the override ends.
-                self.policy_settings = Some(settings);
-                (
-                    self.settings,
-                    ov.apply(settings),
-                    format!("{reason} (override in force on top)"),
-                )
-            }
-            (Mode::Enforce, None) => (self.settings, settings, reason),
-            (Mode::Advise, _) => (self.suggested.unwrap_or(self.settings), settings, reason),
-        };
-        if !self.governor.admit(at, &current, &proposed) {
-            return None;
-        }
-        if ov.is_none() {
-            self.policy_settings = Some(settings);
-        }
-        Some(Admitted {
-            old: current,
-            new: proposed,
-            reason,
-        })
+        // The decision loop is the one the simulator runs (`pacer_policy::Controller`): the policy steps
+        // from what it believes is in force, its decision goes on the wire in whole milliseconds, an
+        // override goes on top, and the governor admits it or not.
+        self.controller
+            .observe(&observation, self.settings, mode, ov.map(Override::overlay))
     }
 
     /// What the worker should run, and who chose it, under `ov` (if any) in `mode`.
     pub fn wanted(&self, mode: Mode, ov: Option<&Override>) -> (Settings, Source) {
-        let (base, source) = match (mode, self.policy_settings) {
-            (Mode::Enforce, Some(settings)) => (settings, Source::Policy),
-            _ => (self.resting, Source::Initial),
-        };
-        match ov {
-            Some(ov) => (ov.apply(base), Source::Override),
-            None => (base, source),
-        }
+        self.controller
+            .wanted(mode, ov.map(Override::overlay), self.resting)
     }
 
     /// Notes a report's settings: true when the worker ran other settings than the ones pushed for three
@@ -260,20 +238,20 @@ impl Entry {
         false
     }
 
-    /// A copy for the admin API.
-    pub fn view(&self, lost_after: Duration) -> WorkerView {
+    /// A copy for the admin API, at `now`.
+    pub fn view(&self, lost_after: Duration, now: Now) -> WorkerView {
         WorkerView {
             id: self.id.clone(),
             host: self.hello.host.clone(),
             group: self.hello.group.clone(),
-            attached: self.attached() && self.last_seen.elapsed() <= lost_after,
+            attached: self.attached() && self.silent(now) <= lost_after,
             paused: self.paused,
             partitions: self.partitions.clone(),
             lag: self.lag.clone(),
             settings: self.settings,
             source: self.source,
-            suggested: self.suggested,
-            advice: self.advice.clone(),
+            suggested: self.controller.suggested(),
+            advice: self.controller.advice().map(str::to_owned),
             last: self.last.clone(),
             attached_at: self.attached_at,
             last_seen: self.last_seen_at,

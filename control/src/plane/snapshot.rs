@@ -1,5 +1,10 @@
-//! The pipeline as the admin API shows it: plain data, copied out of the state task.
+//! The pipeline as the admin API shows it: plain data, copied out of the state task, and how the state task
+//! takes it.
 
+use super::clock::Now;
+use super::entry::Entry;
+use super::state::State;
+use super::window::BatchWindow;
 use crate::domain::{DecisionRecord, Mode, Override, Report, Source, WorkerId};
 use pacer_policy::{PolicyConfig, Settings};
 use time::OffsetDateTime;
@@ -92,4 +97,66 @@ pub struct Snapshot {
     pub recent: Vec<DecisionRecord>,
     /// The batches of the last seconds, summed up.
     pub batches: super::RecentBatches,
+}
+
+impl Snapshot {
+    /// The pipeline before any worker attached.
+    pub(super) fn at_start(started_at: OffsetDateTime, policy: PolicyView) -> Self {
+        Snapshot {
+            taken_at: started_at,
+            started_at,
+            policy,
+            overrides: Vec::new(),
+            workers: Vec::new(),
+            totals: Totals::default(),
+            recent: Vec::new(),
+            batches: BatchWindow::default().summary(),
+        }
+    }
+}
+
+impl Totals {
+    /// Adds what `entry` reported.
+    pub(super) fn add(&mut self, entry: &Entry) {
+        self.batches = self.batches.saturating_add(entry.batches);
+        self.records = self.records.saturating_add(entry.records);
+        self.rows_written = self.rows_written.saturating_add(entry.rows_written);
+        self.invalid = self.invalid.saturating_add(entry.invalid);
+        self.duplicates = self.duplicates.saturating_add(entry.duplicates);
+    }
+}
+
+impl State {
+    /// The pipeline at `now`.
+    pub(super) fn snapshot(&mut self, now: Now) -> Snapshot {
+        self.batches.prune(now.mono);
+        let lost_after = self.config.lost_after;
+        let workers: Vec<WorkerView> = self
+            .workers
+            .values()
+            .map(|e| e.view(lost_after, now))
+            .collect();
+        let mut totals = self.forgotten;
+        for entry in self.workers.values() {
+            totals.add(entry);
+            if entry.attached() {
+                totals.lag = entry
+                    .lag
+                    .iter()
+                    .fold(totals.lag, |sum, (_, l)| sum.saturating_add(*l));
+            }
+        }
+        totals.ingested = totals.records.saturating_add(self.partitions.backlog());
+        totals.arrived = self.partitions.arrived();
+        Snapshot {
+            taken_at: now.wall,
+            started_at: self.clock.started_at(),
+            policy: self.policy_view(),
+            overrides: self.overrides.iter().cloned().collect(),
+            workers,
+            totals,
+            recent: self.recent.iter().cloned().collect(),
+            batches: self.batches.summary(),
+        }
+    }
 }

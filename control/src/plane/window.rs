@@ -3,7 +3,8 @@
 
 use crate::domain::Report;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How far back the summary looks.
 pub const WINDOW: Duration = Duration::from_secs(10);
@@ -25,7 +26,7 @@ struct Sample {
 #[derive(Debug, Default)]
 pub struct BatchWindow {
     samples: VecDeque<Sample>,
-    /// The summary of `samples` as they are, until they change: every watcher's snapshot asks for it.
+    /// The summary of `samples` as they are, until they change: every snapshot asks for it.
     summary: std::cell::Cell<Option<RecentBatches>>,
 }
 
@@ -120,7 +121,7 @@ mod tests {
     fn report(duration_ms: u64, e2e_ms: Option<u64>) -> Report {
         Report {
             batch_no: 1,
-            finished_at: time::OffsetDateTime::UNIX_EPOCH,
+            finished_at: None,
             records: 10,
             rows_written: 10,
             duplicates: 0,

@@ -2,9 +2,10 @@
 //! the check of the product requirement against them.
 
 use super::{SimConfig, SimResult, run};
-use crate::common::{count, ms};
-use crate::config::{ParamError, PolicyConfig};
+use crate::config::PolicyConfig;
 use crate::kind::PolicyKind;
+use crate::params::ParamError;
+use crate::reason::{count, ms};
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 

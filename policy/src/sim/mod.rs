@@ -6,10 +6,11 @@
 //! starts collecting the next batch while the writer processes this one in a + b·rows (× lognormal noise).
 //! Rows that arrive while the collector waits for the writer stay in the log, and the next batch takes them
 //! at once (up to `max_rows`), as a Kafka consumer's prefetched queue gives them. Arrivals are a
-//! Poisson-like count per 10 ms slot of the load profile's rate, split evenly over the workers. The policy
-//! sees an [`Observation`](crate::Observation) after each batch, at the time it was written; a
-//! [`Governor`](crate::Governor) filters its decisions, and an admitted setting applies from the next batch
-//! that starts collecting after the decision.
+//! Poisson-like count per 10 ms slot of the load profile's rate, split evenly over the workers. After each
+//! batch, at the time it was written, the worker's [`Controller`](crate::Controller) sees an
+//! [`Observation`](crate::Observation), in enforce mode with no override: the same loop, rounding and
+//! [`Governor`](crate::Governor) as the control plane's. What it admits is pushed, and applies from the next
+//! batch that starts collecting after the decision.
 //!
 //! Events are never simulated one by one: a batch's rows are a weighted range of arrival times, so their
 //! end-to-end latencies (end of the batch's processing − arrival) are a range added at once to a
@@ -252,10 +253,10 @@ pub struct Step<'a> {
     pub worker: usize,
     /// What the policy saw.
     pub observation: &'a crate::Observation,
-    /// What it decided.
+    /// What it decided, rounded as pushed.
     pub decision: &'a crate::Decision,
-    /// Whether the governor admitted it.
-    pub admitted: bool,
+    /// What the governor admitted and the worker was sent, if anything.
+    pub admitted: Option<&'a crate::Admitted>,
 }
 
 /// [`run`], calling `observe` after every decision of every worker (workers one after the other).
@@ -328,7 +329,7 @@ impl Setup {
             crate::PolicyKind::Static => {
                 format!(
                     "static {}",
-                    crate::common::ms(config.policy.initial_settings().interval.as_secs_f64())
+                    crate::reason::ms(config.policy.initial_settings().interval.as_secs_f64())
                 )
             }
             kind => kind.to_string(),

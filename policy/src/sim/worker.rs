@@ -3,7 +3,9 @@
 use super::arrivals::Arrivals;
 use super::histogram::Histogram;
 use super::{Phase, PhaseStats, SimConfig, Step, WorkerModel, duration, normal};
-use crate::Governor;
+use crate::controller::Controller;
+use crate::governor::Governor;
+use crate::mode::Mode;
 use crate::types::{Flush, Observation, Settings};
 
 /// Per-phase accumulators over all workers, and the total lag per second.
@@ -119,10 +121,14 @@ pub(crate) fn simulate(
     let per_row = config.cost.per_row.as_secs_f64();
     let sigma = config.cost.noise.max(0.0);
     let row_bytes = config.row_bytes.max(1) as f64;
-    let mut policy = config.policy.build();
-    let mut governor = Governor::new(config.governor.min_gap, config.governor.hysteresis);
+    let mut controller = Controller::new(
+        config.policy.build(),
+        Governor::new(config.governor.min_gap, config.governor.hysteresis),
+    );
+    // What the batches run under, and what was last pushed (the control plane's idea of what the worker
+    // runs, ahead of it until the next batch starts).
     let mut in_force = config.policy.initial_settings();
-    let mut current = in_force;
+    let mut pushed = in_force;
     let mut pending: Option<(f64, Settings)> = None;
     let total = arrivals.count(arrivals.end());
     let (mut taken, mut taken_at) = (0.0, 0.0);
@@ -191,19 +197,20 @@ pub(crate) fn simulate(
             e2e_p50: Some(duration(written - 0.5 * (first_arrival + last_arrival))),
             e2e_max: Some(duration(written - first_arrival)),
         };
-        let decision = policy.decide(current, &obs);
-        let admitted = governor.admit(obs.at, &current, &decision.settings);
-        if admitted {
-            current = decision.settings;
-            pending = Some((written, current));
+        let admitted = controller.observe(&obs, pushed, Mode::Enforce, None);
+        if let Some(admitted) = &admitted {
+            pushed = admitted.new;
+            pending = Some((written, pushed));
             tally.changes[done] += 1;
         }
-        observe(&Step {
-            worker,
-            observation: &obs,
-            decision: &decision,
-            admitted,
-        });
+        if let Some(decision) = controller.decision() {
+            observe(&Step {
+                worker,
+                observation: &obs,
+                decision,
+                admitted: admitted.as_ref(),
+            });
+        }
         start = match config.worker {
             // The next batch starts collecting once this one is handed to the writer.
             WorkerModel::Pipelined => began,

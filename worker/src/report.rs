@@ -1,8 +1,8 @@
-//! The row each batch leaves in `batch_metrics`.
+//! The figures of one written batch: the worker counts them in Prometheus, reports them to the control plane
+//! and keeps them in `batch_metrics` (see [`crate::batch_metrics`]).
 
-use crate::batch::FlushReason;
-use crate::settings::BatchSettings;
-use sqlx::PgPool;
+use pacer_batch::Flush;
+use pacer_batch::Settings;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -28,9 +28,9 @@ pub struct BatchReport {
     /// Key and payload bytes of the records.
     pub bytes: usize,
     /// Which limit closed the batch.
-    pub flush_reason: FlushReason,
+    pub flush_reason: Flush,
     /// The settings the batch was collected under.
-    pub settings: BatchSettings,
+    pub settings: Settings,
     /// Time spent collecting records.
     pub poll: Duration,
     /// Time spent parsing, validating, enriching and encoding.
@@ -49,44 +49,4 @@ pub struct BatchReport {
     pub e2e_p50: Option<Duration>,
     /// Largest end-to-end latency of the batch's events.
     pub e2e_max: Option<Duration>,
-}
-
-impl BatchReport {
-    /// Inserts the report into `batch_metrics`.
-    pub async fn insert(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO batch_metrics (worker_id, batch_no, started_at, finished_at, records, rows_written, \
-             duplicates, invalid, bytes, flush_reason, interval_ms, max_rows, max_bytes, poll_ms, transform_ms, \
-             write_ms, commit_ms, write_attempts, lag, e2e_p50_ms, e2e_max_ms) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
-        )
-        .bind(&self.worker_id)
-        .bind(self.batch_no as i64)
-        .bind(self.started_at)
-        .bind(self.finished_at)
-        .bind(self.records as i32)
-        .bind(self.rows_written as i32)
-        .bind(self.duplicates as i32)
-        .bind(self.invalid as i32)
-        .bind(self.bytes as i64)
-        .bind(self.flush_reason.as_str())
-        .bind(self.settings.interval.as_millis() as i64)
-        .bind(self.settings.max_rows as i64)
-        .bind(self.settings.max_bytes as i64)
-        .bind(ms(self.poll))
-        .bind(ms(self.transform))
-        .bind(ms(self.write))
-        .bind(ms(self.commit))
-        .bind(self.write_attempts as i32)
-        .bind(self.lag)
-        .bind(self.e2e_p50.map(ms))
-        .bind(self.e2e_max.map(ms))
-        .execute(pool)
-        .await?;
-        Ok(())
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }

@@ -1,7 +1,13 @@
-//! The state task driven directly: override precedence and expiry, advise mode, pause, stale streams.
+//! The state task driven directly: override precedence, advise mode, pause, stale streams, policy changes;
+//! the tests of time are in [`paused`].
+
+mod paused;
 
 use super::*;
+use crate::domain::{BoundsChange, Source};
 use pacer_policy::{Bounds, Flush, PolicyKind, Settings};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
 use tokio::sync::mpsc::error::TryRecvError;
 
 fn settings(interval_ms: u64) -> Settings {
@@ -58,7 +64,7 @@ async fn attach(plane: &Plane, name: &str, connection: u64) -> mpsc::Receiver<Pu
 fn report(interval_ms: u64) -> Report {
     Report {
         batch_no: 1,
-        finished_at: OffsetDateTime::now_utc(),
+        finished_at: Some(OffsetDateTime::now_utc()),
         records: 100,
         rows_written: 100,
         duplicates: 0,
@@ -75,6 +81,22 @@ fn report(interval_ms: u64) -> Report {
         e2e_p50: Some(Duration::from_millis(60)),
         e2e_max: Some(Duration::from_millis(120)),
     }
+}
+
+fn heartbeat() -> Heartbeat {
+    Heartbeat {
+        partitions: vec![0],
+        lag: vec![(0, 0)],
+        ends: vec![(0, 100)],
+        paused: false,
+    }
+}
+
+/// A snapshot taken once the tick that came due (after an `advance`) has been handled: the state task
+/// handles it at the latest right after answering the first request.
+async fn settled(plane: &Plane) -> Snapshot {
+    plane.snapshot().await.unwrap();
+    plane.snapshot().await.unwrap()
 }
 
 async fn next_interval(pushes: &mut mpsc::Receiver<Push>) -> (u64, Source) {
@@ -135,19 +157,6 @@ async fn a_workers_own_override_wins_over_the_one_for_all_and_both_over_the_poli
 }
 
 #[tokio::test]
-async fn an_override_with_an_expiry_ends_by_itself() {
-    let plane = plane(Mode::Enforce);
-    let mut pushes = attach(&plane, "w1", 1).await;
-    let mut short = ov(Some("w1"), 700);
-    short.expires_at = Some(OffsetDateTime::now_utc() + Duration::from_millis(300));
-    plane.set_override(short).await.unwrap();
-    assert_eq!(next_interval(&mut pushes).await, (700, Source::Override));
-    // No policy decision yet: the worker goes back to what it attached with.
-    assert_eq!(next_interval(&mut pushes).await, (100, Source::Initial));
-    assert!(plane.snapshot().await.unwrap().overrides.is_empty());
-}
-
-#[tokio::test]
 async fn advise_mode_suggests_without_pushing() {
     let plane = plane(Mode::Advise);
     let mut pushes = attach(&plane, "w1", 1).await;
@@ -199,24 +208,6 @@ async fn a_stale_stream_cannot_detach_or_report_for_the_current_one() {
     assert_eq!(next_interval(&mut current).await, (300, Source::Policy));
     plane.detach(id("w1"), 2).await;
     assert!(!plane.snapshot().await.unwrap().workers[0].attached);
-}
-
-#[tokio::test]
-async fn a_worker_lost_for_long_is_forgotten_but_its_totals_stay() {
-    let plane = plane_with(300.0, |config| {
-        config.lost_after = Duration::from_millis(100);
-        config.forget_after = Duration::from_millis(300);
-    });
-    let _pushes = attach(&plane, "w1", 1).await;
-    plane.report(id("w1"), 1, report(100)).await;
-    plane.detach(id("w1"), 1).await;
-    let snapshot = plane.snapshot().await.unwrap();
-    assert_eq!(snapshot.workers.len(), 1);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let snapshot = plane.snapshot().await.unwrap();
-    assert!(snapshot.workers.is_empty());
-    assert_eq!(snapshot.totals.batches, 1);
-    assert_eq!(snapshot.totals.rows_written, 100);
 }
 
 #[tokio::test]
@@ -355,4 +346,51 @@ async fn a_push_names_the_report_that_led_to_it() {
         matches!(push, Some(Push::Settings { batch_no: 0, .. })),
         "{push:?}"
     );
+}
+
+#[tokio::test]
+async fn a_policy_change_keeps_the_bounds_it_does_not_name_and_is_validated() {
+    let plane = plane(Mode::Enforce);
+    let before = plane.snapshot().await.unwrap().policy.config.bounds();
+    let change = |kind, bounds| PolicyChange {
+        kind,
+        params: BTreeMap::new(),
+        bounds,
+    };
+    let longer = BoundsChange {
+        max_interval: Some(Duration::from_secs(2)),
+        ..BoundsChange::default()
+    };
+    let view = plane
+        .set_policy(change(PolicyKind::Aimd, longer))
+        .await
+        .unwrap();
+    assert_eq!(view.config.kind(), PolicyKind::Aimd);
+    assert_eq!(
+        view.config.bounds(),
+        Bounds {
+            max_interval: Duration::from_secs(2),
+            ..before
+        }
+    );
+    // Over the bounds now in force (a 2 s ceiling), a 3 s floor does not hold: refused, nothing changes.
+    let inverted = BoundsChange {
+        min_interval: Some(Duration::from_secs(3)),
+        ..BoundsChange::default()
+    };
+    let refused = plane.set_policy(change(PolicyKind::Static, inverted)).await;
+    assert!(
+        matches!(refused, Err(AdminError::InvalidPolicy(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        plane.snapshot().await.unwrap().policy.config.kind(),
+        PolicyKind::Aimd
+    );
+}
+
+#[test]
+fn an_unknown_worker_is_named_as_given() {
+    let e = AdminError::UnknownWorker(id("nosuch"));
+    assert_eq!(e.to_string(), "no worker with id nosuch is known");
 }

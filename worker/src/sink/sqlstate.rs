@@ -1,0 +1,36 @@
+//! What a PostgreSQL error means for the batch that met it, told by its SQLSTATE class: the data itself was
+//! refused (isolate the rows and dead-letter them), the event is already there (a duplicate), or PostgreSQL
+//! is away (wait and retry).
+
+/// True if `error` is a unique violation on any index.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    sqlstate_in(error, &["23505"])
+}
+
+/// True if `error` is a conflict on the primary key of `events`: the event is already there. A conflict on
+/// another unique index (one an operator added) is a refusal of the row, not a duplicate.
+pub(crate) fn is_duplicate_event(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            is_unique_violation(error)
+                && e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|pg| pg.constraint())
+                    == Some("events_pkey")
+        }
+        _ => false,
+    }
+}
+
+/// True if PostgreSQL refused the data itself, so that the same rows would fail again however often they are
+/// retried: class 22 (data exception), 23 (integrity constraint, such as a CHECK an operator added) and 54
+/// (program limit exceeded). Everything else — connections, shutdowns, permissions, locks, timeouts, a table
+/// being migrated — is retried with back-off, and never turns a valid event into a dead letter.
+pub(crate) fn is_data_error(error: &sqlx::Error) -> bool {
+    sqlstate_in(error, &["22", "23", "54"])
+}
+
+// Whether PostgreSQL is away (wait and retry) is `pacer_pg::is_unavailable`, shared with the control plane.
+
+fn sqlstate_in(error: &sqlx::Error, classes: &[&str]) -> bool {
+    pacer_pg::sqlstate_in(error, classes)
+}
