@@ -125,7 +125,6 @@ impl Override {
         }
     }
 
-
     /// Whether it has expired at `now`.
     pub fn expired(&self, now: OffsetDateTime) -> bool {
         self.expires_at.is_some_and(|at| at <= now)

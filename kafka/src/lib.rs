@@ -51,10 +51,9 @@ impl BrokerWatch {
                     tracing::debug!(brokers = %self.brokers, reason, "Kafka brokers still unreachable");
                 }
             }
-            // While the brokers are down, each reconnect attempt fails again: that is the same news.
-            Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::Resolve)
-                if down.is_some() =>
-            {
+            // One broker's connection failing is news only if it leaves none: librdkafka says so with
+            // `AllBrokersDown` above; each reconnect attempt's failure is the same news again.
+            Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::Resolve) => {
                 tracing::debug!(brokers = %self.brokers, reason, "Kafka reconnect failed");
             }
             _ => {
@@ -78,9 +77,15 @@ impl BrokerWatch {
         }
     }
 
-    /// Takes in a librdkafka log line (the `ClientContext::log` callback): connect failures while the
-    /// brokers are known to be down go to debug, everything else to its level.
+    /// Takes in a librdkafka log line (the `ClientContext::log` callback): connect failures go to debug (the
+    /// error callback reports them), errors and warnings while the brokers are known to be down too, and
+    /// everything else to its level.
     pub fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        // `FAIL` lines repeat the transport failures the error callback reports.
+        if facility == "FAIL" {
+            tracing::debug!(target: "librdkafka", facility, "{message}");
+            return;
+        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert

@@ -5,9 +5,7 @@ use super::{median, print_table, private_postgres};
 use anyhow::Context;
 use clap::Args;
 use pacer_stack::{Broker, BrokerOptions};
-use pacer_worker::{
-    Batch, Settings, EVENT_COLUMNS, SettingsHandle, Sink, WorkerConfig, transform,
-};
+use pacer_worker::{Batch, EVENT_COLUMNS, Settings, SettingsHandle, Sink, WorkerConfig, transform};
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::Timestamp;

@@ -9,11 +9,11 @@ mod tui;
 mod up;
 mod worker;
 
+use crate::duration::parse_interval;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
-use crate::duration::parse_interval;
 use pacer_batch::Settings;
+use std::path::PathBuf;
 
 /// pacer: events from HTTP through Kafka into PostgreSQL, in micro-batches sized while they run.
 #[derive(Debug, Parser)]
