@@ -3,16 +3,9 @@
 //! they post, and then reckons with what PostgreSQL holds: acknowledged = written + dead-lettered as sets
 //! of event ids, and nothing stored twice (`common::ledger`). The counts of a run are in
 //! docs/RELIABILITY.md.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "test code: a panic is the failure report"
-)]
 
-mod common;
-
-use common::ledger::{Load, reckon, refuse_poison};
-use common::{Stack, WORKER_TOKEN};
+use crate::common::ledger::{Load, reckon, refuse_poison};
+use crate::common::{self, Stack, WORKER_TOKEN};
 use std::time::{Duration, Instant};
 use tokio::process::Child;
 
@@ -287,14 +280,8 @@ async fn a_broker_restart_under_load() {
 async fn the_control_plane_killed_and_restarted_under_load() {
     let stack = Stack::start(4).await;
     let (pool, ingest) = prepare(&stack).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut control = stack.spawn_control_process(port, 100);
-    common::wait_serving(&url).await;
+    let (mut control, addr) = stack.spawn_control_process(0, 100).await;
+    let url = format!("http://{addr}");
     let link = ["--control", url.as_str(), "--control-token", WORKER_TOKEN];
     let workers: Vec<Child> = ["a", "b"]
         .iter()
@@ -323,8 +310,8 @@ async fn the_control_plane_killed_and_restarted_under_load() {
         );
         written = now;
     }
-    control = stack.spawn_control_process(port, 100);
-    common::wait_serving(&url).await;
+    // Back on the same port: the workers know no other address.
+    control = stack.spawn_control_process(addr.port(), 100).await.0;
     // Both attach again by themselves and report their batches to the new control plane.
     common::wait_for_pipeline(
         &url,

@@ -1,13 +1,7 @@
 //! Slow clients cannot pin ingest: a body that does not arrive in time gets 408, and requests beyond the
 //! in-flight limit get 503 with Retry-After at once, so memory stays bounded. Ingest keeps serving afterwards.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
 
-mod common;
-
-use common::{Stack, event, post_batch};
+use crate::common::{Stack, event, post_batch};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,8 +1,4 @@
 //! The command line: every subcommand is there and documents its flags.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
 
 use std::process::Command;
 

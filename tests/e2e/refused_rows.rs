@@ -2,14 +2,8 @@
 //! not stall its partition: the refused row is taken out by the line PostgreSQL names and becomes a dead letter with
 //! PostgreSQL's reason, a duplicate in the same batch is absorbed, and every other row is written. The same
 //! refused event twice (a client's retry after a lost answer) is one dead letter, not two.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
 
-mod common;
-
-use common::{Stack, event, raw};
+use crate::common::{self, Stack, event, raw};
 use sqlx::PgPool;
 use std::time::Duration;
 

@@ -2,7 +2,6 @@
 //! parses and has every service the deployment needs, every pacer service runs a command line the binary
 //! accepts (with the service's environment), Prometheus's own `promtool` accepts the scrape config, and the
 //! Grafana provisioning and dashboard fit together.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

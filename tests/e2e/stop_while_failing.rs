@@ -1,13 +1,7 @@
 //! A worker told to stop while a batch keeps failing leaves that batch uncommitted, and does not write or
 //! commit the batch after it either: a later commit would skip the failing batch's records for good.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
 
-mod common;
-
-use common::{Stack, event, raw};
+use crate::common::{Stack, event, raw};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,16 +1,10 @@
 //! The control plane with real workers, a real broker and PostgreSQL: pushed settings apply from the next
 //! batch, an override wins over the policy and expires, advise mode only records, the data path survives
 //! the control plane's death, tokens are enforced, and pause, resume and lost workers behave.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "test code: a panic is the failure report"
-)]
 
-mod common;
-
-use common::{
-    ADMIN_TOKEN, Stack, WORKER_TOKEN, admin, authed, start_worker_with, wait_for_pipeline,
+use crate::common::{
+    self, ADMIN_TOKEN, Stack, WORKER_TOKEN, admin, authed, eventually, start_worker_with,
+    wait_for_pipeline,
 };
 use pacer_proto::v1 as pb;
 use sqlx::PgPool;
@@ -77,8 +71,19 @@ async fn an_override_applies_from_the_next_batch_wins_over_the_policy_and_expire
         ))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
-    let during = intervals_since(&pool, "w1", pushed_at).await;
+    let during = eventually(
+        "two batches under the override",
+        Duration::from_secs(10),
+        async || {
+            let during = intervals_since(&pool, "w1", pushed_at).await;
+            if during.iter().filter(|i| **i == 700).count() >= 2 {
+                Ok(during)
+            } else {
+                Err(format!("the batches since the push: {during:?}"))
+            }
+        },
+    )
+    .await;
     assert!(
         during.len() >= 2,
         "the worker wrote too few batches: {during:?}"
@@ -109,8 +114,19 @@ async fn an_override_applies_from_the_next_batch_wins_over_the_policy_and_expire
         snapshot.recent_decisions
     );
     let expired_at = OffsetDateTime::now_utc();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let after = intervals_since(&pool, "w1", expired_at).await;
+    let after = eventually(
+        "three batches after the expiry",
+        Duration::from_secs(10),
+        async || {
+            let after = intervals_since(&pool, "w1", expired_at).await;
+            if after.len() >= 3 {
+                Ok(after)
+            } else {
+                Err(format!("the batches since the expiry: {after:?}"))
+            }
+        },
+    )
+    .await;
     assert!(
         !after.is_empty() && after.iter().all(|i| *i == 300),
         "{after:?}"
@@ -164,7 +180,17 @@ async fn advise_mode_records_without_pushing() {
         interval_of(&snapshot, "w1"),
         Some((100, pb::SettingsSource::Initial))
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The worker runs batches after the suggestion, and all of them (like all before) on its own 100 ms.
+    let suggested_at = OffsetDateTime::now_utc();
+    eventually(
+        "three batches after the suggestion",
+        Duration::from_secs(10),
+        async || match intervals_since(&pool, "w1", suggested_at).await {
+            since if since.len() >= 3 => Ok(()),
+            since => Err(format!("the batches since the suggestion: {since:?}")),
+        },
+    )
+    .await;
     let intervals = intervals_since(&pool, "w1", started).await;
     assert!(
         !intervals.is_empty() && intervals.iter().all(|i| *i == 100),
@@ -203,10 +229,8 @@ async fn advise_mode_records_without_pushing() {
 async fn rows_flow_while_the_control_plane_is_dead_and_workers_reattach() {
     let stack = Stack::start(2).await;
     let pool = stack.pool().await;
-    let port = pacer_stack::free_port().unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut control = stack.spawn_control_process(port, 300);
-    common::wait_serving(&url).await;
+    let (mut control, addr) = stack.spawn_control_process(0, 300).await;
+    let url = format!("http://{addr}");
     let w = start_worker_with(stack.attached_config("w1", &url, WORKER_TOKEN));
     let producer = stack.produce_steadily(20);
     wait_for_pipeline(&url, Duration::from_secs(30), "the policy's 300 ms", |s| {
@@ -217,21 +241,30 @@ async fn rows_flow_while_the_control_plane_is_dead_and_workers_reattach() {
     control.kill().await.unwrap();
     let killed_at = OffsetDateTime::now_utc();
     let before = rows(&pool).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let during = rows(&pool).await;
-    assert!(
-        during >= before + 300,
-        "rows stopped flowing without the control plane: {before} -> {during}"
-    );
+    let intervals = eventually(
+        "300 more rows without the control plane",
+        Duration::from_secs(30),
+        async || {
+            let during = rows(&pool).await;
+            let intervals = intervals_since(&pool, "w1", killed_at).await;
+            if during >= before + 300 && !intervals.is_empty() {
+                Ok(intervals)
+            } else {
+                Err(format!(
+                    "rows stopped flowing without the control plane: {before} -> {during}"
+                ))
+            }
+        },
+    )
+    .await;
     // The worker keeps the last settings it was given.
-    let intervals = intervals_since(&pool, "w1", killed_at).await;
     assert!(
         !intervals.is_empty() && intervals.iter().all(|i| *i == 300),
         "{intervals:?}"
     );
 
-    let _control = stack.spawn_control_process(port, 300);
-    common::wait_serving(&url).await;
+    // Back on the same port: the worker knows no other address.
+    let _control = stack.spawn_control_process(addr.port(), 300).await;
     let snapshot = wait_for_pipeline(
         &url,
         Duration::from_secs(30),
@@ -451,7 +484,9 @@ async fn pause_stops_batches_resume_starts_them_and_a_silent_worker_is_lost() {
         |s| worker(s, "w1").is_some_and(|w| w.paused),
     )
     .await;
-    // The batch in flight when the pause arrived is finished; then nothing more is written.
+    // The batch in flight when the pause arrived is finished; then nothing more is written. Both sleeps are
+    // the period in which nothing may happen, not waits for something: nothing outside the worker tells when
+    // its batch in flight is written (it reports paused as soon as it stops collecting).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let at_pause = rows(&pool).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -534,25 +569,26 @@ async fn workers_and_admins_connect_over_tls() {
         .unwrap()
         .connect_lazy();
     let mut client = pb::admin_client::AdminClient::new(channel);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let workers = client
-            .list_workers(pb::ListWorkersRequest {})
-            .await
-            .map(|r| r.into_inner().workers)
-            .unwrap_or_default();
-        if workers
-            .iter()
-            .any(|w| w.worker_id == "tls-worker" && w.status() == pb::WorkerStatus::Attached)
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the worker did not attach over TLS: {workers:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "the worker to attach over TLS",
+        Duration::from_secs(30),
+        async || {
+            let workers = client
+                .list_workers(pb::ListWorkersRequest {})
+                .await
+                .map(|r| r.into_inner().workers)
+                .unwrap_or_default();
+            if workers
+                .iter()
+                .any(|w| w.worker_id == "tls-worker" && w.status() == pb::WorkerStatus::Attached)
+            {
+                Ok(())
+            } else {
+                Err(format!("the workers: {workers:#?}"))
+            }
+        },
+    )
+    .await;
     // A plain-text client gets nowhere.
     let plain = admin_plain(&format!("http://{}", control.addr)).await;
     assert!(
@@ -607,8 +643,23 @@ async fn every_change_refuses_missing_wrong_and_expired_tokens_and_changes_nothi
         matches!(m, pb::attach_response::Message::Welcome(_))
     })
     .await;
-    // Whatever the control plane tells a worker that has just attached, it has told by now.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The control plane has handled the attach and a heartbeat after it, the moments at which it tells a
+    // worker something unasked (settings to restore, a pause to push again): whatever it tells a worker that
+    // has just attached, it has told by now.
+    wait_for_pipeline(
+        &url,
+        Duration::from_secs(10),
+        "a heartbeat of sim after its attach",
+        |s| {
+            let seconds =
+                |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
+            worker(s, "sim").is_some_and(|w| {
+                w.status() == pb::WorkerStatus::Attached
+                    && seconds(&w.last_seen) > seconds(&w.attached_at)
+            })
+        },
+    )
+    .await;
     let before = common::pipeline(&url).await;
     let told_before = sim.received().len();
 

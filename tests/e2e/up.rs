@@ -1,10 +1,6 @@
 //! `pacer up` on embedded defaults: it starts PostgreSQL and the broker itself, events flow from its load
 //! generator into PostgreSQL, and on stop it lets the workers write everything acknowledged before it stops
 //! everything it started.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
 
 use std::process::Command;
 

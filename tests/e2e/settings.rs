@@ -1,13 +1,7 @@
 //! Batch settings change while the worker runs, from the next batch on, and every batch records which limit
 //! closed it.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
 
-mod common;
-
-use common::{Stack, event, raw};
+use crate::common::{Stack, event, raw};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

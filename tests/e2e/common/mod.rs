@@ -1,6 +1,5 @@
 //! The end-to-end harness: each test gets its own private PostgreSQL and nisshi broker (real ones, never
 //! mocks), and runs ingest and workers in-process or as `pacer` child processes.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod ledger;
 
@@ -196,9 +195,17 @@ impl Stack {
         control
     }
 
-    /// `pacer control` as a child process on `port`, with the test tokens and the static policy.
-    pub fn spawn_control_process(&self, port: u16, static_ms: u32) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"))
+    /// `pacer control` as a child process with the test tokens and the static policy, serving once this
+    /// returns. On `port`: 0 the first time (the process binds a free port itself, so no other process can
+    /// take it between a choice and the bind), the port it had when it is restarted. Returns the process and
+    /// where it listens.
+    pub async fn spawn_control_process(
+        &self,
+        port: u16,
+        static_ms: u32,
+    ) -> (tokio::process::Child, SocketAddr) {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"));
+        command
             .args(["control", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", &self.database_url()])
             .args(["--worker-token", WORKER_TOKEN, "--admin-token", ADMIN_TOKEN])
@@ -208,11 +215,12 @@ impl Stack {
                 "--param",
                 &format!("interval_ms={static_ms}"),
             ])
-            .args(["--lost-after", "2s", "--min-gap", "200ms"])
-            .env("PACER_LOG", "warn")
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn pacer control")
+            .args(["--lost-after", "2s", "--min-gap", "200ms"]);
+        let (child, addresses) = spawn_listening(command, &[CONTROL_LISTENING]).await;
+        let addr = addresses[0];
+        assert!(port == 0 || addr.port() == port, "{addr}, not port {port}");
+        wait_serving(&format!("http://{addr}")).await;
+        (child, addr)
     }
 
     /// A worker's configuration, attached to the control plane at `url` with `token`.
@@ -263,7 +271,17 @@ impl Stack {
 
     /// The same, with more flags.
     pub fn spawn_worker_process_with(&self, id: &str, extra: &[&str]) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"))
+        self.worker_command(id, extra)
+            .env("PACER_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn pacer worker")
+    }
+
+    /// The command line of a `pacer worker` of this stack, with more flags.
+    pub fn worker_command(&self, id: &str, extra: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"));
+        command
             .args([
                 "worker",
                 "--brokers",
@@ -282,11 +300,8 @@ impl Stack {
                 "100ms",
             ])
             .args(["--session-timeout", "3s"])
-            .args(extra)
-            .env("PACER_LOG", "warn")
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn pacer worker")
+            .args(extra);
+        command
     }
 
     /// Waits until `events` holds `n` rows (or more), or panics after `timeout`.
@@ -298,21 +313,18 @@ impl Stack {
         timeout: Duration,
     ) -> i64 {
         let query = format!("SELECT count(*) FROM {table}");
-        let deadline = Instant::now() + timeout;
-        loop {
+        eventually(&format!("{n} rows in {table}"), timeout, async || {
             let count: i64 = sqlx::query_scalar(&query)
                 .fetch_one(pool)
                 .await
                 .unwrap_or(-1);
             if count >= n {
-                return count;
+                Ok(count)
+            } else {
+                Err(format!("{table} holds {count} rows"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "{table} holds {count} rows after {timeout:?}, expected {n}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 
     /// The sum of the high watermarks of the topic's partitions: how many records it holds.
@@ -376,19 +388,17 @@ impl Service {
 
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(r) = client
-                .get(format!("http://{}/readyz", self.addr))
-                .send()
-                .await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("ingest did not become ready");
+        let url = format!("http://{}/readyz", self.addr);
+        eventually(
+            "ingest to be ready",
+            Duration::from_secs(30),
+            async || match client.get(&url).send().await {
+                Ok(r) if r.status() == 200 => Ok(()),
+                Ok(r) => Err(format!("/readyz answers {}", r.status())),
+                Err(e) => Err(format!("/readyz: {e}")),
+            },
+        )
+        .await;
     }
 
     pub async fn stop(self) {
@@ -468,22 +478,24 @@ impl ControlPlane {
 /// Waits until the gRPC health service at `url` says the admin service is serving.
 pub async fn wait_serving(url: &str) {
     use tonic_health::pb::health_client::HealthClient;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(channel) = channel(url).await
-            && let Ok(response) = HealthClient::new(channel)
-                .check(tonic_health::pb::HealthCheckRequest {
-                    service: "pacer.v1.Admin".into(),
-                })
-                .await
-            && response.into_inner().status
-                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-        {
-            return;
+    let what = format!("the control plane at {url} to be healthy");
+    eventually(&what, Duration::from_secs(30), async || {
+        let channel = channel(url).await.map_err(|e| e.to_string())?;
+        let status = HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "pacer.v1.Admin".into(),
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner()
+            .status;
+        if status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
+            Ok(())
+        } else {
+            Err(format!("status {status}"))
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the control plane at {url} did not become healthy");
+    })
+    .await;
 }
 
 /// A gRPC channel to `url`.
@@ -531,23 +543,18 @@ pub async fn wait_for_pipeline(
     check: impl Fn(&pacer_proto::v1::PipelineSnapshot) -> bool,
 ) -> pacer_proto::v1::PipelineSnapshot {
     let mut client = admin(url).await;
-    let deadline = Instant::now() + timeout;
-    loop {
+    eventually(what, timeout, async || {
         let snapshot = client
             .get_pipeline(pacer_proto::v1::GetPipelineRequest {})
             .await
             .ok()
             .and_then(|r| r.into_inner().snapshot);
-        if let Some(snapshot) = &snapshot
-            && check(snapshot)
-        {
-            return snapshot.clone();
+        match snapshot {
+            Some(snapshot) if check(&snapshot) => Ok(snapshot),
+            other => Err(format!("last snapshot: {other:#?}")),
         }
-        if Instant::now() >= deadline {
-            panic!("timed out waiting for {what}; last snapshot: {snapshot:#?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// A valid CloudEvent with a given id.
@@ -741,20 +748,15 @@ impl SimWorker {
         what: &str,
         check: impl Fn(&pacer_proto::v1::attach_response::Message) -> bool,
     ) -> pacer_proto::v1::attach_response::Message {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(found) = self.received.lock().unwrap().iter().find(|m| check(m)) {
-                return found.clone();
+        let what = format!("{} to receive {what}", self.id);
+        eventually(&what, Duration::from_secs(10), async || {
+            let received = self.received.lock().unwrap();
+            match received.iter().find(|m| check(m)) {
+                Some(found) => Ok(found.clone()),
+                None => Err(format!("it received {received:#?}")),
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "{} never received {what}; it received {:#?}",
-                    self.id,
-                    self.received.lock().unwrap()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -762,4 +764,105 @@ impl Drop for SimWorker {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// How often [`poll`] looks.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs `probe` every 100 ms until it gives `Ok`, for at most `timeout`; on timeout, the last `Err` (what
+/// was seen instead). The one way the tests wait for a condition; [`eventually`] is the usual form.
+pub async fn poll<T, E>(
+    timeout: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(found) => return Ok(found),
+            Err(seen) if Instant::now() >= deadline => return Err(seen),
+            Err(_) => tokio::time::sleep(POLL_EVERY).await,
+        }
+    }
+}
+
+/// [`poll`], failing the test on timeout with `what` it waited for and what was seen instead.
+pub async fn eventually<T, E: std::fmt::Display>(
+    what: &str,
+    timeout: Duration,
+    probe: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    match poll(timeout, probe).await {
+        Ok(found) => found,
+        Err(seen) => panic!("waited {timeout:?} for {what} in vain; {seen}"),
+    }
+}
+
+/// The message of the line `pacer control` logs once it listens, with its address.
+pub const CONTROL_LISTENING: &str = "control plane serving";
+/// The message of the line `pacer ingest` logs once it listens, with its address.
+pub const INGEST_LISTENING: &str = "ingest is listening";
+/// The message of the line a `--metrics-listen` endpoint logs once it listens, with its address.
+pub const METRICS_LISTENING: &str = "serving Prometheus metrics on /metrics";
+
+/// Spawns `command`, a `pacer` command line whose listen addresses have port 0 (the process binds free
+/// ports itself: nothing can take them between a choice and the bind), and waits until it has logged each
+/// of the `listening` messages. Returns the process (killed when dropped) and the address in each of those
+/// lines, in the order of `listening`. The process's log is passed on to the test's stderr.
+pub async fn spawn_listening(
+    mut command: tokio::process::Command,
+    listening: &[&str],
+) -> (tokio::process::Child, Vec<SocketAddr>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command
+        // The lines naming the addresses are at info; everything else as quiet as before.
+        .env(
+            "PACER_LOG",
+            "warn,pacer_control=info,pacer_ingest=info,pacer_telemetry=info",
+        )
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn pacer");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let wanted: Vec<String> = listening.iter().map(|m| (*m).to_owned()).collect();
+    let (found_tx, mut found) = tokio::sync::mpsc::unbounded_channel();
+    // Reads the log to its end, so that the process never blocks on a full pipe.
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("{line}");
+            for (i, message) in wanted.iter().enumerate() {
+                if let Some(addr) = line
+                    .split_once(message.as_str())
+                    .and_then(|(_, rest)| address_in(rest))
+                {
+                    let _ = found_tx.send((i, addr));
+                }
+            }
+        }
+    });
+    let mut addresses: Vec<Option<SocketAddr>> = vec![None; listening.len()];
+    let all = async {
+        while addresses.iter().any(Option::is_none) {
+            match found.recv().await {
+                Some((i, addr)) => addresses[i] = Some(addr),
+                None => panic!("the process exited before logging {listening:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), all)
+        .await
+        .unwrap_or_else(|_| panic!("the process did not log {listening:?} within 30 s"));
+    (child, addresses.into_iter().flatten().collect())
+}
+
+/// The first `host:port` among the fields of a log line (`addr=Some(127.0.0.1:41234)`).
+fn address_in(fields: &str) -> Option<SocketAddr> {
+    fields.split_whitespace().find_map(|field| {
+        let value = field.split_once('=').map_or(field, |(_, value)| value);
+        value
+            .trim_start_matches("Some(")
+            .trim_end_matches(')')
+            .parse()
+            .ok()
+    })
 }

@@ -1,12 +1,6 @@
 //! `kill -9` of a worker in the middle of a stream, then a restart: no event lost, none duplicated.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
 
-mod common;
-
-use common::{Stack, assert_exactly_once, post_steadily};
+use crate::common::{Stack, assert_exactly_once, post_steadily};
 use std::time::Duration;
 
 const TOTAL: u64 = 20_000;

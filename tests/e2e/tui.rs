@@ -1,11 +1,8 @@
 //! The console's keys against a real control plane in-process on 127.0.0.1:0 (with its real PostgreSQL):
 //! each key sequence makes exactly the admin call it should, the call goes through the real client with the
 //! admin token, and its effect is seen in the control plane and at a (simulated) worker.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{ADMIN_TOKEN, SimWorker, Stack};
+use crate::common::{self, ADMIN_TOKEN, SimWorker, Stack};
 use pacer_proto::v1 as pb;
 use pacer_tui::{Action, App, Client, ControlTarget, Mode, Outcome, Target};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

@@ -3,30 +3,65 @@
 //! (Debian's package). Every query of every panel, and the decisions annotation, must return at least one
 //! series with a number in it; a panel whose query is wrong (a misspelt metric, a label that does not exist)
 //! fails the test by name.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{ADMIN_TOKEN, Stack, WORKER_TOKEN};
+use crate::common::{
+    self, ADMIN_TOKEN, CONTROL_LISTENING, INGEST_LISTENING, METRICS_LISTENING, Stack, WORKER_TOKEN,
+    eventually, spawn_listening,
+};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::process::{Child, Command};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn pacer(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pacer"));
+    command.args(args);
+    command
 }
 
-fn pacer(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_pacer"))
-        .args(args)
-        .env("PACER_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn pacer")
+/// Prometheus on a free port, serving once this returns; returns it and its address. Prometheus cannot be
+/// given a socket or told to bind port 0 and say which it got, so a port is chosen and released just before
+/// it starts: when another process takes it in between, Prometheus exits saying so, and it is started again
+/// on another port.
+async fn start_prometheus(config: &Path, data: &Path) -> (Child, String) {
+    let client = reqwest::Client::new();
+    for attempt in 1..=5 {
+        let port = pacer_stack::free_port().unwrap();
+        let log = data.with_extension(format!("log.{attempt}"));
+        let mut prometheus = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .expect(
+                "prometheus must be installed (scripts/setup.sh installs Debian's prometheus package)",
+            );
+        let url = format!("http://127.0.0.1:{port}");
+        let ready = format!("{url}/-/ready");
+        // Ok(true): ready; Ok(false): it exited.
+        let started = common::poll(Duration::from_secs(60), async || {
+            if prometheus.try_wait().unwrap().is_some() {
+                return Ok(false);
+            }
+            match client.get(&ready).send().await {
+                Ok(r) if r.status() == 200 => Ok(true),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+        let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+        match started {
+            Ok(true) => return (prometheus, url),
+            Ok(false) if logged().contains("address already in use") => {
+                eprintln!("port {port} was taken before Prometheus bound it; another one");
+            }
+            Ok(false) => panic!("prometheus exited:\n{}", logged()),
+            Err(why) => panic!("prometheus never became ready: {why}\n{}", logged()),
+        }
+    }
+    panic!("prometheus found no free port in 5 attempts");
 }
 
 /// Percent-encodes a query parameter (everything but unreserved characters).
@@ -108,60 +143,82 @@ fn prometheus_config(dir: &Path, ingest: u16, control: u16, workers: &[u16]) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_returns_data_from_the_real_stack() {
     let stack = Stack::start(4).await;
-    let (control_port, control_metrics) = (free_port(), free_port());
-    let worker_metrics = [free_port(), free_port()];
-    let (ingest_port, prometheus_port) = (free_port(), free_port());
-    let control_url = format!("http://127.0.0.1:{control_port}");
-
     let database_url = stack.database_url();
     let brokers = stack.brokers();
-    let mut children = vec![pacer(&[
-        "control",
-        "--listen",
-        &format!("127.0.0.1:{control_port}"),
-        "--database-url",
-        &database_url,
-        "--worker-token",
-        WORKER_TOKEN,
-        "--admin-token",
-        ADMIN_TOKEN,
-        "--policy",
-        "model",
-        "--metrics-listen",
-        &format!("127.0.0.1:{control_metrics}"),
-    ])];
+    // Every pacer process binds port 0 and says where it listens.
+    let (control, addresses) = spawn_listening(
+        pacer(&[
+            "control",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &database_url,
+            "--worker-token",
+            WORKER_TOKEN,
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--policy",
+            "model",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ]),
+        &[CONTROL_LISTENING, METRICS_LISTENING],
+    )
+    .await;
+    let control_url = format!("http://{}", addresses[0]);
+    let control_metrics = addresses[1].port();
     common::wait_serving(&control_url).await;
-    for (i, port) in worker_metrics.iter().enumerate() {
-        children.push(stack.spawn_worker_process_with(
-            &format!("dash-w{i}"),
-            &[
-                "--control",
-                &control_url,
-                "--control-token",
-                WORKER_TOKEN,
-                "--metrics-listen",
-                &format!("127.0.0.1:{port}"),
-            ],
-        ));
+    let mut children = vec![control];
+    let mut worker_metrics = Vec::new();
+    for i in 0..2 {
+        let (worker, addresses) = spawn_listening(
+            stack.worker_command(
+                &format!("dash-w{i}"),
+                &[
+                    "--control",
+                    &control_url,
+                    "--control-token",
+                    WORKER_TOKEN,
+                    "--metrics-listen",
+                    "127.0.0.1:0",
+                ],
+            ),
+            &[METRICS_LISTENING],
+        )
+        .await;
+        children.push(worker);
+        worker_metrics.push(addresses[0].port());
     }
-    children.push(pacer(&[
-        "ingest",
-        "--brokers",
-        &brokers,
-        "--topic",
-        common::TOPIC,
-        "--listen",
-        &format!("127.0.0.1:{ingest_port}"),
-    ]));
-    children.push(pacer(&[
-        "load",
-        "--url",
-        &format!("http://127.0.0.1:{ingest_port}"),
-        "--rate",
-        "300",
-        "--duration",
-        "10m",
-    ]));
+    let (ingest, addresses) = spawn_listening(
+        pacer(&[
+            "ingest",
+            "--brokers",
+            &brokers,
+            "--topic",
+            common::TOPIC,
+            "--listen",
+            "127.0.0.1:0",
+        ]),
+        &[INGEST_LISTENING],
+    )
+    .await;
+    let ingest_port = addresses[0].port();
+    children.push(ingest);
+    children.push(
+        pacer(&[
+            "load",
+            "--url",
+            &format!("http://127.0.0.1:{ingest_port}"),
+            "--rate",
+            "300",
+            "--duration",
+            "10m",
+        ])
+        .env("PACER_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn pacer load"),
+    );
     // Records no event parser accepts, straight into the topic: they become dead letters.
     stack
         .produce_raw(&[Some(b"{not json".to_vec()), Some(b"[]".to_vec())])
@@ -174,45 +231,35 @@ async fn every_dashboard_query_returns_data_from_the_real_stack() {
         &worker_metrics,
     );
     let data = stack.dir.path().join("prometheus-data");
-    let mut prometheus_process = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect(
-            "prometheus must be installed (scripts/setup.sh installs Debian's prometheus package)",
-        );
-    let prometheus = format!("http://127.0.0.1:{prometheus_port}");
+    let (mut prometheus_process, prometheus) = start_prometheus(&config, &data).await;
     let client = reqwest::Client::new();
 
     // Every process is scraped and up: each serves GET /metrics.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let targets = get_json(&client, &format!("{prometheus}/api/v1/targets")).await;
-        let health: Vec<(String, String)> = targets
-            .as_ref()
-            .and_then(|t| t["data"]["activeTargets"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .map(|t| {
-                (
-                    t["labels"]["job"].as_str().unwrap_or_default().to_owned(),
-                    t["health"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        if health.len() == 4 && health.iter().all(|(_, h)| h == "up") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not every process is scraped and up: {health:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    eventually(
+        "every process scraped and up",
+        Duration::from_secs(60),
+        async || {
+            let targets = get_json(&client, &format!("{prometheus}/api/v1/targets")).await;
+            let health: Vec<(String, String)> = targets
+                .as_ref()
+                .and_then(|t| t["data"]["activeTargets"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .map(|t| {
+                    (
+                        t["labels"]["job"].as_str().unwrap_or_default().to_owned(),
+                        t["health"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            if health.len() == 4 && health.iter().all(|(_, h)| h == "up") {
+                Ok(())
+            } else {
+                Err(format!("not every process is scraped and up: {health:?}"))
+            }
+        },
+    )
+    .await;
 
     // Every panel's queries and the annotations, as the dashboard has them.
     let dashboard: serde_json::Value = serde_json::from_str(
@@ -259,16 +306,12 @@ async fn every_dashboard_query_returns_data_from_the_real_stack() {
     let mut missing = Vec::new();
     for (what, expr) in &queries {
         let promql = grafana_to_promql(expr);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match has_data(&client, &prometheus, &promql).await {
-                Ok(_) => break,
-                Err(why) if Instant::now() >= deadline => {
-                    missing.push(format!("{what}: `{promql}`: {why}"));
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-            }
+        let found = common::poll(Duration::from_secs(60), async || {
+            has_data(&client, &prometheus, &promql).await
+        })
+        .await;
+        if let Err(why) = found {
+            missing.push(format!("{what}: `{promql}`: {why}"));
         }
     }
     assert!(
@@ -284,18 +327,21 @@ async fn every_dashboard_query_returns_data_from_the_real_stack() {
     );
     // Each of the 4 partitions has exactly one lag series, from the worker that owns it now (read from the
     // consumers when scraped).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while has_data(&client, &prometheus, "count(pacer_worker_lag_records) == 4")
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "not one lag series per partition: {:?}",
-            has_data(&client, &prometheus, "count(pacer_worker_lag_records)").await
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    eventually(
+        "one lag series per partition",
+        Duration::from_secs(30),
+        async || {
+            if has_data(&client, &prometheus, "count(pacer_worker_lag_records) == 4")
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            let count = has_data(&client, &prometheus, "count(pacer_worker_lag_records)").await;
+            Err(format!("not one lag series per partition: {count:?}"))
+        },
+    )
+    .await;
     // The dead letters were counted, not only present at zero.
     has_data(
         &client,

@@ -1,13 +1,7 @@
 //! 20,000 events posted over HTTP, as single events, batches and NDJSON, end up as exactly 20,000 rows, and
 //! every field round-trips.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
 
-mod common;
-
-use common::Stack;
+use crate::common::Stack;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;

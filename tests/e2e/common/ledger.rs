@@ -98,15 +98,12 @@ impl Load {
 
     /// Waits until `n` events are acknowledged, or panics after `timeout`.
     pub async fn wait_acked(&self, n: u64, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while self.acked() < n {
-            assert!(
-                Instant::now() < deadline,
-                "only {} events acknowledged after {timeout:?}, expected {n}",
-                self.acked()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("{n} events acknowledged");
+        super::eventually(&what, timeout, async || match self.acked() {
+            acked if acked >= n => Ok(()),
+            acked => Err(format!("only {acked} are")),
+        })
+        .await;
     }
 
     /// Stops sending new events and waits until every request is answered 202 or given up.
@@ -253,8 +250,8 @@ pub async fn reckon(fault: &str, pool: &PgPool, sent: &Sent, timeout: Duration) 
     assert_eq!(sent.acked(), sent.sent, "every event sent was acknowledged");
 
     let acked = sent.acked();
-    let deadline = Instant::now() + timeout;
-    loop {
+    let what = format!("{fault}: a row or a dead letter for each of {acked} acknowledged events");
+    super::eventually(&what, timeout, async || {
         let (rows, dead): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters)",
         )
@@ -262,14 +259,12 @@ pub async fn reckon(fault: &str, pool: &PgPool, sent: &Sent, timeout: Duration) 
         .await
         .unwrap();
         if (rows + dead) as u64 >= acked {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{rows} rows and {dead} dead letters"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{fault}: {rows} rows and {dead} dead letters after {timeout:?}, for {acked} acknowledged events"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await;
     // Anything still on its way (a duplicate, say) has time to arrive before the count.
     tokio::time::sleep(Duration::from_secs(2)).await;
 

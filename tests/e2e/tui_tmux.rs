@@ -2,13 +2,10 @@
 //! process, a `pacer worker` process attached to it and writing events. It must show the worker, keys typed
 //! into it must change the worker's interval, it must notice a silent control plane and ride out its
 //! restart, and it must give the terminal back as it found it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{ADMIN_TOKEN, Stack, WORKER_TOKEN};
+use crate::common::{self, ADMIN_TOKEN, Stack, WORKER_TOKEN, eventually};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A tmux server of the test's own, killed when dropped.
 struct Tmux {
@@ -72,18 +69,16 @@ impl Tmux {
     }
 
     async fn wait_for_screen(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let what = format!("the console to show {what}");
+        eventually(&what, Duration::from_secs(30), async || {
             let screen = self.screen();
             if check(&screen) {
-                return screen;
+                Ok(screen)
+            } else {
+                Err(format!("it shows:\n{screen}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "the console never showed {what}; it shows:\n{screen}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -100,14 +95,8 @@ impl Drop for Tmux {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_in_a_terminal_shows_the_worker_and_changes_its_interval() {
     let stack = Stack::start(2).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut control = stack.spawn_control_process(port, 500);
-    let url = format!("http://127.0.0.1:{port}");
-    common::wait_serving(&url).await;
+    let (mut control, addr) = stack.spawn_control_process(0, 500).await;
+    let url = format!("http://{addr}");
     let mut worker = stack.spawn_worker_process_with(
         "tmux-w1",
         &["--control", &url, "--control-token", WORKER_TOKEN],
@@ -192,7 +181,8 @@ async fn the_console_in_a_terminal_shows_the_worker_and_changes_its_interval() {
         })
         .await;
     assert!(screen.contains("tmux-w1"), "{screen}");
-    let mut control = stack.spawn_control_process(port, 500);
+    // Back on the same port: the console knows no other address.
+    let (mut control, _) = stack.spawn_control_process(addr.port(), 500).await;
     tmux.wait_for_screen("the connection back and the worker re-attached", |s| {
         s.contains("● connected")
             && s.lines()
@@ -202,11 +192,11 @@ async fn the_console_in_a_terminal_shows_the_worker_and_changes_its_interval() {
 
     // q quits and gives the terminal back; the console logged to its file, not to the screen.
     tmux.keys(&["q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.alive() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!tmux.alive(), "the console did not quit on q");
+    let quit = common::poll(Duration::from_secs(10), async || {
+        if tmux.alive() { Err(()) } else { Ok(()) }
+    })
+    .await;
+    assert!(quit.is_ok(), "the console did not quit on q");
     // The terminal was given back as it was: canonical mode and echo on.
     let modes = std::fs::read_to_string(&stty).expect("stty ran after the console");
     let words: Vec<&str> = modes.split_whitespace().collect();

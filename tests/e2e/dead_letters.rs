@@ -1,13 +1,7 @@
 //! Records that are not valid CloudEvents, produced straight to the topic, end up in `dead_letters` with the
 //! reason and their raw bytes; the valid records around them are all written.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
 
-mod common;
-
-use common::{Stack, event, raw};
+use crate::common::{self, Stack, event, raw};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

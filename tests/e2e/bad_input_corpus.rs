@@ -3,13 +3,10 @@
 //! gets its documented status and a JSON error, the process stays up and keeps serving, and its memory stays
 //! bounded. (Malformed JSON, invalid UTF-8, an empty batch and the rest are in `bad_input.rs`; slow bodies in
 //! `slow_clients.rs`.)
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{Stack, event};
+use crate::common::{self, Stack, event, eventually};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Resident memory of a process, in MB, from /proc.
 fn rss_mb(pid: u32) -> f64 {
@@ -54,12 +51,8 @@ type Case = (String, &'static str, Vec<u8>, u16, Option<&'static str>);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_corpus_gets_documented_answers_and_ingest_stays_up_and_small() {
     let stack = Stack::start(1).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut ingest = tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"));
+    command
         .args([
             "ingest",
             "--brokers",
@@ -67,32 +60,33 @@ async fn a_hostile_corpus_gets_documented_answers_and_ingest_stays_up_and_small(
             "--topic",
             common::TOPIC,
         ])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("PACER_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .args(["--listen", "127.0.0.1:0"]);
+    let (mut ingest, addresses) =
+        common::spawn_listening(command, &[common::INGEST_LISTENING]).await;
     let pid = ingest.id().unwrap();
-    let url = format!("http://127.0.0.1:{port}/v1/events");
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = addresses[0];
+    let url = format!("http://{addr}/v1/events");
     let client = reqwest::Client::new();
     // Ready once a good event is accepted.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let body = serde_json::to_vec(&event("warm", 0)).unwrap();
-        if let Ok(r) = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            && r.status() == 202
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "ingest never became ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        "ingest to accept an event",
+        Duration::from_secs(30),
+        async || {
+            let body = serde_json::to_vec(&event("warm", 0)).unwrap();
+            match client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 202 => Ok(()),
+                Ok(r) => Err(format!("it answered {}", r.status())),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await;
     let rss_before = rss_mb(pid);
 
     let single = "application/json";

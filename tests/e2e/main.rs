@@ -1,0 +1,28 @@
+//! The end-to-end tests, one test binary with a module per area (a test is `area::name`). The tests that need
+//! them start their own private PostgreSQL and nisshi broker (`common`); `cli` and `compose` need neither.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod common;
+
+mod bad_input;
+mod bad_input_corpus;
+mod cli;
+mod compose;
+mod control;
+mod crash_recovery;
+mod dashboard;
+mod dead_letters;
+mod faults;
+mod http_to_rows;
+mod refused_rows;
+mod settings;
+mod slow_clients;
+mod stop_while_failing;
+mod tui;
+mod tui_tmux;
+mod up;
+mod wrong_settings;
