@@ -3,56 +3,40 @@
 //! API.
 
 use crate::domain::{DecisionRecord, WorkerId};
+use pacer_pg::PgError;
 use pacer_policy::Settings;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Errors of the decision store. Each says what went wrong once: the cause is in the message, not repeated
-/// as a source.
+/// Errors of the decision store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The URL is not a PostgreSQL URL.
-    #[error("invalid PostgreSQL URL in --database-url: {0}")]
-    Url(String),
-    /// PostgreSQL refused the connection for a reason waiting will not change.
-    #[error("{0}")]
-    Misconfigured(String),
-    /// A query failed.
-    #[error("PostgreSQL: {}", pacer_pg::describe(.0))]
-    Database(sqlx::Error),
-    /// The schema could not be applied.
-    #[error("cannot apply the control plane's schema to PostgreSQL: {0}")]
-    Migrate(String),
+    /// PostgreSQL failed, or refused the connection.
+    #[error(transparent)]
+    Pg(#[from] PgError),
     /// A stored value makes no sense (a row written by something else, or a newer pacer).
     #[error("policy_decisions holds {0}")]
     Corrupt(String),
 }
 
 impl StoreError {
-    /// Whether waiting can heal it (PostgreSQL down or starting); a refused password, a missing database
-    /// or a bad URL cannot.
+    /// Whether waiting can heal it (PostgreSQL down or starting).
     pub fn heals(&self) -> bool {
-        matches!(self, StoreError::Database(e) if pacer_pg::is_unavailable(e))
+        matches!(self, StoreError::Pg(e) if e.heals())
     }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        match pacer_pg::misconfigured(&e, "--database-url") {
-            Some(fix) => StoreError::Misconfigured(fix),
-            None => StoreError::Database(e),
-        }
+        StoreError::Pg(e.into())
     }
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
-        match e {
-            sqlx::migrate::MigrateError::Execute(e) => e.into(),
-            other => StoreError::Migrate(other.to_string()),
-        }
+        StoreError::Pg(e.into())
     }
 }
 
@@ -70,7 +54,7 @@ impl DecisionStore {
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy(url)
-            .map_err(|e| StoreError::Url(e.to_string()))?;
+            .map_err(PgError::url)?;
         let (writer, rx) = mpsc::channel(4096);
         tokio::spawn(write_loop(pool.clone(), rx));
         Ok(Self { pool, writer })

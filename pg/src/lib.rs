@@ -3,6 +3,55 @@
 //! sentence that names what is wrong and what to fix (stop with it).
 #![forbid(unsafe_code)]
 
+/// A PostgreSQL failure as pacer reports it: each says what went wrong once, with the cause in the
+/// message (not repeated as a source), and [`PgError::heals`] says whether to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The URL is not a PostgreSQL URL.
+    #[error("invalid PostgreSQL URL in --database-url: {0}")]
+    Url(String),
+    /// PostgreSQL refused the connection for a reason waiting will not change (what to fix, in words).
+    #[error("{0}")]
+    Misconfigured(String),
+    /// Connecting or running a statement failed.
+    #[error("PostgreSQL: {}", describe(.0))]
+    Database(sqlx::Error),
+    /// The schema could not be applied.
+    #[error("cannot apply the schema to PostgreSQL: {0}")]
+    Migrate(String),
+}
+
+impl PgError {
+    /// A URL that does not parse.
+    pub fn url(error: sqlx::Error) -> Self {
+        PgError::Url(error.to_string())
+    }
+
+    /// Whether waiting can heal it: PostgreSQL down, restarting or starting up. A refused password, a
+    /// missing database or a bad URL cannot.
+    pub fn heals(&self) -> bool {
+        matches!(self, PgError::Database(e) if is_unavailable(e))
+    }
+}
+
+impl From<sqlx::Error> for PgError {
+    fn from(e: sqlx::Error) -> Self {
+        match misconfigured(&e, "--database-url") {
+            Some(fix) => PgError::Misconfigured(fix),
+            None => PgError::Database(e),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for PgError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        match e {
+            sqlx::migrate::MigrateError::Execute(e) => e.into(),
+            other => PgError::Migrate(other.to_string()),
+        }
+    }
+}
+
 /// True if `error` is PostgreSQL being unreachable or not accepting work for now (down, restarting,
 /// starting up, out of connections), which heals by waiting.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {

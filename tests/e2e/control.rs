@@ -384,6 +384,11 @@ async fn wrong_tokens_are_refused_and_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(unknown_worker.code(), tonic::Code::NotFound);
+    // What a person reads: the id as they typed it, no Rust spelling of it.
+    assert_eq!(
+        unknown_worker.message(),
+        "no worker with id nobody is known"
+    );
 
     // The right token works.
     let set = client

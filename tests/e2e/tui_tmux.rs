@@ -8,12 +8,12 @@ use std::process::Command;
 use std::time::Duration;
 
 /// A tmux server of the test's own, killed when dropped.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn start(width: u16, height: u16, command: &str) -> Tmux {
+    pub(crate) fn start(width: u16, height: u16, command: &str) -> Tmux {
         let tmux = Tmux {
             socket: format!("pacer-test-{}", std::process::id()),
         };
@@ -45,7 +45,7 @@ impl Tmux {
     }
 
     /// Sends keys as tmux names them (`Down`, `Enter`) or as literal text with `-l`.
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let status = self
             .command()
             .args(["send-keys", "-t", "console"])
@@ -68,7 +68,7 @@ impl Tmux {
             .is_ok_and(|s| s.success())
     }
 
-    async fn wait_for_screen(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+    pub(crate) async fn wait_for_screen(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
         let what = format!("the console to show {what}");
         eventually(&what, Duration::from_secs(30), async || {
             let screen = self.screen();

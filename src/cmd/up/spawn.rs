@@ -1,6 +1,7 @@
 //! Starting the stack: the broker (unless `--brokers` names one) with its topic, then pacer's own tasks — the
 //! control plane, ingest and the workers, on one metrics registry — and the optional load.
 
+use super::status::Run;
 use super::{BrokerStorage, UpArgs, tokens};
 use crate::load::{LoadPlan, LoadStats, Profile, generate};
 use anyhow::Context;
@@ -49,8 +50,8 @@ pub(super) struct Stack {
     pub control_url: String,
     /// The token the console presents to the control plane.
     pub admin_token: String,
-    /// This run's workers are `<run>-w<i>`: the status lines count their batches only.
-    pub run: String,
+    /// This run's workers, whose batches the status lines count.
+    pub run: Run,
     /// The workers' consumer group, whose lag the drain waits on.
     pub group: String,
     pub control: JoinHandle<Result<(), pacer_control::ControlError>>,
@@ -121,10 +122,10 @@ impl Stack {
         let ingest = tokio::spawn(pacer_ingest::serve(ingest_config, listener, stopped(front)));
         let mut workers = JoinSet::new();
         let mut group = String::new();
-        let run = pacer_worker::default_worker_id();
+        let run = Run::begin(pacer_worker::default_worker_id());
         for i in 0..args.workers {
             let mut config = pacer_worker::WorkerConfig::new(brokers, &args.topic, database_url);
-            config.worker_id = format!("{run}-w{i}");
+            config.worker_id = format!("{}-w{i}", run.prefix);
             config.metrics = worker_metrics.clone();
             config.settings = args.batch.settings();
             config.control = Some(pacer_worker::ControlLink {

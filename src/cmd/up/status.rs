@@ -7,15 +7,35 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// What this run's workers (ids `<run>-w<i>`) have written: rows, dead letters, and the latest lag.
-async fn run_totals(pool: &sqlx::PgPool, run: &str) -> Result<(i64, i64, i64), sqlx::Error> {
+/// This run's workers: ids `<prefix>-w<i>`, and the batches they started since the run began. The prefix is
+/// the worker's default id, stable across runs (see `pacer_worker::default_worker_id`), so a database kept
+/// from an earlier run holds batches under the same ids: the start time tells them apart.
+#[derive(Debug, Clone)]
+pub(super) struct Run {
+    pub prefix: String,
+    pub started: time::OffsetDateTime,
+}
+
+impl Run {
+    /// A run that begins now, its workers named from `prefix`.
+    pub fn begin(prefix: String) -> Self {
+        Run {
+            prefix,
+            started: time::OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// What this run's workers have written: rows, dead letters, and the latest lag.
+async fn run_totals(pool: &sqlx::PgPool, run: &Run) -> Result<(i64, i64, i64), sqlx::Error> {
     let (rows, invalid, lag): (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT sum(rows_written)::bigint, sum(invalid)::bigint, \
          (SELECT sum(lag)::bigint FROM (SELECT DISTINCT ON (worker_id) lag FROM batch_metrics \
-          WHERE worker_id LIKE $1 ORDER BY worker_id, id DESC) latest) \
-         FROM batch_metrics WHERE worker_id LIKE $1",
+          WHERE worker_id LIKE $1 AND started_at >= $2 ORDER BY worker_id, id DESC) latest) \
+         FROM batch_metrics WHERE worker_id LIKE $1 AND started_at >= $2",
     )
-    .bind(format!("{run}-w%"))
+    .bind(format!("{}-w%", run.prefix))
+    .bind(run.started)
     .fetch_one(pool)
     .await?;
     Ok((rows.unwrap_or(0), invalid.unwrap_or(0), lag.unwrap_or(0)))
@@ -24,7 +44,7 @@ async fn run_totals(pool: &sqlx::PgPool, run: &str) -> Result<(i64, i64, i64), s
 /// Every 5 s: what was posted, what was written, what was dead-lettered.
 pub(super) async fn report_status(
     pool: sqlx::PgPool,
-    run: String,
+    run: Run,
     load: Arc<LoadStats>,
     stop: watch::Receiver<bool>,
 ) {
@@ -55,7 +75,7 @@ pub(super) async fn report_status(
 
 /// This run's totals, once everything has stopped: in the log, which is the terminal without the console;
 /// with the console, whose logs go to a file, on the terminal too.
-pub(super) async fn report_totals(pool: &sqlx::PgPool, run: &str, load: &LoadStats, console: bool) {
+pub(super) async fn report_totals(pool: &sqlx::PgPool, run: &Run, load: &LoadStats, console: bool) {
     let (_, load_acked, _) = load.snapshot();
     match run_totals(pool, run).await {
         Ok((rows, dead_letters, _)) => {

@@ -30,47 +30,8 @@ pub struct WriteOutcome {
     pub dead_letters: u64,
 }
 
-/// Errors of the sink.
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    /// The database URL does not parse.
-    #[error("invalid database URL in --database-url: {0}")]
-    Url(sqlx::Error),
-    /// PostgreSQL refused the connection for a reason waiting will not change (what to fix, in words).
-    #[error("{0}")]
-    Misconfigured(String),
-    /// Connecting or running a statement failed.
-    #[error("PostgreSQL: {}", pacer_pg::describe(.0))]
-    Database(sqlx::Error),
-    /// The schema migrations failed.
-    #[error("cannot apply the worker's schema to PostgreSQL: {0}")]
-    Migrate(String),
-}
-
-impl SinkError {
-    /// Whether waiting can heal it: PostgreSQL down, restarting or starting up.
-    pub fn heals(&self) -> bool {
-        matches!(self, SinkError::Database(e) if pacer_pg::is_unavailable(e))
-    }
-}
-
-impl From<sqlx::Error> for SinkError {
-    fn from(e: sqlx::Error) -> Self {
-        match pacer_pg::misconfigured(&e, "--database-url") {
-            Some(fix) => SinkError::Misconfigured(fix),
-            None => SinkError::Database(e),
-        }
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for SinkError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        match e {
-            sqlx::migrate::MigrateError::Execute(e) => e.into(),
-            other => SinkError::Migrate(other.to_string()),
-        }
-    }
-}
+/// Errors of the sink: PostgreSQL's, as every pacer process reports them.
+pub type SinkError = pacer_pg::PgError;
 
 /// A connection pool to the pipeline's database.
 #[derive(Debug, Clone)]
@@ -90,7 +51,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
 impl Sink {
     /// Connects lazily (so that a database that is down at start-up is retried like any other outage).
     pub fn new(database_url: &str, worker_id: impl Into<String>) -> Result<Self, SinkError> {
-        let options = PgConnectOptions::from_str(database_url).map_err(SinkError::Url)?;
+        let options = PgConnectOptions::from_str(database_url).map_err(SinkError::url)?;
         let pool = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(5))

@@ -2,6 +2,7 @@
 //! the tests of time are in [`paused`].
 
 mod paused;
+mod sim_parity;
 
 use super::*;
 use crate::domain::{BoundsChange, Source};
