@@ -16,7 +16,6 @@ pub use routes::router;
 pub use telemetry::{IngestMetrics, names as metric_names};
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -43,8 +42,12 @@ pub async fn serve(
     if let Some(registry) = config.registry.clone() {
         app = app.merge(pacer_telemetry::routes(registry));
     }
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(?addr, topic = %config.topic, "ingest is listening");
+    match listener.local_addr() {
+        Ok(address) => tracing::info!(%address, topic = %config.topic, "ingest is listening"),
+        Err(e) => {
+            tracing::info!(error = %e, topic = %config.topic, "ingest is listening (its address is unknown)")
+        }
+    }
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -855,7 +855,7 @@ pub async fn spawn_listening(
     (child, addresses.into_iter().flatten().collect())
 }
 
-/// The first `host:port` among the fields of a log line (`addr=Some(127.0.0.1:41234)`).
+/// The first `host:port` among the fields of a log line (`address=127.0.0.1:41234`).
 fn address_in(fields: &str) -> Option<SocketAddr> {
     fields.split_whitespace().find_map(|field| {
         let value = field.split_once('=').map_or(field, |(_, value)| value);
