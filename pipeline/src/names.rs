@@ -7,12 +7,17 @@ const MAX_IDENTIFIER: usize = 63;
 /// Kafka refuses longer topic names.
 const MAX_TOPIC: usize = 249;
 
-pub(crate) fn check_route_name(name: &str) -> Result<(), String> {
+/// Whether `name` is lowercase letters, digits and `_`, at most [`MAX_IDENTIFIER`] bytes, its first
+/// character passing `first`.
+fn lowercase_name(name: &str, first: impl Fn(char) -> bool) -> bool {
     let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+    chars.next().is_some_and(first)
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= MAX_IDENTIFIER;
-    if ok {
+        && name.len() <= MAX_IDENTIFIER
+}
+
+pub(crate) fn check_route_name(name: &str) -> Result<(), String> {
+    if lowercase_name(name, |c| c.is_ascii_lowercase()) {
         Ok(())
     } else {
         Err(format!(
@@ -22,13 +27,7 @@ pub(crate) fn check_route_name(name: &str) -> Result<(), String> {
 }
 
 pub(crate) fn check_identifier(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= MAX_IDENTIFIER;
-    if ok {
+    if lowercase_name(name, |c| c.is_ascii_lowercase() || c == '_') {
         Ok(())
     } else {
         Err(format!(
