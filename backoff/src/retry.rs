@@ -81,13 +81,14 @@ impl Retry {
         F: FnMut() -> Fut,
         Fut: Future<Output = Attempt<T, E>>,
     {
-        self.run_idle(stop, attempt, |_| std::future::pending())
+        self.run_idle(stop, attempt, |_, _: &E| std::future::pending())
             .await
     }
 
-    /// The same, and while the loop waits, `idle` runs with the delay being waited, called again each time it
-    /// returns `Continue` (the worker keeps its reports while it waits to reconnect; the console shows when
-    /// it retries). `idle` returning `Break` stops the loop.
+    /// The same, and while the loop waits, `idle` runs with the delay being waited and the error that ended
+    /// the last attempt, called again each time it returns `Continue` (the worker keeps its reports while it
+    /// waits to reconnect; the console shows why and when it retries). `idle` returning `Break` stops the
+    /// loop.
     pub async fn run_idle<T, E, F, Fut, I, IdleFut>(
         &mut self,
         stop: impl Future<Output = ()>,
@@ -98,7 +99,7 @@ impl Retry {
         E: Display,
         F: FnMut() -> Fut,
         Fut: Future<Output = Attempt<T, E>>,
-        I: FnMut(Duration) -> IdleFut,
+        I: FnMut(Duration, &E) -> IdleFut,
         IdleFut: Future<Output = ControlFlow<()>>,
     {
         let mut stop = std::pin::pin!(stop);
@@ -133,7 +134,7 @@ impl Retry {
                 tokio::select! {
                     () = &mut sleep => break,
                     () = &mut stop => return Outcome::Stopped,
-                    flow = idle(delay) => if flow.is_break() { return Outcome::Stopped },
+                    flow = idle(delay, &error) => if flow.is_break() { return Outcome::Stopped },
                 }
             }
         }
@@ -241,12 +242,15 @@ mod tests {
             .run_idle(
                 std::future::pending(),
                 || async { Attempt::Retry("down") },
-                |_| async {
-                    seen.set(seen.get() + 1);
-                    if seen.get() == 3 {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
+                |_, error: &&str| {
+                    assert_eq!(*error, "down");
+                    async {
+                        seen.set(seen.get() + 1);
+                        if seen.get() == 3 {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
                     }
                 },
             )

@@ -5,7 +5,6 @@ use crate::client::{Client, ControlTarget};
 use pacer_backoff::{Attempt, Backoff, Outcome, Retry};
 use pacer_proto::v1 as pb;
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -30,34 +29,18 @@ pub async fn run(target: ControlTarget, period: Duration, tx: mpsc::Sender<Feed>
         Backoff::new(Duration::from_millis(500), Duration::from_secs(10)),
     );
     let closed = tx.clone();
-    // Why the last session ended, for the console. The futures own what they use (no borrows of the
-    // closures), so that the whole loop stays `Send` for `tokio::spawn`.
-    let ended = Arc::new(Mutex::new(String::new()));
-    let target = Arc::new(target);
-    let attempt = {
-        let (ended, tx) = (ended.clone(), tx.clone());
-        move || {
-            let (ended, tx, target) = (ended.clone(), tx.clone(), target.clone());
-            async move {
-                let (received, error) = session(&target, period, &tx).await;
-                ended
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone_from(&error);
-                if received {
-                    // A stream that carried snapshots starts the back-off afresh.
-                    Attempt::Lost(error)
-                } else {
-                    Attempt::Retry(error)
-                }
-            }
+    let (target, tx) = (&target, &tx);
+    let attempt = move || async move {
+        match session(target, period, tx).await {
+            // A stream that carried snapshots starts the back-off afresh.
+            (true, error) => Attempt::Lost(error),
+            (false, error) => Attempt::Retry(error),
         }
     };
     // Tells the console why, and when the next attempt is, then waits out the delay.
-    let idle = move |retry_in| {
-        let (ended, tx) = (ended.clone(), tx.clone());
+    let idle = move |retry_in, error: &String| {
+        let error = error.clone();
         async move {
-            let error = ended.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if tx
                 .send(Feed::Disconnected { error, retry_in })
                 .await

@@ -99,7 +99,7 @@ pub(crate) async fn run(
             }
         }
     };
-    let idle = |_| async move {
+    let idle = |_, _: &String| async move {
         let mut queue = queue.lock().await;
         let (reports, pending) = &mut *queue;
         match reports.recv().await {
