@@ -101,6 +101,36 @@ impl Report {
     }
 }
 
+#[cfg(test)]
+impl Report {
+    /// A clean batch for tests: 10 rows in 100 ms under 100 ms / 1000 rows / 1 MiB, nothing behind.
+    pub(crate) fn sample() -> Report {
+        Report {
+            batch_no: 1,
+            finished_at: None,
+            records: 10,
+            rows_written: 10,
+            duplicates: 0,
+            invalid: 0,
+            bytes: 100,
+            flush: Flush::Interval,
+            settings: Settings {
+                interval: Duration::from_millis(100),
+                max_rows: 1000,
+                max_bytes: 1 << 20,
+            },
+            poll: Duration::from_millis(100),
+            transform: Duration::ZERO,
+            write: Duration::ZERO,
+            commit: Duration::ZERO,
+            lag: Vec::new(),
+            ends: Vec::new(),
+            e2e_p50: None,
+            e2e_max: None,
+        }
+    }
+}
+
 /// A manual override of interval and/or max rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Override {

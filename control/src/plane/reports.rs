@@ -107,31 +107,18 @@ fn axis_time(last: Duration, received: Duration, report: &Report) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pacer_policy::{Flush, Settings};
+    use pacer_policy::Settings;
 
     fn report(poll_ms: u64, write_ms: u64) -> Report {
+        let sample = Report::sample();
         Report {
-            batch_no: 1,
-            finished_at: None,
-            records: 10,
-            rows_written: 10,
-            duplicates: 0,
-            invalid: 0,
-            bytes: 100,
-            flush: Flush::Interval,
             settings: Settings {
                 interval: Duration::from_millis(poll_ms),
-                max_rows: 1000,
-                max_bytes: 1 << 20,
+                ..sample.settings
             },
             poll: Duration::from_millis(poll_ms),
-            transform: Duration::ZERO,
             write: Duration::from_millis(write_ms),
-            commit: Duration::ZERO,
-            lag: Vec::new(),
-            ends: Vec::new(),
-            e2e_p50: None,
-            e2e_max: None,
+            ..sample
         }
     }
 

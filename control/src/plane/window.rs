@@ -116,31 +116,13 @@ fn quantile(values: &mut [Duration], q: f64) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pacer_policy::{Flush, Settings};
 
     fn report(duration_ms: u64, e2e_ms: Option<u64>) -> Report {
         Report {
-            batch_no: 1,
-            finished_at: None,
-            records: 10,
-            rows_written: 10,
-            duplicates: 0,
-            invalid: 0,
-            bytes: 100,
-            flush: Flush::Interval,
-            settings: Settings {
-                interval: Duration::from_millis(100),
-                max_rows: 1000,
-                max_bytes: 1 << 20,
-            },
-            poll: Duration::from_millis(100),
-            transform: Duration::ZERO,
             write: Duration::from_millis(duration_ms),
-            commit: Duration::ZERO,
-            lag: Vec::new(),
-            ends: Vec::new(),
             e2e_p50: e2e_ms.map(Duration::from_millis),
             e2e_max: e2e_ms.map(|ms| Duration::from_millis(ms * 2)),
+            ..Report::sample()
         }
     }
 
