@@ -12,8 +12,9 @@ use rdkafka::{ClientContext, Statistics};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Whether a client's brokers are reachable, as its error and statistics callbacks tell.
-#[derive(Debug)]
+/// Whether a client's brokers are reachable, as its error and statistics callbacks tell. The default names
+/// no brokers (for clients whose bootstrap list is not worth logging, such as tests').
+#[derive(Debug, Default)]
 pub struct BrokerWatch {
     brokers: String,
     /// Since when every broker has been unreachable, while they are.

@@ -38,7 +38,7 @@ pub struct PartitionLag {
 pub struct OwnershipContext {
     owned: Mutex<Owned>,
     /// Whether the brokers are reachable, logged once per change.
-    brokers: Option<BrokerWatch>,
+    brokers: BrokerWatch,
 }
 
 impl OwnershipContext {
@@ -46,7 +46,7 @@ impl OwnershipContext {
     pub fn watching(brokers: &str) -> Self {
         Self {
             owned: Mutex::default(),
-            brokers: Some(BrokerWatch::new(brokers)),
+            brokers: BrokerWatch::new(brokers),
         }
     }
 
@@ -109,23 +109,15 @@ impl OwnershipContext {
 
 impl ClientContext for OwnershipContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        match &self.brokers {
-            Some(watch) => watch.log(level, facility, message),
-            None => tracing::debug!(target: "librdkafka", facility, "{message}"),
-        }
+        self.brokers.log(level, facility, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        match &self.brokers {
-            Some(watch) => watch.error(&error, reason),
-            None => tracing::warn!(error = %error, reason, "Kafka client error"),
-        }
+        self.brokers.error(&error, reason);
     }
 
     fn stats(&self, statistics: Statistics) {
-        if let Some(watch) = &self.brokers {
-            watch.stats(&statistics);
-        }
+        self.brokers.stats(&statistics);
         let mut owned = self.lock();
         owned.lag.clear();
         for topic in statistics.topics.values() {
