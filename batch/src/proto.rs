@@ -34,6 +34,12 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+impl From<Invalid> for tonic::Status {
+    fn from(e: Invalid) -> Self {
+        tonic::Status::invalid_argument(e.to_string())
+    }
+}
+
 /// Settings from the message in `field`: present, and every limit at least 1.
 pub fn settings(field: &'static str, s: Option<pb::BatchSettings>) -> Result<Settings, Invalid> {
     let s = s.ok_or_else(|| Invalid::new(field, "missing"))?;

@@ -6,47 +6,17 @@ use crate::domain::{
 };
 use crate::plane::{PolicyView, Push, Snapshot, WorkerView};
 use pacer_batch::proto::{self, duration_pb, flush_pb, settings_pb, timestamp_pb};
-use pacer_policy::{Bounds, Settings};
+use pacer_policy::Bounds;
 use pacer_proto::v1 as pb;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// A message that does not make sense.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {problem}")]
-pub struct Invalid {
-    /// The field, as named in the proto.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
-fn invalid(field: &'static str, problem: impl Into<String>) -> Invalid {
-    Invalid {
-        field,
-        problem: problem.into(),
-    }
-}
-
-impl From<proto::Invalid> for Invalid {
-    fn from(e: proto::Invalid) -> Self {
-        Invalid {
-            field: e.field,
-            problem: e.problem,
-        }
-    }
-}
-
-impl From<Invalid> for tonic::Status {
-    fn from(e: Invalid) -> Self {
-        tonic::Status::invalid_argument(e.to_string())
-    }
-}
+pub use pacer_batch::proto::Invalid;
 
 /// A worker id from a request field.
 pub fn worker_id(field: &'static str, id: String) -> Result<WorkerId, Invalid> {
     WorkerId::new(id).ok_or_else(|| {
-        invalid(
+        Invalid::new(
             field,
             format!(
                 "must be 1 to {} bytes, without spaces or control characters",
@@ -65,11 +35,6 @@ pub fn scope(field: &'static str, id: String) -> Result<Option<WorkerId>, Invali
     }
 }
 
-/// Settings from a message; every limit must be at least 1.
-pub fn settings(field: &'static str, s: Option<pb::BatchSettings>) -> Result<Settings, Invalid> {
-    Ok(proto::settings(field, s)?)
-}
-
 /// The longest duration a report may carry: anything longer is a broken (or hostile) worker.
 const MAX_REPORTED: Duration = Duration::from_secs(86_400);
 
@@ -80,7 +45,7 @@ fn reported(field: &'static str, d: Option<prost_types::Duration>) -> Result<Dur
     };
     match Duration::try_from(d) {
         Ok(d) if d <= MAX_REPORTED => Ok(d),
-        _ => Err(invalid(field, "must be between 0 and one day")),
+        _ => Err(Invalid::new(field, "must be between 0 and one day")),
     }
 }
 
@@ -89,8 +54,10 @@ pub fn duration_field(
     field: &'static str,
     d: Option<prost_types::Duration>,
 ) -> Result<Option<Duration>, Invalid> {
-    d.map(|d| Duration::try_from(d).map_err(|_| invalid(field, "must be a non-negative duration")))
-        .transpose()
+    d.map(|d| {
+        Duration::try_from(d).map_err(|_| Invalid::new(field, "must be a non-negative duration"))
+    })
+    .transpose()
 }
 
 /// A report's time, if it has one in range.
@@ -124,7 +91,7 @@ impl TryFrom<pb::Hello> for Hello {
             group: h.group,
             topic: h.topic,
             partitions: h.partitions,
-            settings: settings("hello.settings", h.settings)?,
+            settings: proto::settings("hello.settings", h.settings)?,
             paused: h.paused,
             version: h.version,
         })
@@ -155,7 +122,7 @@ impl TryFrom<pb::BatchReport> for Report {
             invalid: r.invalid,
             bytes: r.bytes,
             flush: proto::flush("report.flush_reason", r.flush_reason)?,
-            settings: settings("report.settings", r.settings)?,
+            settings: proto::settings("report.settings", r.settings)?,
             poll: reported("report.poll", r.poll)?,
             transform: reported("report.transform", r.transform)?,
             write: reported("report.write", r.write)?,
@@ -213,7 +180,7 @@ pub fn mode(m: i32) -> Result<Mode, Invalid> {
     match pb::Mode::try_from(m) {
         Ok(pb::Mode::Enforce) => Ok(Mode::Enforce),
         Ok(pb::Mode::Advise) => Ok(Mode::Advise),
-        _ => Err(invalid("mode", "must be MODE_ENFORCE or MODE_ADVISE")),
+        _ => Err(Invalid::new("mode", "must be MODE_ENFORCE or MODE_ADVISE")),
     }
 }
 

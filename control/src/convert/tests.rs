@@ -103,7 +103,7 @@ fn bounds_fields_left_at_zero_keep_their_value() {
 
 #[test]
 fn settings_survive_the_round_trip() {
-    let s = settings("s", Some(good())).unwrap();
+    let s = proto::settings("s", Some(good())).unwrap();
     assert_eq!(settings_pb(s), good());
     let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
     assert_eq!(timestamp(Some(timestamp_pb(t))), Some(t));
