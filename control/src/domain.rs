@@ -81,6 +81,24 @@ pub struct Report {
     pub e2e_p50: Option<Duration>,
     /// Largest end-to-end latency.
     pub e2e_max: Option<Duration>,
+    /// Rows and dead letters per route that had any, as the worker counted them.
+    pub routes: Vec<RouteCount>,
+}
+
+/// One route's share of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteCount {
+    /// The route's name, or [`RouteCount::NO_ROUTE`] for records that reached no route.
+    pub route: String,
+    /// Rows written to its table.
+    pub rows: u64,
+    /// Its records that became dead letters.
+    pub dead_letters: u64,
+}
+
+impl RouteCount {
+    /// The name workers give the dead letters that reached no route: not a valid route name.
+    pub const NO_ROUTE: &str = "-";
 }
 
 impl Report {
@@ -127,6 +145,7 @@ impl Report {
             ends: Vec::new(),
             e2e_p50: None,
             e2e_max: None,
+            routes: Vec::new(),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Ingest's settings.
 
+use pacer_pipeline::Pipeline;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What ingest needs to run; the binary fills it from flags and environment.
@@ -23,6 +25,9 @@ pub struct IngestConfig {
     pub metrics: crate::IngestMetrics,
     /// The registry `GET /metrics` shows, if any (the process's, with ingest's metrics in it).
     pub registry: Option<pacer_telemetry::Registry>,
+    /// The pipeline file, loaded with its schemas: an event whose route (for `topic`) has a JSON Schema
+    /// is refused (422) unless its data matches it. `None`: no data is checked.
+    pub pipeline: Option<Arc<Pipeline>>,
 }
 
 impl IngestConfig {
@@ -38,6 +43,7 @@ impl IngestConfig {
             max_in_flight: 256,
             metrics: crate::IngestMetrics::new(),
             registry: None,
+            pipeline: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The JSON errors of the HTTP API: each names what is wrong, with the status that fits it.
 
 use crate::producer::ProduceError;
+use crate::schema::{DataError, DataRefused};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +17,9 @@ pub enum ApiError {
     /// The body is not an acceptable set of CloudEvents (400 or 422).
     #[error(transparent)]
     Event(#[from] EventError),
+    /// An event's data does not match its route's JSON Schema (422); nothing of the request was produced.
+    #[error(transparent)]
+    Data(#[from] DataRefused),
     /// The body is larger than the configured limit (413).
     #[error("the request body exceeds the limit of {limit} bytes")]
     TooLarge { limit: usize },
@@ -46,7 +50,7 @@ struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct ErrorDetail<'a> {
     code: &'a str,
     message: String,
@@ -58,6 +62,13 @@ struct ErrorDetail<'a> {
     line: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     column: Option<usize>,
+    /// For a schema violation: the route, and where in the event and by which keyword it fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pointer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keyword: Option<&'a str>,
 }
 
 impl ApiError {
@@ -65,7 +76,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Event(e) if e.is_syntax() => StatusCode::BAD_REQUEST,
-            ApiError::Event(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Event(_) | ApiError::Data(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -81,6 +92,14 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Event(e) => e.code(),
+            ApiError::Data(DataRefused {
+                error: DataError::Violation(_),
+                ..
+            }) => "schema_violation",
+            ApiError::Data(DataRefused {
+                error: DataError::Uncheckable { .. },
+                ..
+            }) => "data_uncheckable",
             ApiError::TooLarge { .. } => "body_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::BodyTimeout { .. } => "body_timeout",
@@ -98,29 +117,36 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let (attribute, index, line, column) = match &self {
+        let mut detail = ErrorDetail {
+            code: self.code(),
+            message: self.to_string(),
+            ..ErrorDetail::default()
+        };
+        match &self {
             ApiError::Event(e) => {
-                let (line, column) = match &e.problem {
-                    Problem::Syntax { line, column, .. } => (Some(*line), Some(*column)),
-                    _ => (None, None),
-                };
-                (e.attribute(), e.index, line, column)
+                detail.attribute = e.attribute();
+                detail.index = e.index;
+                if let Problem::Syntax { line, column, .. } = &e.problem {
+                    (detail.line, detail.column) = (Some(*line), Some(*column));
+                }
+            }
+            ApiError::Data(refused) => {
+                detail.index = Some(refused.index);
+                match &refused.error {
+                    DataError::Violation(violation) => {
+                        detail.route = Some(&violation.route);
+                        detail.pointer = Some(&violation.pointer);
+                        detail.keyword = Some(&violation.keyword);
+                    }
+                    DataError::Uncheckable { route, .. } => detail.route = Some(route),
+                }
             }
             ApiError::Produce(ProduceError::EventTooLarge { index, .. }) => {
-                (None, Some(*index), None, None)
+                detail.index = Some(*index);
             }
-            _ => (None, None, None, None),
-        };
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-                attribute,
-                index,
-                line,
-                column,
-            },
-        };
+            _ => {}
+        }
+        let body = ErrorBody { error: detail };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response

@@ -1,5 +1,6 @@
 //! HTTP ingestion: `POST /v1/events` takes CloudEvents and produces them to Kafka, and answers `202` only once
-//! the broker has acknowledged every event of the request.
+//! the broker has acknowledged every event of the request. With a pipeline file, an event whose route has a
+//! JSON Schema is refused (`422`, and nothing of its request produced) unless its data matches it.
 #![forbid(unsafe_code)]
 
 mod config;
@@ -7,12 +8,14 @@ mod error;
 mod health;
 mod producer;
 mod routes;
+mod schema;
 mod telemetry;
 
 pub use config::IngestConfig;
 pub use error::ApiError;
 pub use producer::{EventProducer, ProduceError};
 pub use routes::router;
+pub use schema::{DataError, DataRefused, check_events};
 pub use telemetry::{IngestMetrics, names as metric_names};
 
 use std::future::Future;

@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pacer_event::{BodyFormat, parse_body};
+use pacer_pipeline::Pipeline;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -26,6 +27,9 @@ pub struct AppState {
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
     metrics: crate::IngestMetrics,
+    /// The pipeline whose schemas events are checked against; `None` when no route has a schema.
+    pipeline: Option<Arc<Pipeline>>,
+    topic: String,
 }
 
 impl AppState {
@@ -42,6 +46,11 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             max_in_flight: config.max_in_flight,
             metrics: config.metrics.clone(),
+            pipeline: config
+                .pipeline
+                .clone()
+                .filter(|pipeline| crate::schema::checks_any(pipeline)),
+            topic: config.topic.clone(),
         }
     }
 }
@@ -112,6 +121,10 @@ async fn post_events(
     .await?;
     state.metrics.request_bytes.inc_by(body.len() as u64);
     let events = parse_body(format, &body, received_at)?;
+    // Every event is checked before any is produced: a request is refused whole, never half produced.
+    if let Some(pipeline) = &state.pipeline {
+        crate::schema::check_events(&events, pipeline, &state.topic)?;
+    }
     if !state.ready.is_ready() {
         return Err(ApiError::NotReady);
     }
@@ -153,18 +166,83 @@ mod tests {
 
     /// The router over a producer that never connects (nothing listens on port 1) and a broker not ready.
     fn app(metrics: &crate::IngestMetrics) -> Router {
+        app_with(metrics, None)
+    }
+
+    fn app_with(metrics: &crate::IngestMetrics, pipeline: Option<Pipeline>) -> Router {
         let mut config = IngestConfig::new("127.0.0.1:1", "events");
         config.metrics = metrics.clone();
+        config.pipeline = pipeline.map(Arc::new);
         let producer = Arc::new(EventProducer::new(&config).unwrap());
         router(AppState::new(producer, Readiness::default(), &config))
     }
 
     async fn post(app: Router, content_type: &str, body: &'static str) -> StatusCode {
+        post_for_body(app, content_type, body).await.0
+    }
+
+    async fn post_for_body(
+        app: Router,
+        content_type: &str,
+        body: &'static str,
+    ) -> (StatusCode, serde_json::Value) {
         let request = Request::post("/v1/events")
             .header(header::CONTENT_TYPE, content_type)
             .body(Body::from(body))
             .unwrap();
-        app.oneshot(request).await.unwrap().status()
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    /// `orders` (type `shop.*`) checks `amount >= 0`.
+    fn checked_pipeline(dir: &tempfile::TempDir) -> Pipeline {
+        let schema = r#"{ "properties": { "amount": { "type": "number", "minimum": 0 } } }"#;
+        std::fs::write(dir.path().join("order.json"), schema).unwrap();
+        let file = dir.path().join("pacer.toml");
+        std::fs::write(
+            &file,
+            "[[route]]\nname = \"orders\"\ntype = \"shop.*\"\ntable = \"orders\"\nschema = \"order.json\"\n",
+        )
+        .unwrap();
+        Pipeline::from_file(&file).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_schema_violation_is_a_422_naming_the_event_and_produces_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = crate::IngestMetrics::new();
+        let batch = r#"[
+            {"specversion":"1.0","id":"1","source":"/s","type":"shop.order","data":{"amount":1}},
+            {"specversion":"1.0","id":"2","source":"/s","type":"shop.order","data":{"amount":-1}}
+        ]"#;
+        let app = app_with(&metrics, Some(checked_pipeline(&dir)));
+        let (status, body) =
+            post_for_body(app.clone(), "application/cloudevents-batch+json", batch).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            serde_json::json!({ "error": {
+                "code": "schema_violation",
+                "message": "event 1: data does not match the schema of route \"orders\": /data/amount: minimum: -1 is less than the minimum of 0",
+                "index": 1,
+                "route": "orders",
+                "pointer": "/data/amount",
+                "keyword": "minimum",
+            }})
+        );
+        // Valid data passes the check, then waits for the broker like any event.
+        let good = r#"{"specversion":"1.0","id":"1","source":"/s","type":"shop.order","data":{"amount":1}}"#;
+        assert_eq!(
+            post(app, "application/cloudevents+json", good).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(metrics.events_accepted.get(), 0);
+        let count = |status: &str| metrics.requests.with_label_values(&[status]).get();
+        assert_eq!((count("422"), count("503")), (1, 1));
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! The column half of route validation: each `[route.columns]` entry, and the key that must name them.
+//! The column half of route validation: each `[route.columns]` entry, and the key and order columns
+//! that must name them.
 
 use crate::PipelineError;
 use crate::file::{ColumnDoc, RouteDoc};
@@ -88,16 +89,8 @@ impl Cx<'_> {
             let found = declared(columns, column)
                 .map_err(|message| fail(&column.span(), format!("key: {message}")))?;
             if found.nullable {
-                let span = doc
-                    .columns
-                    .0
-                    .iter()
-                    .find(|(name, _)| name.get_ref() == column.get_ref());
-                let span = span
-                    .and_then(|(_, doc)| doc.get_ref().nullable.as_ref())
-                    .map_or(column.span(), Spanned::span);
                 return Err(self.error(
-                    &span,
+                    &nullable_span(doc, &found.name).unwrap_or(column.span()),
                     format!(
                         "{label}, column \"{}\": a key column cannot be nullable; drop nullable or take it out of key",
                         found.name
@@ -114,6 +107,62 @@ impl Cx<'_> {
         }
         Ok(out)
     }
+
+    /// The column that orders versions, for upsert and delete: `order`, else the first column fed from
+    /// `/time`. Not nullable.
+    pub(crate) fn order(
+        &self,
+        label: &str,
+        doc: &RouteDoc,
+        mode: Mode,
+        mode_span: &Range<usize>,
+        columns: &[Column],
+    ) -> Result<Option<String>, PipelineError> {
+        let fail =
+            |span: &Range<usize>, message: String| self.error(span, format!("{label}: {message}"));
+        let (column, span) = match (&doc.order, mode) {
+            (Some(order), Mode::Append) => {
+                return Err(fail(
+                    &order.span(),
+                    "order: only for mode = \"upsert\" or \"delete\"; this route's mode is append"
+                        .to_owned(),
+                ));
+            }
+            (None, Mode::Append) => return Ok(None),
+            (Some(order), _) => (
+                declared(columns, order)
+                    .map_err(|message| fail(&order.span(), format!("order: {message}")))?,
+                order.span(),
+            ),
+            (None, _) => {
+                let time = ColumnSource::Pointer("/time".to_owned());
+                let column = columns.iter().find(|column| column.source == time).ok_or_else(|| {
+                    fail(mode_span, format!("mode: {mode} needs a column that orders versions of a row (the later wins); declare a column from /time or name one in order"))
+                })?;
+                (column, mode_span.clone())
+            }
+        };
+        if column.nullable {
+            return Err(self.error(
+                &nullable_span(doc, &column.name).unwrap_or(span),
+                format!(
+                    "{label}, column \"{}\": the order column cannot be nullable; drop nullable or name another column in order",
+                    column.name
+                ),
+            ));
+        }
+        Ok(Some(column.name.clone()))
+    }
+}
+
+/// Where the file says column `name` is nullable.
+fn nullable_span(doc: &RouteDoc, name: &str) -> Option<Range<usize>> {
+    doc.columns
+        .0
+        .iter()
+        .find(|(column, _)| column.get_ref() == name)
+        .and_then(|(_, column)| column.get_ref().nullable.as_ref())
+        .map(Spanned::span)
 }
 
 /// The declared column `name` names, or why not.

@@ -34,6 +34,10 @@ pub(crate) struct RouteDoc {
     pub(crate) order: Option<Spanned<String>>,
     pub(crate) delete_types: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) schema: Option<Spanned<String>>,
+    pub(crate) format: Option<Spanned<String>>,
+    pub(crate) id_from: Option<Spanned<String>>,
+    pub(crate) source_from: Option<Spanned<String>>,
+    pub(crate) source_value: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) columns: ColumnsDoc,
 }

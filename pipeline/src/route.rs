@@ -1,13 +1,15 @@
 //! The checked, typed form of a route: where its events go and how they are written.
 //!
 //! Built only by validation (or [`Pipeline::default`](crate::Pipeline::default)), so every `Route`
-//! holds together: its key and order columns exist, key columns are `NOT NULL`, upsert has an order and
-//! delete its types.
+//! holds together: its key and order columns exist and are `NOT NULL`, upsert and delete have an order
+//! column, and a plain JSON route has a topic and the identity of its events.
 
+use crate::format::Format;
 use crate::matching::Matcher;
+use crate::schema::RouteSchema;
 use crate::types::{ColumnSource, ColumnType, Mode};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The columns of the built-in events table that identify an event; the key of a route without columns.
 pub const EVENT_IDENTITY: [&str; 2] = ["source", "id"];
@@ -77,26 +79,18 @@ impl Column {
     }
 }
 
-/// What decides which of two versions of a row an upsert keeps: the later one wins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VersionOrder {
-    /// The named column (`order = "..."`).
-    Column(String),
-    /// The event's `time` attribute (no `order` given).
-    EventTime,
-}
-
 /// One route: which events it takes, the table they go to, and how they are written.
 #[derive(Debug, Clone)]
 pub struct Route {
     pub(crate) name: String,
     pub(crate) matcher: Matcher,
+    pub(crate) format: Format,
     pub(crate) table: Table,
     pub(crate) mode: Mode,
     pub(crate) key: Vec<String>,
-    pub(crate) order: Option<VersionOrder>,
+    pub(crate) order: Option<String>,
     pub(crate) delete_types: Vec<String>,
-    pub(crate) schema: Option<PathBuf>,
+    pub(crate) schema: Option<RouteSchema>,
     pub(crate) columns: Vec<Column>,
 }
 
@@ -111,10 +105,18 @@ impl Route {
         &self.matcher
     }
 
-    /// Whether an event read from `topic` with this `type` and `source` is one this route takes by its
-    /// own criteria (the fallback takes more: see [`Pipeline::route_for`](crate::Pipeline::route_for)).
+    /// Whether a CloudEvent read from `topic` with this `type` and `source` is one this route takes by
+    /// its own criteria (the fallback takes more: see [`Pipeline::route_for`](crate::Pipeline::route_for)).
+    /// Never for a plain JSON route: its records are no CloudEvents.
     pub fn matches(&self, topic: &str, event_type: &str, source: &str) -> bool {
-        self.matcher.matches(topic, event_type, source)
+        matches!(self.format, Format::CloudEvents)
+            && self.matcher.matches(topic, event_type, source)
+    }
+
+    /// What its Kafka records are: CloudEvents, or plain JSON and where the event's id and source come
+    /// from.
+    pub fn format(&self) -> &Format {
+        &self.format
     }
 
     /// The table it writes.
@@ -133,9 +135,11 @@ impl Route {
         &self.key
     }
 
-    /// For upsert, what orders versions; `None` for append and delete.
-    pub fn order(&self) -> Option<&VersionOrder> {
-        self.order.as_ref()
+    /// For upsert and delete: the declared column that orders versions of a row. The later version
+    /// wins, and a delete never removes a row newer than itself. `order = "..."`, else the first column
+    /// fed from `/time`; never nullable. `None` for append.
+    pub fn order_column(&self) -> Option<&str> {
+        self.order.as_deref()
     }
 
     /// For delete, the event types that delete; empty means every event the route takes deletes.
@@ -149,10 +153,10 @@ impl Route {
             && (self.delete_types.is_empty() || self.delete_types.iter().any(|t| t == event_type))
     }
 
-    /// The JSON Schema file its events are checked against, resolved against the pipeline file's
-    /// directory. Not read here.
+    /// The JSON Schema file its events' data is checked against, resolved against the pipeline file's
+    /// directory. See [`Route::has_schema`] and [`Route::check_data`].
     pub fn schema(&self) -> Option<&Path> {
-        self.schema.as_deref()
+        self.schema.as_ref().map(|schema| schema.path.as_path())
     }
 
     /// The declared columns, in file order; empty for the built-in events table.

@@ -227,24 +227,60 @@ impl FromStr for ColumnSource {
             "expected a JSON pointer into the event such as /data/..., /time or /source, or one of {}",
             facts.join(", ")
         );
-        if !text.starts_with('/') {
-            return Err(format!("unknown source \"{text}\"; {expected}"));
+        match check_pointer(text) {
+            Ok(()) => Ok(Self::Pointer(text.to_owned())),
+            Err(PointerProblem::NotAPointer) => {
+                Err(format!("unknown source \"{text}\"; {expected}"))
+            }
+            Err(PointerProblem::NamesNothing) => {
+                Err(format!("\"{text}\" names no event attribute; {expected}"))
+            }
+            Err(problem @ PointerProblem::BareTilde) => Err(problem.message(text)),
         }
-        if text.split('/').nth(1).is_none_or(str::is_empty) {
-            return Err(format!("\"{text}\" names no event attribute; {expected}"));
-        }
-        // RFC 6901: `~` only as the escapes `~0` and `~1`.
-        let mut rest = text;
-        while let Some(at) = rest.find('~') {
-            rest = &rest[at + 1..];
-            if !(rest.starts_with('0') || rest.starts_with('1')) {
-                return Err(format!(
-                    "\"{text}\" has a bare ~; in a JSON pointer write ~0 for ~ and ~1 for /"
-                ));
+    }
+}
+
+/// Why a text is not a JSON pointer (RFC 6901) that names a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PointerProblem {
+    /// It does not start with `/`.
+    NotAPointer,
+    /// Its first reference token is empty (`/`, `//x`).
+    NamesNothing,
+    /// A `~` that is not the escape `~0` or `~1`.
+    BareTilde,
+}
+
+impl PointerProblem {
+    /// What is wrong with `text`, without what is expected instead.
+    pub(crate) fn message(self, text: &str) -> String {
+        match self {
+            Self::NotAPointer => format!("\"{text}\" is not a JSON pointer (it must start with /)"),
+            Self::NamesNothing => format!("\"{text}\" names no member"),
+            Self::BareTilde => {
+                format!("\"{text}\" has a bare ~; in a JSON pointer write ~0 for ~ and ~1 for /")
             }
         }
-        Ok(Self::Pointer(text.to_owned()))
     }
+}
+
+/// Whether `text` is a JSON pointer whose first token names a member.
+pub(crate) fn check_pointer(text: &str) -> Result<(), PointerProblem> {
+    if !text.starts_with('/') {
+        return Err(PointerProblem::NotAPointer);
+    }
+    if text.split('/').nth(1).is_none_or(str::is_empty) {
+        return Err(PointerProblem::NamesNothing);
+    }
+    // RFC 6901: `~` only as the escapes `~0` and `~1`.
+    let mut rest = text;
+    while let Some(at) = rest.find('~') {
+        rest = &rest[at + 1..];
+        if !(rest.starts_with('0') || rest.starts_with('1')) {
+            return Err(PointerProblem::BareTilde);
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Display for ColumnSource {

@@ -2,11 +2,12 @@
 //! reported at the value that breaks it, with the route's (and column's) name.
 
 use crate::PipelineError;
-use crate::columns::declared;
 use crate::file::{FileDoc, RouteDoc};
+use crate::format::Format;
 use crate::matching::{Glob, Matcher};
 use crate::names::{check_route_name, check_topic, parse_table};
-use crate::route::{Route, VersionOrder};
+use crate::route::Route;
+use crate::schema::RouteSchema;
 use crate::span::Location;
 use crate::types::Mode;
 use std::ops::Range;
@@ -58,12 +59,22 @@ pub(crate) fn pipeline(
         routes.push(route);
         name_spans.push(span);
     }
+    cx.json_topics(&doc.route, &routes)?;
     let fallback = match fallback {
         None => None,
         Some(name) => match routes
             .iter()
             .position(|route| &route.name == name.get_ref())
         {
+            Some(index) if matches!(routes[index].format, Format::Json(_)) => {
+                return Err(cx.error(
+                    &name.span(),
+                    format!(
+                        "fallback, route: route \"{}\" reads plain JSON (format = \"json\"); the fallback takes the CloudEvents no route matches, so name a CloudEvents route",
+                        name.get_ref()
+                    ),
+                ));
+            }
             Some(index) => Some(index),
             None => {
                 let names: Vec<&str> = routes.iter().map(|route| route.name.as_str()).collect();
@@ -159,6 +170,7 @@ impl Cx<'_> {
             .as_ref()
             .map(|value| glob(value, "source"))
             .transpose()?;
+        let format = self.format(&label, doc, matcher.topic.as_deref())?;
         if matcher.is_empty() && fallback != Some(name.get_ref()) {
             return Err(fail(&name.span(), "matches no event; expected at least one of type, source and topic (only the [fallback] route may have none)".to_owned()));
         }
@@ -192,21 +204,7 @@ impl Cx<'_> {
         }
 
         let key = self.key(&label, doc, mode, &mode_span, &whole, &columns)?;
-        let order = match (&doc.order, mode) {
-            (Some(order), Mode::Upsert) => {
-                declared(&columns, order)
-                    .map_err(|message| fail(&order.span(), format!("order: {message}")))?;
-                Some(VersionOrder::Column(order.get_ref().clone()))
-            }
-            (Some(order), _) => {
-                return Err(fail(
-                    &order.span(),
-                    format!("order: only for mode = \"upsert\"; this route's mode is {mode}"),
-                ));
-            }
-            (None, Mode::Upsert) => Some(VersionOrder::EventTime),
-            (None, _) => None,
-        };
+        let order = self.order(&label, doc, mode, &mode_span, &columns)?;
         let delete_types = match (&doc.delete_types, mode) {
             (Some(types), Mode::Delete) => {
                 let mut out = Vec::with_capacity(types.get_ref().len());
@@ -236,12 +234,17 @@ impl Cx<'_> {
                         .to_owned(),
                 ));
             }
-            Some(schema) => Some(base.join(schema.get_ref())),
+            Some(schema) => Some(RouteSchema {
+                path: base.join(schema.get_ref()),
+                at: self.at(&schema.span()),
+                validator: None,
+            }),
             None => None,
         };
         Ok(Route {
             name: name.get_ref().clone(),
             matcher,
+            format,
             table,
             mode,
             key,

@@ -99,27 +99,7 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
             .chunks(args.batch)
             .map(|c| serde_json::Value::Array(c.to_vec()).to_string())
             .collect();
-        let start = Instant::now();
-        let statuses: Vec<u16> = futures::stream::iter(bodies)
-            .map(|body| {
-                let (client, url) = (client.clone(), url.clone());
-                async move {
-                    client
-                        .post(&url)
-                        .header("content-type", "application/cloudevents-batch+json")
-                        .body(body)
-                        .send()
-                        .await
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0)
-                }
-            })
-            .buffer_unordered(args.concurrency)
-            .collect()
-            .await;
-        http.push(start.elapsed());
-        let failed = statuses.iter().filter(|s| **s != 202).count();
-        anyhow::ensure!(failed == 0, "{failed} requests were not acknowledged");
+        http.push(post_all(&client, &url, bodies, args.concurrency).await?);
     }
     let _ = stop_tx.send(true);
     server.await??;
@@ -140,7 +120,36 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_ready(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+/// Posts every body as a batch of CloudEvents, `concurrency` in flight; the time until all were answered,
+/// which must all be `202`.
+pub(super) async fn post_all(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: Vec<String>,
+    concurrency: usize,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let statuses: Vec<u16> = futures::stream::iter(bodies)
+        .map(|body| async move {
+            client
+                .post(url)
+                .header("content-type", "application/cloudevents-batch+json")
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let took = start.elapsed();
+    let failed = statuses.iter().filter(|s| **s != 202).count();
+    anyhow::ensure!(failed == 0, "{failed} requests were not acknowledged");
+    Ok(took)
+}
+
+pub(super) async fn wait_ready(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let ready = url.replace("/v1/events", "/readyz");
     for _ in 0..100 {
         if client

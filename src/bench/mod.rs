@@ -3,9 +3,11 @@
 
 mod control;
 mod ingest;
+mod ingest_schema;
 mod plot;
 mod profile;
 mod sink;
+mod sink_routes;
 
 use clap::{Args, Subcommand};
 use pacer_stack::{PostgresOptions, PrivatePostgres};
@@ -22,8 +24,14 @@ pub struct BenchArgs {
 enum Which {
     /// Rows/s the worker writes into `events`, against `psql \copy` of the same rows into the same table.
     Sink(sink::SinkArgs),
+    /// Rows/s the worker writes through a pipeline file's typed `append` and `upsert` routes, against
+    /// `psql \copy` of rows of the same shape into the same table.
+    Routes(sink_routes::RoutesArgs),
     /// Events/s acknowledged by `POST /v1/events` in batches, against a plain rdkafka producer.
     Ingest(ingest::IngestBenchArgs),
+    /// Events/s acknowledged by `POST /v1/events` when their route has a JSON Schema, against the same
+    /// requests to an ingest without a pipeline file.
+    IngestSchema(ingest_schema::IngestSchemaArgs),
     /// How many simulated workers one control plane serves at a report rate: report-to-push latency, CPU
     /// and memory, step by step until the p99 passes a limit.
     Control(control::ControlBenchArgs),
@@ -36,6 +44,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         Which::Sink(a) => sink::run(a).await,
         Which::Ingest(a) => ingest::run(a).await,
+        Which::Routes(a) => sink_routes::run(a).await,
+        Which::IngestSchema(a) => ingest_schema::run(a).await,
         Which::Profile(a) => profile::run(a).await,
         Which::Control(a) => control::run(a).await,
     }

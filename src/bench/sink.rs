@@ -52,7 +52,7 @@ fn records(n: usize, round: usize) -> Vec<OwnedMessage> {
         .collect()
 }
 
-fn batches(records: Vec<OwnedMessage>, size: usize) -> Vec<Batch> {
+pub(super) fn batches(records: Vec<OwnedMessage>, size: usize) -> Vec<Batch> {
     let settings = Settings {
         interval: Duration::from_secs(1),
         max_rows: size as u64,
@@ -119,7 +119,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         let start = Instant::now();
         let mut in_flight: Option<tokio::task::JoinHandle<Result<(), sqlx::Error>>> = None;
         for batch in &batches {
-            let t = transform(batch, OffsetDateTime::now_utc());
+            let t = transform(batch, sink.routes(), OffsetDateTime::now_utc());
             if let Some(previous) = in_flight.take() {
                 previous.await??;
             }
@@ -139,7 +139,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         truncate(&pool).await?;
         let transformed: Vec<_> = batches
             .iter()
-            .map(|b| transform(b, OffsetDateTime::now_utc()))
+            .map(|b| transform(b, sink.routes(), OffsetDateTime::now_utc()))
             .collect();
         let start = Instant::now();
         for t in &transformed {
@@ -156,7 +156,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         let start = Instant::now();
         let transformed: Vec<_> = batches
             .iter()
-            .map(|b| transform(b, OffsetDateTime::now_utc()))
+            .map(|b| transform(b, sink.routes(), OffsetDateTime::now_utc()))
             .collect();
         transform_only.push(start.elapsed());
         let start = Instant::now();
@@ -168,8 +168,8 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         // The reference: psql \copy of the same rows (the COPY text the worker sends) into the same table.
         truncate(&pool).await?;
         let mut text = Vec::new();
-        for t in &transformed {
-            text.extend_from_slice(t.events.as_bytes());
+        for table in transformed.iter().flat_map(|t| &t.tables) {
+            text.extend_from_slice(table.rows.as_bytes());
         }
         std::fs::write(file.path(), &text)?;
         let start = Instant::now();
@@ -211,7 +211,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         records(SMALL_BATCH * SMALL_WRITES, args.rounds),
         SMALL_BATCH,
     ) {
-        let t = transform(&batch, OffsetDateTime::now_utc());
+        let t = transform(&batch, sink.routes(), OffsetDateTime::now_utc());
         let start = Instant::now();
         sink.write(&t).await?;
         small_writes.push(start.elapsed());

@@ -4,7 +4,10 @@ use super::KafkaArgs;
 use crate::duration::parse_duration;
 use anyhow::Context;
 use clap::Args;
+use pacer_pipeline::Pipeline;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -23,19 +26,47 @@ pub struct IngestArgs {
     /// How long the broker may take to acknowledge a request's events before it fails with 503.
     #[arg(long, env = "PACER_DELIVERY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub delivery_timeout: Duration,
+    /// A pipeline file (pacer.toml): an event whose route has a JSON Schema is refused (422) unless its
+    /// data matches it. Without one, no data is checked.
+    #[arg(long, env = "PACER_PIPELINE")]
+    pub pipeline: Option<PathBuf>,
 }
 
 impl IngestArgs {
-    pub fn config(&self) -> pacer_ingest::IngestConfig {
+    /// The settings, with the pipeline file read and its schemas compiled.
+    pub fn config(&self) -> anyhow::Result<pacer_ingest::IngestConfig> {
         let mut config = pacer_ingest::IngestConfig::new(&self.kafka.brokers, &self.kafka.topic);
         config.max_body_bytes = self.max_body_bytes;
         config.delivery_timeout = self.delivery_timeout;
         config.max_in_flight = self.max_in_flight;
-        config
+        if let Some(path) = &self.pipeline {
+            let pipeline = Pipeline::from_file(path)?;
+            check_topic(&pipeline, &self.kafka.topic)?;
+            let schemas = pipeline.routes().iter().filter(|r| r.has_schema()).count();
+            tracing::info!(pipeline = %path.display(), schemas, "ingest checks event data against the pipeline's schemas");
+            config.pipeline = Some(Arc::new(pipeline));
+        }
+        Ok(config)
+    }
+}
+
+/// Ingest produces CloudEvents: a topic the pipeline reads as plain JSON would turn them into JSON records.
+fn check_topic(pipeline: &Pipeline, topic: &str) -> anyhow::Result<()> {
+    match pipeline
+        .json_route_for_topic(topic)
+        .and_then(|index| pipeline.routes().get(index))
+    {
+        Some(route) => anyhow::bail!(
+            "the pipeline's route \"{}\" reads topic \"{topic}\" as plain JSON (format = \"json\"), but ingest produces CloudEvents to it; give ingest another --topic",
+            route.name()
+        ),
+        None => Ok(()),
     }
 }
 
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
+    // The pipeline file first: a mistake in it stops ingest before it listens.
+    let mut config = args.config()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -44,7 +75,6 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
-    let mut config = args.config();
     let registry = pacer_telemetry::registry()?;
     config.metrics.register(&registry)?;
     config.registry = Some(registry);

@@ -1,9 +1,13 @@
 //! `pacer load`: post generated CloudEvents to ingest, with a progress bar of the achieved rate and errors.
+//! With `--pipeline`, the events fit the routes of a pipeline file.
 
 use crate::duration::parse_duration;
-use crate::load::{LoadPlan, LoadStats, Profile, generate};
+use crate::load::{Events, LoadPlan, LoadStats, Profile, RoutedLoad, generate_events};
+use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use pacer_pipeline::Pipeline;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,13 @@ pub struct LoadArgs {
     /// Requests in flight at most.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// A pipeline file (pacer.toml): post events that fit its routes, one route after the other, instead
+    /// of the generic events.
+    #[arg(long, env = "PACER_PIPELINE")]
+    pub pipeline: Option<PathBuf>,
+    /// The Kafka topic ingest writes to: with --pipeline, routes that read another topic get no events.
+    #[arg(long, env = "PACER_TOPIC", default_value = "events")]
+    pub topic: String,
 }
 
 impl LoadArgs {
@@ -47,8 +58,35 @@ impl LoadArgs {
     }
 }
 
+/// The events a pipeline file's routes take, as posted to an ingest writing `topic`; says which routes no
+/// event reaches.
+pub fn routed_events(path: &Path, topic: &str) -> anyhow::Result<Events> {
+    let pipeline = Pipeline::from_file(path)?;
+    let load = RoutedLoad::new(&pipeline, topic)
+        .with_context(|| format!("{}: nothing to load", path.display()))?;
+    for skipped in load.skipped() {
+        tracing::warn!(
+            route = %skipped.route,
+            "the load makes no events for route {}: {}",
+            skipped.route,
+            skipped.reason
+        );
+    }
+    let routes: Vec<&str> = load.routes().collect();
+    tracing::info!(
+        pipeline = %path.display(),
+        routes = %routes.join(", "),
+        "the load makes events for each route in turn"
+    );
+    Ok(Events::Routed(Arc::new(load)))
+}
+
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let plan = args.plan();
+    let events = match &args.pipeline {
+        Some(path) => routed_events(path, &args.topic)?,
+        None => Events::Generic,
+    };
     let total = plan.profile.total();
     let stats = Arc::new(LoadStats::default());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -64,7 +102,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     let start = Instant::now();
-    let task = tokio::spawn(generate(plan, stats.clone(), stop));
+    let task = tokio::spawn(generate_events(plan, events, stats.clone(), stop));
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     while !task.is_finished() {
         tick.tick().await;

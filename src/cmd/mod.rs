@@ -1,9 +1,11 @@
 //! The command line: one module per subcommand.
 
 mod control;
+mod dead_letters;
 mod ingest;
 mod load;
 mod sim;
+mod tables;
 mod token;
 mod tui;
 mod up;
@@ -46,6 +48,10 @@ enum Command {
     Tui(tui::TuiArgs),
     /// Print an admin token that expires, issued from the admin secret (for scripts and operators).
     Token(token::TokenArgs),
+    /// Plan or apply the DDL that gives every route of the pipeline file its table (additive only).
+    Tables(tables::TablesArgs),
+    /// List the records that did not become rows, or replay them through the routes once fixed.
+    DeadLetters(dead_letters::DeadLettersArgs),
     /// Simulate workers under a load profile with every batch-sizing policy, side by side (no I/O).
     Sim(sim::SimArgs),
     /// Measure throughput against a physical reference in the same run.
@@ -182,6 +188,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tui(args) => tui::run(args).await,
         Command::Sim(args) => sim::run(args),
         Command::Token(args) => token::run(args),
+        Command::Tables(args) => tables::run(args).await,
+        Command::DeadLetters(args) => dead_letters::run(args).await,
         Command::Bench(args) => crate::bench::run(args).await,
     }
 }

@@ -37,6 +37,11 @@ pub struct WorkerArgs {
     pub metrics: crate::metrics::MetricsArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    /// The topics to consume, comma-separated, in place of the one --topic: each a topic name, or a regex if
+    /// it starts with `^` (`--topics orders,^shop\..*`). A regex also takes in topics created later, within
+    /// librdkafka's metadata refresh (5 min). A regex with a comma in it goes alone in --topic.
+    #[arg(long, env = "PACER_TOPICS", value_delimiter = ',', value_parser = parse_topic)]
+    pub topics: Vec<String>,
     #[command(flatten)]
     pub batch: BatchArgs,
     /// PostgreSQL URL of the pipeline's database.
@@ -54,14 +59,30 @@ pub struct WorkerArgs {
     pub session_timeout: Duration,
     #[command(flatten)]
     pub control: ControlLinkArgs,
+    /// A pipeline file (pacer.toml): routes that send each event to its own table. Without one, every event
+    /// goes to the built-in `events` table. Each route's table must match it (see `pacer tables`).
+    #[arg(long, env = "PACER_PIPELINE")]
+    pub pipeline: Option<PathBuf>,
 }
 
 /// Where `pacer worker` serves its metrics unless told otherwise (the next free port if taken).
 const METRICS_DEFAULT: &str = "127.0.0.1:9471";
 
+/// One entry of --topics, spaces around it dropped.
+fn parse_topic(entry: &str) -> Result<String, pacer_worker::TopicError> {
+    let entry = entry.trim();
+    pacer_worker::check_topic(entry)?;
+    Ok(entry.to_owned())
+}
+
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let mut config =
         pacer_worker::WorkerConfig::new(&args.kafka.brokers, &args.kafka.topic, &args.database_url);
+    if !args.topics.is_empty() {
+        config = config.with_topics(args.topics);
+    }
+    // Before anything starts: --topic is not checked by clap (`ingest` and `load` share it).
+    pacer_worker::check_topics(&config.topics)?;
     config.group = args.group;
     config.settings = args.batch.settings();
     config.session_timeout = args.session_timeout;
@@ -69,6 +90,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         config.worker_id = id;
     }
     config.control = args.control.link();
+    if let Some(path) = &args.pipeline {
+        let pipeline = pacer_pipeline::Pipeline::from_file(path)?;
+        config.routes = std::sync::Arc::new(pacer_worker::Routes::new(pipeline));
+    }
     let registry = pacer_telemetry::registry()?;
     config.metrics.register(&registry)?;
     let (settings, _) = pacer_worker::SettingsHandle::new(config.settings);

@@ -4,7 +4,7 @@ use pacer_batch::{Flush, Settings};
 use rdkafka::message::{Message, OwnedMessage};
 use std::collections::BTreeMap;
 
-/// The highest offset seen in a partition during this batch, and the ownership epoch it was read under.
+/// The highest offset seen in a (topic, partition) during this batch, and the ownership epoch it was read under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionMark {
     /// The assignment epoch of the partition when its first record of the batch arrived.
@@ -19,7 +19,8 @@ pub struct Batch {
     settings: Settings,
     records: Vec<OwnedMessage>,
     bytes: usize,
-    marks: BTreeMap<i32, PartitionMark>,
+    /// By topic, then partition: a record's topic is looked up without copying it.
+    marks: BTreeMap<String, BTreeMap<i32, PartitionMark>>,
 }
 
 impl Batch {
@@ -33,12 +34,15 @@ impl Batch {
         }
     }
 
-    /// Adds a record read under ownership `epoch` of its partition; returns the reason to close the batch now,
-    /// if a size limit is reached.
+    /// Adds a record read under ownership `epoch` of its (topic, partition); returns the reason to close the
+    /// batch now, if a size limit is reached.
     pub fn push(&mut self, record: OwnedMessage, epoch: u64) -> Option<Flush> {
         self.bytes += record.payload().map_or(0, <[u8]>::len) + record.key().map_or(0, <[u8]>::len);
-        let mark = self
-            .marks
+        let partitions = match self.marks.get_mut(record.topic()) {
+            Some(partitions) => partitions,
+            None => self.marks.entry(record.topic().to_owned()).or_default(),
+        };
+        let mark = partitions
             .entry(record.partition())
             .or_insert(PartitionMark {
                 epoch,
@@ -80,9 +84,18 @@ impl Batch {
         self.bytes
     }
 
-    /// Per partition: the epoch it was read under and its highest offset.
-    pub fn marks(&self) -> &BTreeMap<i32, PartitionMark> {
-        &self.marks
+    /// Per (topic, partition), in that order: the epoch it was read under and its highest offset.
+    pub fn marks(&self) -> impl Iterator<Item = (&str, i32, PartitionMark)> + '_ {
+        self.marks.iter().flat_map(|(topic, partitions)| {
+            partitions
+                .iter()
+                .map(move |(&partition, &mark)| (topic.as_str(), partition, mark))
+        })
+    }
+
+    /// The mark of one (topic, partition), if the batch holds a record of it.
+    pub fn mark(&self, topic: &str, partition: i32) -> Option<PartitionMark> {
+        self.marks.get(topic)?.get(&partition).copied()
     }
 }
 
@@ -93,10 +106,14 @@ mod tests {
     use std::time::Duration;
 
     fn record(partition: i32, offset: i64, size: usize) -> OwnedMessage {
+        record_of("t", partition, offset, size)
+    }
+
+    fn record_of(topic: &str, partition: i32, offset: i64, size: usize) -> OwnedMessage {
         OwnedMessage::new(
             Some(vec![b'x'; size]),
             None,
-            "t".into(),
+            topic.into(),
             Timestamp::NotAvailable,
             partition,
             offset,
@@ -110,6 +127,10 @@ mod tests {
             max_rows,
             max_bytes,
         }
+    }
+
+    fn mark(epoch: u64, last_offset: i64) -> PartitionMark {
+        PartitionMark { epoch, last_offset }
     }
 
     #[test]
@@ -134,20 +155,31 @@ mod tests {
         batch.push(record(1, 7, 1), 3);
         batch.push(record(2, 4, 1), 5);
         batch.push(record(1, 9, 1), 4);
-        assert_eq!(
-            batch.marks()[&1],
-            PartitionMark {
-                epoch: 3,
-                last_offset: 9
-            }
-        );
-        assert_eq!(
-            batch.marks()[&2],
-            PartitionMark {
-                epoch: 5,
-                last_offset: 4
-            }
-        );
+        assert_eq!(batch.mark("t", 1), Some(mark(3, 9)));
+        assert_eq!(batch.mark("t", 2), Some(mark(5, 4)));
+        assert_eq!(batch.mark("t", 0), None);
         assert_eq!(batch.len(), 3);
+    }
+
+    #[test]
+    fn the_same_partition_number_of_two_topics_has_two_marks() {
+        let mut batch = Batch::new(settings(100, 1_000));
+        batch.push(record_of("orders", 0, 12, 1), 2);
+        batch.push(record_of("clicks", 0, 3, 1), 7);
+        batch.push(record_of("orders", 0, 15, 1), 9);
+        batch.push(record_of("clicks", 1, 40, 1), 8);
+        batch.push(record_of("clicks", 0, 2, 1), 9);
+        assert_eq!(batch.mark("orders", 0), Some(mark(2, 15)));
+        assert_eq!(batch.mark("clicks", 0), Some(mark(7, 3)));
+        assert_eq!(batch.mark("orders", 1), None);
+        let marks: Vec<(&str, i32, PartitionMark)> = batch.marks().collect();
+        assert_eq!(
+            marks,
+            [
+                ("clicks", 0, mark(7, 3)),
+                ("clicks", 1, mark(8, 40)),
+                ("orders", 0, mark(2, 15)),
+            ]
+        );
     }
 }

@@ -241,6 +241,7 @@ mod tests {
             partition_lag: Vec::new(),
             e2e_p50: None,
             e2e_max: None,
+            routes: Vec::new(),
         }
     }
 

@@ -84,7 +84,11 @@ impl Collector {
             if !batch.is_empty() {
                 self.batch_no += 1;
                 let t0 = Instant::now();
-                let transformed = transform(&batch, OffsetDateTime::now_utc());
+                let transformed = transform(
+                    &batch,
+                    self.finisher.sink.routes(),
+                    OffsetDateTime::now_utc(),
+                );
                 let ready = Ready {
                     batch_no: self.batch_no,
                     batch,

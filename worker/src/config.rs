@@ -1,8 +1,10 @@
 //! The worker's settings: what it consumes, where it writes, and the control plane it attaches to.
 
+use crate::rows::Routes;
 use crate::worker_id::default_worker_id;
 use pacer_batch::Settings;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a worker needs to run; the binary fills it from flags and environment.
@@ -10,8 +12,9 @@ use std::time::Duration;
 pub struct WorkerConfig {
     /// Kafka bootstrap servers.
     pub brokers: String,
-    /// The topic to consume.
-    pub topic: String,
+    /// The topics to consume, at least one: each a topic name, or a regex if it starts with `^` (librdkafka's
+    /// subscription syntax), which takes in every matching topic. See [`crate::check_topics`].
+    pub topics: Vec<String>,
     /// The consumer group.
     pub group: String,
     /// PostgreSQL URL.
@@ -26,10 +29,13 @@ pub struct WorkerConfig {
     pub control: Option<ControlLink>,
     /// The process's worker metrics (shared by every worker of the process).
     pub metrics: crate::WorkerMetrics,
+    /// The routes of the pipeline file; without one, every event goes to the built-in `events` table.
+    pub routes: Arc<Routes>,
 }
 
 impl WorkerConfig {
-    /// Defaults that suit a local stack.
+    /// Defaults that suit a local stack, consuming one topic (a name, or a `^` regex); see [`Self::with_topics`]
+    /// for several.
     pub fn new(
         brokers: impl Into<String>,
         topic: impl Into<String>,
@@ -37,7 +43,7 @@ impl WorkerConfig {
     ) -> Self {
         Self {
             brokers: brokers.into(),
-            topic: topic.into(),
+            topics: vec![topic.into()],
             group: "pacer".into(),
             database_url: database_url.into(),
             worker_id: default_worker_id(),
@@ -45,7 +51,15 @@ impl WorkerConfig {
             session_timeout: Duration::from_secs(6),
             control: None,
             metrics: crate::WorkerMetrics::new(),
+            routes: Arc::new(Routes::default()),
         }
+    }
+
+    /// Consumes `topics` (names, or `^` regexes) instead of the topic given to [`Self::new`].
+    #[must_use]
+    pub fn with_topics<T: Into<String>>(mut self, topics: impl IntoIterator<Item = T>) -> Self {
+        self.topics = topics.into_iter().map(Into::into).collect();
+        self
     }
 }
 

@@ -1,5 +1,5 @@
 //! The worker's Kafka consumer: a group member that commits by hand, only offsets whose records PostgreSQL
-//! has committed, and that keeps each partition's ownership epoch and lag in its context.
+//! has committed, and that keeps each (topic, partition)'s ownership epoch and lag in its context.
 
 use crate::config::WorkerConfig;
 use crate::ownership::OwnershipContext;

@@ -4,6 +4,13 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// A position in a [`CopyText`] at the start of a row.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    len: usize,
+    rows: usize,
+}
+
 /// Builds the text of a `COPY ... FROM STDIN` stream, one row at a time.
 #[derive(Debug, Default)]
 pub struct CopyText {
@@ -77,6 +84,21 @@ impl CopyText {
         self.separator();
         self.buf.push_str("\\N");
         self
+    }
+
+    /// Where the stream is now, to take back a row that could not be completed.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            len: self.buf.len(),
+            rows: self.row_ends.len(),
+        }
+    }
+
+    /// Takes back everything written since `mark` (a row half-written when one of its values failed).
+    pub fn rollback(&mut self, mark: Mark) {
+        self.buf.truncate(mark.len);
+        self.row_ends.truncate(mark.rows);
+        self.first_in_row = true;
     }
 
     /// Ends the row.

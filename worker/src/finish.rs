@@ -42,7 +42,6 @@ pub(crate) enum Written {
 pub(crate) struct Finisher {
     pub(crate) metrics: crate::WorkerMetrics,
     pub(crate) worker_id: String,
-    pub(crate) topic: String,
     pub(crate) consumer: Kafka,
     pub(crate) sink: Sink,
     pub(crate) stop: watch::Receiver<bool>,
@@ -110,6 +109,7 @@ impl Finisher {
             partition_lag: self.consumer.context().lag(),
             e2e_p50,
             e2e_max,
+            routes: crate::report::route_counts(self.sink.routes(), &outcome, &transformed.dead),
         };
         self.metrics.batch(
             &report,
@@ -184,10 +184,10 @@ impl Finisher {
         }
     }
 
-    /// Commits the next offset of every partition in the batch that this worker still owns under the same
-    /// assignment; a partition lost (or lost and regained) meanwhile is left to its new owner.
+    /// Commits the next offset of every (topic, partition) in the batch that this worker still owns under the
+    /// same assignment; one lost (or lost and regained) meanwhile is left to its new owner.
     async fn commit(&self, batch: &Batch) {
-        let offsets = offsets_to_commit(batch, self.consumer.context(), &self.topic);
+        let offsets = offsets_to_commit(batch, self.consumer.context());
         if offsets.count() == 0 {
             return;
         }

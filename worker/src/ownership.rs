@@ -1,6 +1,8 @@
-//! Which partitions this worker owns, with an epoch per assignment, kept up to date by the rebalance callbacks.
-//! A batch commits a partition's offset only if the partition's epoch has not changed since the batch read it,
-//! so a worker never commits for a partition it lost, even if it got it back in between.
+//! Which (topic, partition)s this worker owns, with an epoch per assignment, kept up to date by the rebalance
+//! callbacks. A batch commits a (topic, partition)'s offset only if its epoch has not changed since the batch
+//! read it, so a worker never commits for a partition it lost, even if it got it back in between. Partitions
+//! are always named with their topic: partition 0 of one topic and partition 0 of another are owned, lost and
+//! committed independently, whether the worker subscribed to them by name or by a `^` regex.
 //!
 //! The check runs just before the commit, and a rebalance can land between the two. Such a commit carries only
 //! offsets of rows already durable in PostgreSQL, so at worst it moves a group offset back and the new owner
@@ -16,15 +18,27 @@ use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 struct Owned {
-    epochs: HashMap<(String, i32), u64>,
+    /// The epoch of each owned partition, by topic then partition: looked up for every record, without
+    /// copying its topic.
+    epochs: HashMap<String, HashMap<i32, u64>>,
     next_epoch: u64,
-    /// Consumer lag and end offset per partition, from librdkafka's latest statistics.
-    lag: HashMap<i32, PartitionLag>,
+    /// Consumer lag and end offset per (topic, partition), from librdkafka's latest statistics.
+    lag: HashMap<(String, i32), PartitionLag>,
 }
 
-/// How far behind one partition is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Owned {
+    fn owns(&self, topic: &str, partition: i32) -> bool {
+        self.epochs
+            .get(topic)
+            .is_some_and(|partitions| partitions.contains_key(&partition))
+    }
+}
+
+/// How far behind one (topic, partition) is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionLag {
+    /// The topic.
+    pub topic: String,
     /// The partition.
     pub partition: i32,
     /// Records between the committed offset and the end of the partition.
@@ -50,30 +64,34 @@ impl OwnershipContext {
         }
     }
 
-    /// The current epoch of a partition, or `None` if this worker does not own it.
+    /// The current epoch of a partition of `topic`, or `None` if this worker does not own it.
     pub fn epoch(&self, topic: &str, partition: i32) -> Option<u64> {
-        self.lock()
-            .epochs
-            .get(&(topic.to_owned(), partition))
-            .copied()
+        self.lock().epochs.get(topic)?.get(&partition).copied()
     }
 
-    /// The partitions owned now, in order.
-    pub fn partitions(&self) -> Vec<i32> {
-        let mut partitions: Vec<i32> = self.lock().epochs.keys().map(|(_, p)| *p).collect();
+    /// The (topic, partition)s owned now, in order.
+    pub fn partitions(&self) -> Vec<(String, i32)> {
+        let mut partitions: Vec<(String, i32)> = self
+            .lock()
+            .epochs
+            .iter()
+            .flat_map(|(topic, partitions)| partitions.keys().map(|&p| (topic.clone(), p)))
+            .collect();
         partitions.sort_unstable();
         partitions
     }
 
-    /// The consumer lag of each owned partition, from the latest statistics (refreshed every second).
+    /// The consumer lag of each owned (topic, partition), in order, from the latest statistics (refreshed
+    /// every second).
     pub fn lag(&self) -> Vec<PartitionLag> {
         let owned = self.lock();
         let mut lag: Vec<PartitionLag> = owned
-            .epochs
-            .keys()
-            .filter_map(|(_, p)| owned.lag.get(p).copied())
+            .lag
+            .values()
+            .filter(|l| owned.owns(&l.topic, l.partition))
+            .cloned()
             .collect();
-        lag.sort_unstable_by_key(|l| l.partition);
+        lag.sort_unstable_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         lag
     }
 
@@ -84,27 +102,42 @@ impl OwnershipContext {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn assign(&self, list: &TopicPartitionList) {
+    /// Owns the partitions of `list`, each under a new epoch.
+    pub(crate) fn assign(&self, list: &TopicPartitionList) {
         let mut owned = self.lock();
         for element in list.elements() {
             owned.next_epoch += 1;
             let epoch = owned.next_epoch;
             owned
                 .epochs
-                .insert((element.topic().to_owned(), element.partition()), epoch);
+                .entry(element.topic().to_owned())
+                .or_default()
+                .insert(element.partition(), epoch);
         }
-        tracing::info!(partitions = ?list.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions assigned");
+        tracing::info!(partitions = ?named(list), "partitions assigned");
     }
 
-    fn revoke(&self, list: &TopicPartitionList) {
+    /// Lets go of the partitions of `list`.
+    pub(crate) fn revoke(&self, list: &TopicPartitionList) {
         let mut owned = self.lock();
         for element in list.elements() {
-            owned
-                .epochs
-                .remove(&(element.topic().to_owned(), element.partition()));
+            if let Some(partitions) = owned.epochs.get_mut(element.topic()) {
+                partitions.remove(&element.partition());
+                if partitions.is_empty() {
+                    owned.epochs.remove(element.topic());
+                }
+            }
         }
-        tracing::info!(partitions = ?list.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions revoked");
+        tracing::info!(partitions = ?named(list), "partitions revoked");
     }
+}
+
+/// The (topic, partition)s of a list, for a log line.
+fn named(list: &TopicPartitionList) -> Vec<(String, i32)> {
+    list.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
 }
 
 impl ClientContext for OwnershipContext {
@@ -120,13 +153,14 @@ impl ClientContext for OwnershipContext {
         self.brokers.stats(&statistics);
         let mut owned = self.lock();
         owned.lag.clear();
-        for topic in statistics.topics.values() {
+        for (name, topic) in &statistics.topics {
             for (&partition, stats) in &topic.partitions {
                 // Partition -1 is librdkafka's internal queue; a negative lag means "not known yet".
                 if partition >= 0 && stats.consumer_lag >= 0 {
                     owned.lag.insert(
-                        partition,
+                        (name.clone(), partition),
                         PartitionLag {
+                            topic: name.clone(),
                             partition,
                             lag: stats.consumer_lag,
                             // Negative offsets are librdkafka's "not known".
@@ -164,10 +198,11 @@ mod tests {
     use super::*;
     use rdkafka::Offset;
 
-    fn list(partitions: &[i32]) -> TopicPartitionList {
+    fn list(topic: &str, partitions: &[i32]) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
         for &p in partitions {
-            list.add_partition_offset("t", p, Offset::Invalid).unwrap();
+            list.add_partition_offset(topic, p, Offset::Invalid)
+                .unwrap();
         }
         list
     }
@@ -175,12 +210,30 @@ mod tests {
     #[test]
     fn a_partition_lost_and_regained_has_a_new_epoch() {
         let ctx = OwnershipContext::default();
-        ctx.assign(&list(&[0, 1]));
+        ctx.assign(&list("t", &[0, 1]));
         let first = ctx.epoch("t", 0).unwrap();
-        ctx.revoke(&list(&[0]));
+        ctx.revoke(&list("t", &[0]));
         assert_eq!(ctx.epoch("t", 0), None);
         assert!(ctx.epoch("t", 1).is_some());
-        ctx.assign(&list(&[0]));
+        ctx.assign(&list("t", &[0]));
         assert_ne!(ctx.epoch("t", 0), Some(first));
+    }
+
+    #[test]
+    fn the_same_partition_number_of_two_topics_is_owned_apart() {
+        let ctx = OwnershipContext::default();
+        ctx.assign(&list("orders", &[0, 1]));
+        ctx.assign(&list("clicks", &[0]));
+        let orders = ctx.epoch("orders", 0).unwrap();
+        let clicks = ctx.epoch("clicks", 0).unwrap();
+        assert_ne!(orders, clicks);
+        ctx.revoke(&list("clicks", &[0]));
+        assert_eq!(ctx.epoch("clicks", 0), None);
+        assert_eq!(ctx.epoch("orders", 0), Some(orders));
+        assert_eq!(ctx.epoch("other", 0), None);
+        assert_eq!(
+            ctx.partitions(),
+            [("orders".to_owned(), 0), ("orders".to_owned(), 1)]
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! The figures of one written batch: the worker counts them in Prometheus, reports them to the control plane
 //! and keeps them in `batch_metrics` (see [`crate::batch_metrics`]).
 
+use crate::rows::Routes;
+use crate::sink::WriteOutcome;
+use crate::transform::DeadLetter;
 use pacer_batch::Flush;
 use pacer_batch::Settings;
 use std::time::Duration;
@@ -19,9 +22,9 @@ pub struct BatchReport {
     pub finished_at: OffsetDateTime,
     /// Records in the batch.
     pub records: usize,
-    /// Rows inserted into `events`.
+    /// Rows inserted, replaced or deleted, in every route's table.
     pub rows_written: u64,
-    /// Valid events that were already in `events` (re-deliveries, client retries).
+    /// Valid events already written (re-deliveries, client retries) or older than the row (upserts).
     pub duplicates: u64,
     /// Records that became dead letters.
     pub invalid: usize,
@@ -43,10 +46,64 @@ pub struct BatchReport {
     pub write_attempts: u32,
     /// Records behind the end of the owned partitions after this batch, if known.
     pub lag: Option<i64>,
-    /// Records behind the end of each owned partition, from the same statistics.
+    /// Records behind the end of each owned (topic, partition), from the same statistics.
     pub partition_lag: Vec<crate::ownership::PartitionLag>,
     /// Median end-to-end latency (`processed_at - time`) of the batch's events.
     pub e2e_p50: Option<Duration>,
     /// Largest end-to-end latency of the batch's events.
     pub e2e_max: Option<Duration>,
+    /// Per route that had rows or dead letters in the batch: its figures, in route order.
+    pub routes: Vec<RouteCount>,
+}
+
+/// One route's share of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteCount {
+    /// The route's name, or [`NO_ROUTE`] for records that reached no route (not events, or matched none).
+    pub route: String,
+    /// Rows written to its table.
+    pub rows: u64,
+    /// Its records that became dead letters.
+    pub dead_letters: u64,
+}
+
+/// The route label of dead letters that reached no route: not a valid route name, so it names none.
+pub const NO_ROUTE: &str = "-";
+
+/// Each route's rows and dead letters in a written batch: the rows from the write's outcome, the dead
+/// letters from the transform's (`dead`) and PostgreSQL's refusals.
+pub(crate) fn route_counts(
+    routes: &Routes,
+    outcome: &WriteOutcome,
+    dead: &[DeadLetter],
+) -> Vec<RouteCount> {
+    let mut counts: Vec<RouteCount> = routes
+        .names()
+        .enumerate()
+        .map(|(i, name)| RouteCount {
+            route: name.to_owned(),
+            rows: outcome.by_route.get(i).copied().unwrap_or(0),
+            dead_letters: outcome.refused_by_route.get(i).copied().unwrap_or(0),
+        })
+        .collect();
+    let mut unrouted = 0;
+    for letter in dead {
+        match letter
+            .route
+            .as_deref()
+            .and_then(|name| counts.iter_mut().find(|c| c.route == name))
+        {
+            Some(count) => count.dead_letters += 1,
+            None => unrouted += 1,
+        }
+    }
+    if unrouted > 0 {
+        counts.push(RouteCount {
+            route: NO_ROUTE.to_owned(),
+            rows: 0,
+            dead_letters: unrouted,
+        });
+    }
+    counts.retain(|count| count.rows > 0 || count.dead_letters > 0);
+    counts
 }

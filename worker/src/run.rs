@@ -28,6 +28,12 @@ pub enum WorkerError {
     /// The database could not be set up.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// The topics to consume are not a valid subscription.
+    #[error(transparent)]
+    Topics(#[from] crate::topics::TopicError),
+    /// A route's table does not match the pipeline file.
+    #[error(transparent)]
+    Tables(#[from] crate::tables::TablesError),
 }
 
 /// Runs a worker until `shutdown` completes. The batch being collected is then written and committed, unless
@@ -41,6 +47,7 @@ pub async fn run(
     settings: SettingsHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
+    crate::topics::check_topics(&config.topics)?;
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -97,14 +104,25 @@ async fn run_batches(
     reports: Option<mpsc::Sender<BatchReport>>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), WorkerError> {
-    let sink = Sink::new(&config.database_url, &config.worker_id)?;
+    let sink =
+        Sink::new(&config.database_url, &config.worker_id)?.with_routes(config.routes.clone());
     if !migrate_with_retry(&sink, stop.clone()).await? {
         tracing::info!("stopped before PostgreSQL was reachable");
         return Ok(());
     }
+    // A route whose table does not match its declaration would fail every batch: refuse to start instead.
+    crate::tables::check(sink.pool(), config.routes.pipeline()).await?;
     let consumer = crate::consumer::create(&config)?;
-    consumer.subscribe(&[&config.topic])?;
-    tracing::info!(worker = %config.worker_id, topic = %config.topic, group = %config.group, "worker started");
+    // Names and `^` regexes alike: librdkafka matches the regexes against the topics it knows.
+    // The topics the pipeline's routes name are read too: a route for a topic nobody consumes would be dead.
+    let mut topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+    for topic in config.routes.pipeline().topics() {
+        if !topics.contains(&topic) {
+            topics.push(topic);
+        }
+    }
+    consumer.subscribe(&topics)?;
+    tracing::info!(worker = %config.worker_id, topics = %topics.join(","), group = %config.group, "worker started");
 
     config
         .metrics
@@ -118,7 +136,6 @@ async fn run_batches(
     let finisher = Arc::new(Finisher {
         metrics: config.metrics.clone(),
         worker_id: config.worker_id.clone(),
-        topic: config.topic.clone(),
         consumer: consumer.clone(),
         sink,
         stop: stop.clone(),

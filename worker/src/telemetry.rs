@@ -32,12 +32,16 @@ pub mod names {
     pub const INTERVAL: &str = "pacer_worker_interval_seconds";
     /// The max rows in force.
     pub const MAX_ROWS: &str = "pacer_worker_max_rows";
-    /// Records behind the end of each owned partition.
+    /// Records behind the end of each owned (topic, partition).
     pub const LAG: &str = "pacer_worker_lag_records";
     /// Written minus event time, per event.
     pub const E2E_LATENCY: &str = "pacer_worker_e2e_latency_seconds";
     /// Rows of `batch_metrics` dropped: the writer's queue was full, or PostgreSQL kept failing.
     pub const BATCH_METRICS_DROPPED: &str = "pacer_worker_batch_metrics_dropped_total";
+    /// Rows written per route of the pipeline file (inserted, replaced or deleted).
+    pub const ROUTE_ROWS: &str = "pacer_worker_route_rows_total";
+    /// Dead letters per route (`route="-"`: records that reached no route).
+    pub const ROUTE_DEAD_LETTERS: &str = "pacer_worker_route_dead_letters_total";
 }
 
 /// Every worker's metrics in one process; they count whether or not they are registered anywhere.
@@ -55,11 +59,13 @@ pub struct WorkerMetrics {
     lag: LagCollector,
     e2e_latency: HistogramVec,
     batch_metrics_dropped: IntCounterVec,
+    route_rows: IntCounterVec,
+    route_dead_letters: IntCounterVec,
 }
 
-/// Lag per owned partition, read from each running worker's consumer when Prometheus scrapes: it stays true
-/// while a worker is paused, idle or stuck on PostgreSQL (no batch is written then), and a partition a worker
-/// no longer owns disappears from its series at once.
+/// Lag per owned (topic, partition), read from each running worker's consumer when Prometheus scrapes: it stays
+/// true while a worker is paused, idle or stuck on PostgreSQL (no batch is written then), and a partition a
+/// worker no longer owns disappears from its series at once.
 #[derive(Debug, Clone)]
 struct LagCollector {
     gauge: IntGaugeVec,
@@ -81,7 +87,7 @@ impl Collector for LagCollector {
         for (worker, context) in sources.iter() {
             for lag in context.lag() {
                 self.gauge
-                    .with_label_values(&[worker, &lag.partition.to_string()])
+                    .with_label_values(&[worker, &lag.topic, &lag.partition.to_string()])
                     .set(lag.lag);
             }
         }
@@ -170,7 +176,7 @@ impl WorkerMetrics {
                 gauge: gauge(
                     names::LAG,
                     "Records behind the end of each partition the worker owns, as its consumer knows now.",
-                    &["worker", "partition"],
+                    &["worker", "topic", "partition"],
                 ),
                 sources: Arc::default(),
             },
@@ -183,6 +189,17 @@ impl WorkerMetrics {
                 names::BATCH_METRICS_DROPPED,
                 "Rows of batch_metrics dropped because its writer's queue was full or PostgreSQL kept failing.",
                 &["worker"],
+            ),
+            // By route only: routes are few and named in the file; the worker label would multiply them.
+            route_rows: counter(
+                names::ROUTE_ROWS,
+                "Rows written per route of the pipeline file (inserted, replaced or deleted).",
+                &["route"],
+            ),
+            route_dead_letters: counter(
+                names::ROUTE_DEAD_LETTERS,
+                "Dead letters per route of the pipeline file; route=\"-\" for records that reached no route.",
+                &["route"],
             ),
         }
     }
@@ -201,6 +218,8 @@ impl WorkerMetrics {
         registry.register(Box::new(self.lag.clone()))?;
         registry.register(Box::new(self.e2e_latency.clone()))?;
         registry.register(Box::new(self.batch_metrics_dropped.clone()))?;
+        registry.register(Box::new(self.route_rows.clone()))?;
+        registry.register(Box::new(self.route_dead_letters.clone()))?;
         Ok(())
     }
 
@@ -274,6 +293,14 @@ impl WorkerMetrics {
         self.max_rows
             .with_label_values(&[worker])
             .set(i64::try_from(report.settings.max_rows).unwrap_or(i64::MAX));
+        for route in &report.routes {
+            self.route_rows
+                .with_label_values(&[&route.route])
+                .inc_by(route.rows);
+            self.route_dead_letters
+                .with_label_values(&[&route.route])
+                .inc_by(route.dead_letters);
+        }
         let e2e = self.e2e_latency.with_label_values(&[worker]);
         let written_after = written_after.as_seconds_f64().max(0.0);
         for latency in latencies {

@@ -1,17 +1,18 @@
-//! Parse, enforce the schema and enrich: a batch of Kafka records becomes `COPY` rows for `events` and dead
-//! letters for the records that are not valid CloudEvents.
+//! Parse, route, enforce the schema and enrich: a batch of Kafka records becomes `COPY` rows, one stream per
+//! route, and dead letters for the records that are not events, match no route, break their route's
+//! schema, or hold a value their table's column cannot take.
 
 use crate::batch::Batch;
-use crate::copy::CopyText;
+use crate::rows::resolve::RecordFacts;
+use crate::rows::{ByRoute, Routes, TableRows, builtin, decode, typed};
 use rdkafka::Timestamp;
 use rdkafka::message::{Message, OwnedMessage};
+use serde_json::Value as Json;
 use time::{Duration, OffsetDateTime};
 
-/// The columns of `events`, in the order [`Transformed::events`] writes them.
-pub const EVENT_COLUMNS: &str = "source, id, type, time, subject, datacontenttype, dataschema, data, data_base64, \
-     extensions, ingested_at, processed_at, kafka_partition, kafka_offset";
+pub use crate::rows::builtin::EVENT_COLUMNS;
 
-/// A record that is not a valid CloudEvent.
+/// A record that did not become a row.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
     /// The topic it was read from.
@@ -24,24 +25,31 @@ pub struct DeadLetter {
     pub key: Option<Vec<u8>>,
     /// Its raw payload.
     pub payload: Option<Vec<u8>>,
+    /// Its Kafka headers as a JSON array of `[name, value]` pairs (values as text), if it had any.
+    pub headers: Option<String>,
     /// What is wrong with it.
     pub reason: String,
     /// The record's timestamp.
     pub ingested_at: Option<OffsetDateTime>,
-    /// The event's `(source, id)`, when the record is a valid event that PostgreSQL refused.
+    /// The event's `(source, id)`, when the record is an event: a second record of the same event (a
+    /// client's retry) then makes no second dead letter.
     pub event: Option<(String, String)>,
+    /// The route it was for, if one matched.
+    pub route: Option<String>,
+    /// Where in the event the problem is, for a schema or conversion failure (`/data/amount`).
+    pub pointer: Option<String>,
+    /// The JSON Schema keyword that failed, or the column type a value could not be converted to.
+    pub keyword: Option<String>,
 }
 
 /// A transformed batch.
 #[derive(Debug)]
 pub struct Transformed {
-    /// `COPY` text for `events`.
-    pub events: CopyText,
-    /// Number of rows in [`Self::events`].
+    /// The rows, per route that has any, in route order.
+    pub tables: Vec<TableRows>,
+    /// Number of rows in all of [`Self::tables`].
     pub valid: usize,
-    /// For each row of [`Self::events`], the index of its record in the batch.
-    pub row_records: Vec<usize>,
-    /// Invalid records.
+    /// The records that did not become rows.
     pub dead: Vec<DeadLetter>,
     /// End-to-end latency (`processed_at - time`) of the valid events, sorted ascending.
     pub latencies: Vec<Duration>,
@@ -57,60 +65,101 @@ impl Transformed {
     }
 }
 
-/// Transforms every record of `batch`; `processed_at` stamps every row.
-pub fn transform(batch: &Batch, processed_at: OffsetDateTime) -> Transformed {
-    let mut events = CopyText::with_capacity(batch.bytes() + batch.len() * 96);
+/// Transforms every record of `batch` by `routes`; `processed_at` stamps every row.
+pub fn transform(batch: &Batch, routes: &Routes, processed_at: OffsetDateTime) -> Transformed {
+    let pipeline = routes.pipeline();
+    let mut tables = ByRoute::default();
     let mut dead = Vec::new();
     let mut latencies = Vec::with_capacity(batch.len());
-    let mut valid = 0;
-    let mut row_records = Vec::with_capacity(batch.len());
     for (index, record) in batch.records().iter().enumerate() {
         let ingested_at = record_time(record);
-        let Some(payload) = record.payload() else {
-            dead.push(dead_letter(
-                record,
-                ingested_at,
-                "the record has no payload".into(),
-            ));
-            continue;
+        let time = ingested_at.unwrap_or(processed_at);
+        let json_route = pipeline.json_route_for_topic(record.topic());
+        let decoded = match json_route {
+            Some(route) => decode::plain_json(record, &pipeline.routes()[route], time),
+            None => decode::cloud_event(record, time),
         };
-        let event = match pacer_event::parse_one(payload, ingested_at.unwrap_or(processed_at)) {
-            Ok(event) => event,
-            Err(e) => {
-                dead.push(dead_letter(
-                    record,
-                    ingested_at,
-                    format!("not a valid CloudEvent: {e}"),
-                ));
+        let decoded = match decoded {
+            Ok(decoded) => decoded,
+            Err(reason) => {
+                dead.push(dead_letter(record, ingested_at, reason));
                 continue;
             }
         };
-        let data = event.data.as_ref().map(|raw| raw.get());
-        events
-            .text(&event.source)
-            .text(&event.id)
-            .text(&event.ty)
-            .timestamp(event.time)
-            .opt_text(event.subject.as_deref())
-            .opt_text(event.datacontenttype.as_deref())
-            .opt_text(event.dataschema.as_deref())
-            .opt_text(data)
-            .opt_text(event.data_base64.as_deref())
-            .text(&event.extensions_json())
-            .timestamp(ingested_at.unwrap_or(processed_at))
-            .timestamp(processed_at)
-            .int(i64::from(record.partition()))
-            .int(record.offset());
-        events.end_row();
+        let event = &decoded.event;
+        let identity = || Some((event.source.clone(), event.id.clone()));
+        let Some(route_index) =
+            json_route.or_else(|| pipeline.route_index(record.topic(), &event.ty, &event.source))
+        else {
+            let mut letter = dead_letter(
+                record,
+                ingested_at,
+                format!(
+                    "no route: no route of the pipeline takes topic {:?}, type {:?}, source {:?}, and it names no fallback",
+                    record.topic(),
+                    event.ty,
+                    event.source
+                ),
+            );
+            letter.event = identity();
+            dead.push(letter);
+            continue;
+        };
+        let (route, compiled) = routes.get(route_index);
+        let parsed;
+        let data: Option<&Json> = match (&decoded.data, &event.data) {
+            (Some(data), _) => Some(data),
+            (None, Some(raw)) if compiled.reads_data => {
+                // Valid JSON already (the event parsed), so this cannot fail; if it did, the event has no data.
+                parsed = serde_json::from_str::<Json>(raw.get()).ok();
+                parsed.as_ref()
+            }
+            _ => None,
+        };
+        if let Err(violation) = route.check_data(data) {
+            let mut letter = dead_letter(record, ingested_at, violation.to_string());
+            letter.event = identity();
+            letter.route = Some(route.name().to_owned());
+            letter.pointer = Some(violation.pointer.clone());
+            letter.keyword = Some(violation.keyword.clone());
+            dead.push(letter);
+            continue;
+        }
+        let facts = RecordFacts {
+            topic: record.topic(),
+            partition: record.partition(),
+            offset: record.offset(),
+            ingested_at: time,
+            processed_at,
+        };
+        let table = tables.of(route_index);
+        if compiled.plan.builtin.is_some() {
+            builtin::write(&mut table.rows, event, &facts);
+        } else if let Err(refused) =
+            typed::write(&mut table.rows, route, compiled, event, data, &facts)
+        {
+            let column_type = route
+                .column(&refused.column)
+                .map(|c| c.column_type().to_string());
+            let mut letter = dead_letter(
+                record,
+                ingested_at,
+                format!("route \"{}\": {refused}", route.name()),
+            );
+            letter.event = identity();
+            letter.route = Some(route.name().to_owned());
+            letter.pointer = Some(refused.from.clone());
+            letter.keyword = column_type;
+            dead.push(letter);
+            continue;
+        }
+        table.row_records.push(index);
         latencies.push(processed_at - event.time);
-        row_records.push(index);
-        valid += 1;
     }
     latencies.sort_unstable();
     Transformed {
-        events,
-        valid,
-        row_records,
+        tables: tables.into_tables(),
+        valid: latencies.len(),
         dead,
         latencies,
         processed_at,
@@ -129,6 +178,25 @@ pub fn record_time(record: &OwnedMessage) -> Option<OffsetDateTime> {
         .filter(|t| t.year() >= 1)
 }
 
+/// A record's headers as a JSON array of `[name, value]` pairs, values as (lossy) text.
+fn headers_json(record: &OwnedMessage) -> Option<String> {
+    use rdkafka::message::Headers;
+    let headers = record.headers()?;
+    let pairs: Vec<Json> = headers
+        .iter()
+        .map(|header| {
+            let value = header
+                .value
+                .map(|v| String::from_utf8_lossy(v).into_owned());
+            Json::Array(vec![
+                Json::String(header.key.to_owned()),
+                value.map_or(Json::Null, Json::String),
+            ])
+        })
+        .collect();
+    Some(Json::Array(pairs).to_string())
+}
+
 /// A dead letter for a record, with `reason`.
 pub fn dead_letter(
     record: &OwnedMessage,
@@ -143,9 +211,13 @@ pub fn dead_letter(
         offset: record.offset(),
         key: record.key().map(<[u8]>::to_vec),
         payload: record.payload().map(<[u8]>::to_vec),
+        headers: headers_json(record),
         reason,
         ingested_at,
         event: None,
+        route: None,
+        pointer: None,
+        keyword: None,
     }
 }
 
@@ -180,7 +252,7 @@ mod tests {
             1,
         );
         let now = OffsetDateTime::from_unix_timestamp(1_700_000_001).unwrap();
-        let out = transform(&batch, now);
+        let out = transform(&batch, &Routes::default(), now);
         assert_eq!(out.valid, 1);
         assert_eq!(
             out.dead.iter().map(|d| d.offset).collect::<Vec<_>>(),
@@ -191,7 +263,7 @@ mod tests {
             "{}",
             out.dead[2].reason
         );
-        let text = std::str::from_utf8(out.events.as_bytes()).unwrap();
+        let text = std::str::from_utf8(out.tables[0].rows.as_bytes()).unwrap();
         assert_eq!(text.lines().count(), 1);
         assert!(
             text.starts_with(
@@ -205,5 +277,72 @@ mod tests {
             out.latency_p50_max(),
             Some((Duration::seconds(1), Duration::seconds(1)))
         );
+    }
+
+    #[test]
+    fn typed_routes_convert_columns_and_dead_letter_what_they_cannot_take() {
+        let pipeline = pacer_pipeline::Pipeline::parse(
+            r#"
+[[route]]
+name = "orders"
+type = "order.*"
+table = "orders"
+key = ["id"]
+[route.columns]
+id = { type = "uuid", from = "/data/id" }
+amount = { type = "numeric", from = "/data/amount" }
+note = { type = "text", from = "/data/note", nullable = true }
+"#,
+            "pacer.toml",
+        )
+        .unwrap();
+        let routes = Routes::new(pipeline);
+        let mut batch = Batch::new(Settings::default());
+        let event = |id: &str, ty: &str, data: &str| {
+            format!(
+                r#"{{"specversion":"1.0","id":"{id}","source":"/s","type":"{ty}","data":{data}}}"#
+            )
+        };
+        let good = event(
+            "a",
+            "order.placed",
+            r#"{"id":"7D444840-9DC0-11D1-B245-5FFDCE74FAD2","amount":"12.50"}"#,
+        );
+        let bad = event(
+            "b",
+            "order.placed",
+            r#"{"id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","amount":"twelve"}"#,
+        );
+        let stray = event("c", "refund.made", "{}");
+        for (offset, payload) in [good, bad, stray].iter().enumerate() {
+            batch.push(record(offset as i64, Some(payload.as_bytes())), 1);
+        }
+        let out = transform(&batch, &routes, OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(out.valid, 1);
+        let rows = std::str::from_utf8(out.tables[0].rows.as_bytes()).unwrap();
+        assert_eq!(rows, "7d444840-9dc0-11d1-b245-5ffdce74fad2\t12.50\t\\N\n");
+        let [conversion, no_route] = &out.dead[..] else {
+            panic!("{:?}", out.dead)
+        };
+        assert_eq!(conversion.route.as_deref(), Some("orders"));
+        assert_eq!(conversion.pointer.as_deref(), Some("/data/amount"));
+        assert_eq!(conversion.keyword.as_deref(), Some("numeric"));
+        assert!(
+            conversion.reason.contains("column \"amount\""),
+            "{}",
+            conversion.reason
+        );
+        assert!(
+            conversion.reason.contains("\"twelve\""),
+            "{}",
+            conversion.reason
+        );
+        assert_eq!(conversion.event, Some(("/s".to_owned(), "b".to_owned())));
+        assert!(
+            no_route.reason.starts_with("no route"),
+            "{}",
+            no_route.reason
+        );
+        assert_eq!(no_route.route, None);
     }
 }

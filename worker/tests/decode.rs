@@ -3,7 +3,7 @@
 //! becomes exactly one row or one dead letter with a reason, and nothing panics.
 #![allow(clippy::unwrap_used)]
 
-use pacer_worker::{Batch, Settings, transform};
+use pacer_worker::{Batch, Routes, Settings, transform};
 use proptest::prelude::*;
 use rdkafka::Timestamp;
 use rdkafka::message::OwnedMessage;
@@ -51,15 +51,16 @@ proptest! {
         for (offset, (key, payload)) in records.into_iter().enumerate() {
             batch.push(record(offset as i64, key, payload), 1);
         }
-        let out = transform(&batch, OffsetDateTime::now_utc());
+        let out = transform(&batch, &Routes::default(), OffsetDateTime::now_utc());
+        let row_records: Vec<usize> = out.tables.iter().flat_map(|t| t.row_records.iter().copied()).collect();
         prop_assert_eq!(out.valid + out.dead.len(), batch.len());
-        prop_assert_eq!(out.row_records.len(), out.valid);
+        prop_assert_eq!(row_records.len(), out.valid);
         prop_assert_eq!(out.latencies.len(), out.valid);
         for dead in &out.dead {
             prop_assert!(!dead.reason.is_empty());
         }
         // Rows and dead letters name different records, and every record once.
-        let mut seen: Vec<i64> = out.row_records.iter().map(|&i| i as i64).collect();
+        let mut seen: Vec<i64> = row_records.iter().map(|&i| i as i64).collect();
         seen.extend(out.dead.iter().map(|d| d.offset));
         seen.sort_unstable();
         let all: Vec<i64> = (0..batch.len() as i64).collect();

@@ -13,6 +13,8 @@ use time::OffsetDateTime;
 
 pub use pacer_batch::proto::Invalid;
 
+mod routes;
+
 /// A worker id from a request field.
 pub fn worker_id(field: &'static str, id: String) -> Result<WorkerId, Invalid> {
     WorkerId::new(id).ok_or_else(|| {
@@ -137,6 +139,7 @@ impl TryFrom<pb::BatchReport> for Report {
                 .e2e_max
                 .map(|d| reported("report.e2e_max", Some(d)))
                 .transpose()?,
+            routes: routes::route_counts(r.routes)?,
         })
     }
 }
@@ -311,6 +314,7 @@ pub fn snapshot_pb(s: &Snapshot) -> pb::PipelineSnapshot {
             e2e_p50: s.batches.e2e_p50.map(duration_pb),
             e2e_p99: s.batches.e2e_p99.map(duration_pb),
         }),
+        routes: s.routes.iter().map(routes::route_totals_pb).collect(),
     }
 }
 

@@ -10,6 +10,7 @@ mod partitions;
 mod pauses;
 mod policy;
 mod reports;
+mod routes;
 mod snapshot;
 mod state;
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod window;
 mod workers;
 
 pub use entry::Push;
+pub use routes::RouteTotals;
 pub use snapshot::{PolicyView, Snapshot, WorkerView};
 pub use window::RecentBatches;
 

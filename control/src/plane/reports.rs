@@ -26,6 +26,7 @@ impl State {
         self.config.metrics.report();
         self.batches.push(now.mono, &report);
         self.partitions.observe(&report.ends, &report.lag);
+        self.routes.add(received, &report.routes);
         let at = axis_time(entry.last_at, received, &report);
         entry.last_at = at;
         if (mode == Mode::Enforce || ov.is_some()) && entry.ran_other_settings(report.settings) {

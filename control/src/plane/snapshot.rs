@@ -3,6 +3,7 @@
 
 use super::clock::Now;
 use super::entry::Entry;
+use super::routes::RouteTotals;
 use super::state::State;
 use super::window::BatchWindow;
 use crate::domain::{DecisionRecord, Mode, Override, Report, Source, WorkerId};
@@ -97,6 +98,8 @@ pub struct Snapshot {
     pub recent: Vec<DecisionRecord>,
     /// The batches of the last seconds, summed up.
     pub batches: super::RecentBatches,
+    /// Per route, by name, over every worker since the start.
+    pub routes: Vec<RouteTotals>,
 }
 
 impl Snapshot {
@@ -111,6 +114,7 @@ impl Snapshot {
             totals: Totals::default(),
             recent: Vec::new(),
             batches: BatchWindow::default().summary(),
+            routes: Vec::new(),
         }
     }
 }
@@ -157,6 +161,7 @@ impl State {
             totals,
             recent: self.recent.iter().cloned().collect(),
             batches: self.batches.summary(),
+            routes: self.routes.totals(self.clock.since_start(now)),
         }
     }
 }

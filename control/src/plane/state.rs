@@ -5,6 +5,7 @@ use super::clock::{Clock, Now};
 use super::entry::{Connection, Entry};
 use super::overrides::Overrides;
 use super::partitions::Partitions;
+use super::routes::RouteTable;
 use super::snapshot::{PolicyView, Snapshot, Totals};
 use super::window::BatchWindow;
 use super::{Command, PlaneConfig};
@@ -35,6 +36,8 @@ pub(super) struct State {
     pub batches: BatchWindow,
     /// Ends and lag per partition, for the events ingested.
     pub partitions: Partitions,
+    /// Rows and dead letters per route, kept when a worker is forgotten.
+    pub routes: RouteTable,
     pub store: DecisionStore,
     /// The snapshot every watcher reads, published on each tick while someone watches.
     pub published: watch::Sender<Arc<Snapshot>>,
@@ -60,6 +63,7 @@ impl State {
             forgotten: Totals::default(),
             batches: BatchWindow::default(),
             partitions: Partitions::default(),
+            routes: RouteTable::default(),
             store,
             published,
         }

@@ -67,7 +67,7 @@ fn order_is_only_for_upsert_and_must_be_declared() {
         ID,
     ));
     assert!(
-        message.starts_with("pacer.toml:6:9: route \"orders\": order: only for mode = \"upsert\"; this route's mode is append"),
+        message.starts_with("pacer.toml:6:9: route \"orders\": order: only for mode = \"upsert\" or \"delete\"; this route's mode is append"),
         "{message}"
     );
     let message = error(&with(
@@ -87,6 +87,40 @@ fn order_is_only_for_upsert_and_must_be_declared() {
         message.starts_with(
             "pacer.toml:6:16: route \"orders\": delete_types: only for mode = \"delete\""
         ),
+        "{message}"
+    );
+}
+
+#[test]
+fn upsert_and_delete_need_an_order_column_that_is_not_nullable() {
+    for mode in ["upsert", "delete"] {
+        let message = error(&with(
+            &format!("type = \"a\"\ntable = \"t\"\nmode = \"{mode}\"\nkey = [\"order_id\"]"),
+            ID,
+        ));
+        assert!(
+            message.starts_with(&format!("pacer.toml:5:8: route \"orders\": mode: {mode} needs a column that orders versions of a row (the later wins); declare a column from /time or name one in order")),
+            "{message}"
+        );
+    }
+    let at = "at = { type = \"timestamptz\", from = \"/time\", nullable = true }";
+    let message = error(&with(
+        "type = \"a\"\ntable = \"t\"\nmode = \"delete\"\nkey = [\"order_id\"]",
+        &format!("{ID}\n{at}"),
+    ));
+    assert!(
+        message.starts_with(
+            "pacer.toml:9:57: route \"orders\", column \"at\": the order column cannot be nullable"
+        ),
+        "{message}"
+    );
+    let version = "version = { type = \"bigint\", from = \"/data/v\", nullable = true }";
+    let message = error(&with(
+        "type = \"a\"\ntable = \"t\"\nmode = \"upsert\"\nkey = [\"order_id\"]\norder = \"version\"",
+        &format!("{ID}\n{version}"),
+    ));
+    assert!(
+        message.starts_with("pacer.toml:10:59: route \"orders\", column \"version\": the order column cannot be nullable"),
         "{message}"
     );
 }

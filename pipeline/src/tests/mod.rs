@@ -1,10 +1,13 @@
 //! Tests of the whole crate through its public API: a full file, choosing routes, the default pipeline
-//! (`parse`), and where each mistake is reported (`errors`).
+//! (`parse`), where each mistake is reported (`errors`), plain JSON routes (`json`) and JSON Schemas
+//! (`schema`).
 
 use crate::Pipeline;
 
 mod errors;
+mod json;
 mod parse;
+mod schema;
 
 pub(super) fn parse(text: &str) -> Pipeline {
     match Pipeline::parse(text, "conf/pacer.toml") {

@@ -2,7 +2,7 @@
 //! fallback; the default pipeline is today's behaviour.
 
 use super::{ID, error, parse, with};
-use crate::{ColumnSource, ColumnType, Mode, Pipeline, RecordFact, ScalarType, VersionOrder};
+use crate::{ColumnSource, ColumnType, Mode, Pipeline, RecordFact, ScalarType};
 use std::path::Path;
 
 const FULL: &str = r#"# routes for the shop
@@ -35,6 +35,7 @@ delete_types = ["shop.order.cancelled"]
 
 [route.columns]
 order_id = { type = "uuid", from = "/data/order/id" }
+at = { type = "timestamptz", from = "/time" }
 
 [[route]]
 name = "everything"
@@ -60,11 +61,10 @@ fn a_full_file_parses_to_typed_routes() {
     assert_eq!(orders.table().to_string(), "shop.orders");
     assert_eq!(orders.mode(), Mode::Upsert);
     assert_eq!(orders.key(), ["order_id"]);
-    assert_eq!(
-        orders.order(),
-        Some(&VersionOrder::Column("event_time".into()))
-    );
+    assert_eq!(orders.order_column(), Some("event_time"));
     assert_eq!(orders.schema(), Some(Path::new("conf/schemas/order.json")));
+    assert!(!orders.has_schema(), "parse reads no schema file");
+    assert_eq!(orders.check_data(None), Ok(()));
     let columns: Vec<&str> = orders
         .columns()
         .iter()
@@ -101,12 +101,13 @@ fn a_full_file_parses_to_typed_routes() {
 
     let gone = &pipeline.routes()[1];
     assert_eq!(gone.mode(), Mode::Delete);
-    assert_eq!(gone.order(), None);
+    assert_eq!(gone.order_column(), Some("at"), "the column from /time");
     assert!(gone.deletes("shop.order.cancelled"));
     assert!(!gone.deletes("shop.order.created"));
 
     let everything = pipeline.fallback().unwrap();
     assert_eq!(everything.name(), "everything");
+    assert_eq!(everything.order_column(), None);
     assert!(everything.uses_builtin_table());
     assert_eq!(everything.key(), ["source", "id"]);
 }

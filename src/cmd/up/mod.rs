@@ -11,6 +11,7 @@ mod console;
 mod drain;
 mod spawn;
 mod status;
+mod tables;
 mod tokens;
 
 use super::BatchArgs;
@@ -21,6 +22,7 @@ use anyhow::Context;
 use clap::Args;
 use pacer_stack::{PostgresOptions, PrivatePostgres};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -83,6 +85,12 @@ pub struct UpArgs {
     /// Stop everything after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = parse_duration)]
     pub run_for: Option<Duration>,
+    /// A pipeline file (pacer.toml): routes that send each event to its own table, checked against its
+    /// JSON Schema at ingest. In the private PostgreSQL the routes' tables are created (or given their new
+    /// columns) at start; with --database-url they must exist (see `pacer tables`). With --load, the load
+    /// posts events that fit the routes.
+    #[arg(long, env = "PACER_PIPELINE")]
+    pub pipeline: Option<PathBuf>,
     /// Do not open the operator's console; print a banner and log to standard error instead. Without a
     /// terminal on standard input and output, the console never opens.
     #[arg(long, env = "PACER_NO_CONSOLE")]
@@ -119,6 +127,11 @@ impl UpArgs {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let state_dir = args.state_dir();
+    // A mistake in the pipeline file stops `pacer up` before anything starts.
+    let pipeline = match &args.pipeline {
+        Some(path) => Some(Arc::new(pacer_pipeline::Pipeline::from_file(path)?)),
+        None => None,
+    };
     if args.console() {
         banner::say(&format!(
             "starting PostgreSQL, the broker, the control plane, ingest and the workers; the console opens when they are up; logs in {}",
@@ -154,7 +167,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         _ => database_url.clone(),
     };
     // Whatever happens next, a cluster started here is stopped again.
-    let result = run_on(&args, &state_dir, database_url, broker_database_url).await;
+    let result = match (&pipeline, &postgres) {
+        (Some(pipeline), Some(_)) => tables::prepare(&database_url, pipeline).await,
+        _ => Ok(()),
+    };
+    let result = match result {
+        Ok(()) => {
+            run_on(
+                &args,
+                &state_dir,
+                database_url,
+                broker_database_url,
+                pipeline,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     if let Some(pg) = postgres.as_ref().filter(|pg| pg.started_here()) {
         match pg.stop().await {
             Ok(()) => tracing::info!("private PostgreSQL stopped"),
@@ -171,9 +200,11 @@ async fn run_on(
     state_dir: &Path,
     database_url: String,
     broker_database_url: String,
+    pipeline: Option<Arc<pacer_pipeline::Pipeline>>,
 ) -> anyhow::Result<()> {
     let (mut broker, brokers) = spawn::broker(args, state_dir, &broker_database_url).await?;
-    let mut stack = spawn::Stack::start(args, state_dir, &brokers, &database_url).await?;
+    let mut stack =
+        spawn::Stack::start(args, state_dir, &brokers, &database_url, pipeline.clone()).await?;
 
     let console = args.console();
     if console {
@@ -200,7 +231,7 @@ async fn run_on(
         });
     }
 
-    let load_stats = spawn::load(args, stack.http, stack.stops.front.subscribe()).await;
+    let load_stats = spawn::load(args, stack.http, stack.stops.front.subscribe()).await?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect_lazy(&database_url)?;

@@ -3,7 +3,7 @@
 
 use super::status::Run;
 use super::{BrokerStorage, UpArgs, tokens};
-use crate::load::{LoadPlan, LoadStats, Profile, generate};
+use crate::load::{Events, LoadPlan, LoadStats, Profile, generate_events};
 use anyhow::Context;
 use pacer_stack::{Broker, BrokerOptions};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -77,6 +77,7 @@ impl Stack {
         state_dir: &Path,
         brokers: &str,
         database_url: &str,
+        pipeline: Option<Arc<pacer_pipeline::Pipeline>>,
     ) -> anyhow::Result<Self> {
         // The control plane first, so that the workers attach from their first batch.
         let control_listener = bind_or_free(args.control_port, "control plane").await?;
@@ -119,6 +120,11 @@ impl Stack {
         let mut ingest_config = pacer_ingest::IngestConfig::new(brokers, &args.topic);
         ingest_config.metrics.register(&registry)?;
         ingest_config.registry = Some(registry);
+        ingest_config.pipeline = pipeline.clone();
+        let routes = Arc::new(match &pipeline {
+            Some(pipeline) => pacer_worker::Routes::new(pipeline.as_ref().clone()),
+            None => pacer_worker::Routes::default(),
+        });
         let ingest = tokio::spawn(pacer_ingest::serve(ingest_config, listener, stopped(front)));
         let mut workers = JoinSet::new();
         let mut group = String::new();
@@ -128,6 +134,7 @@ impl Stack {
             config.worker_id = format!("{}-w{i}", run.prefix);
             config.metrics = worker_metrics.clone();
             config.settings = args.batch.settings();
+            config.routes = routes.clone();
             config.control = Some(pacer_worker::ControlLink {
                 url: control_url.clone(),
                 token: Some(worker_token.clone()),
@@ -165,9 +172,13 @@ pub(super) async fn load(
     args: &UpArgs,
     http: SocketAddr,
     stop: watch::Receiver<bool>,
-) -> Arc<LoadStats> {
+) -> anyhow::Result<Arc<LoadStats>> {
     let stats = Arc::new(LoadStats::default());
     if args.load.is_some() || args.load_profile.is_some() {
+        let events = match &args.pipeline {
+            Some(path) => super::super::load::routed_events(path, &args.topic)?,
+            None => Events::Generic,
+        };
         let profile = args.load_profile.clone().unwrap_or_else(|| {
             Profile::constant(
                 args.load.unwrap_or(0.0),
@@ -183,9 +194,9 @@ pub(super) async fn load(
         };
         // Give the workers a moment to join the group so the first events are not waiting on a rebalance.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        tokio::spawn(generate(plan, stats.clone(), stop));
+        tokio::spawn(generate_events(plan, events, stats.clone(), stop));
     }
-    stats
+    Ok(stats)
 }
 
 /// Resolves once `rx` says stop.

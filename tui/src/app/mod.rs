@@ -14,6 +14,9 @@ use crate::history::History;
 use pacer_proto::v1 as pb;
 use std::time::Instant;
 
+/// The route name the control plane gives dead letters that reached no route (see `RouteTotals.route`).
+pub const NO_ROUTE: &str = "-";
+
 /// Whether the console hears from the control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Connection {
@@ -229,6 +232,27 @@ impl App {
                 .get((n - 1).min(workers.len().saturating_sub(1)))
                 .map(|w| w.worker_id.clone()),
         };
+    }
+
+    /// The routes in the order the panel lists them: by name, as the control plane sends them, with the
+    /// dead letters that reached no route last.
+    pub fn routes(&self) -> Vec<&pb::RouteTotals> {
+        let mut routes: Vec<&pb::RouteTotals> = self
+            .snapshot
+            .as_ref()
+            .map(|s| s.routes.iter().collect())
+            .unwrap_or_default();
+        routes.sort_by_key(|r| r.route == NO_ROUTE);
+        routes
+    }
+
+    /// Whether the routes panel says more than the header: several routes, or dead letters to place.
+    pub fn routes_shown(&self) -> bool {
+        let routes = self
+            .snapshot
+            .as_ref()
+            .map_or(&[][..], |s| s.routes.as_slice());
+        routes.len() > 1 || routes.iter().any(|r| r.dead_letters_total > 0)
     }
 
     /// The running mode, if known.

@@ -4,6 +4,7 @@
 mod charts;
 mod header;
 mod overlay;
+mod routes;
 mod tables;
 
 use crate::app::{App, Connection, Overlay};
@@ -36,18 +37,35 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant) {
     ])
     .areas(area);
     let spare = body.height.saturating_sub(19);
-    let [charts, lag, workers, decisions] = Layout::vertical([
-        Constraint::Length(7 + spare * 2 / 5),
+    let decisions_height = 4 + spare / 5;
+    // The routes share the decisions' row; when they need more lines, the charts give up to two (3 routes at
+    // 80×24), never the workers. More routes than that are cut, and the panel's title says so.
+    let bottom_height = if app.routes_shown() {
+        routes::height(app.routes().len(), decisions_height + 2).max(decisions_height)
+    } else {
+        decisions_height
+    };
+    let charts_height = (7 + spare * 2 / 5).saturating_sub(bottom_height - decisions_height);
+    let [charts, lag, workers, bottom] = Layout::vertical([
+        Constraint::Length(charts_height),
         Constraint::Length(3 + spare / 10),
         Constraint::Fill(1),
-        Constraint::Length(4 + spare / 5),
+        Constraint::Length(bottom_height),
     ])
     .areas(body);
     header::draw(frame, app, header, now);
     charts::draw(frame, app, charts);
     charts::draw_lag(frame, app, lag);
     tables::draw_workers(frame, app, workers);
-    tables::draw_decisions(frame, app, decisions);
+    if app.routes_shown() {
+        let width = routes::width(app, bottom.width / 2);
+        let [decisions, routes] =
+            Layout::horizontal([Constraint::Fill(1), Constraint::Length(width)]).areas(bottom);
+        tables::draw_decisions(frame, app, decisions);
+        routes::draw(frame, app, routes);
+    } else {
+        tables::draw_decisions(frame, app, bottom);
+    }
     draw_status(frame, app, status, now);
     if hints > 0 {
         draw_keys(frame, keys);

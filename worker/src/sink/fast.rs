@@ -1,38 +1,43 @@
-//! The fast path: a batch in one transaction, its rows by one `COPY` straight into `events`.
+//! The fast path: a batch in one transaction, each route's rows by one `COPY`.
 //!
-//! The primary key of `events` refuses a duplicate, which happens only after a crash or a rebalance
-//! re-delivers records, or when a client retried a request. Then the transaction is rolled back and the batch
-//! goes through a staging table and `INSERT ... ON CONFLICT DO NOTHING`. So the common case costs one `COPY`,
-//! and the guarantee comes from the key, not from luck. The `COPY` and staging steps here are also the ones
-//! the isolation strategies ([`super::isolate`]) are built from.
+//! `append` rows go straight into their table. The key's unique constraint refuses a duplicate, which
+//! happens only after a crash or a rebalance re-delivers records, or when a client retried a request. Then
+//! the transaction is rolled back and the batch goes through the staging tables and `INSERT ... ON
+//! CONFLICT DO NOTHING`. So the common case costs one `COPY` per table, and the guarantee comes from the
+//! key, not from luck. `upsert` and `delete` rows always take the staging table and their merge (see
+//! [`super::plan`]). The `COPY` and staging steps here are also the ones the isolation strategies
+//! ([`super::isolate`]) are built from.
 
+use super::plan::TablePlan;
 use super::sqlstate::is_unique_violation;
 use super::{WriteOutcome, dead_letters};
-use crate::transform::{EVENT_COLUMNS, Transformed};
+use crate::rows::Routes;
+use crate::transform::Transformed;
 use sqlx::{Connection, PgConnection};
 
 /// Where a batch's rows are copied.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum CopyPath {
-    /// Straight into `events`: one `COPY`, refused as a whole if one event is already there.
+pub(crate) enum CopyPath {
+    /// Straight into the tables that can take it: one `COPY`, refused as a whole if one key is already there.
     Direct,
-    /// Into the staging table, then into `events` skipping the events already there.
+    /// Into the staging tables, then into the tables skipping the keys already there.
     Staged,
 }
 
-/// Writes a batch straight into `events`, and again through the staging table if it holds events already
+/// Writes a batch straight into its tables, and again through the staging tables if it holds keys already
 /// written.
 pub(super) async fn write(
     conn: &mut PgConnection,
     worker_id: &str,
+    routes: &Routes,
     batch: &Transformed,
 ) -> Result<WriteOutcome, sqlx::Error> {
-    match write_in_tx(conn, worker_id, batch, CopyPath::Direct).await {
+    match write_in_tx(conn, worker_id, routes, batch, CopyPath::Direct).await {
         Err(e) if is_unique_violation(&e) => {
             tracing::debug!(
-                "batch holds events already written; writing it through the staging table"
+                "batch holds events already written; writing it through the staging tables"
             );
-            write_in_tx(conn, worker_id, batch, CopyPath::Staged).await
+            write_in_tx(conn, worker_id, routes, batch, CopyPath::Staged).await
         }
         other => other,
     }
@@ -42,59 +47,89 @@ pub(super) async fn write(
 pub(super) async fn write_in_tx(
     conn: &mut PgConnection,
     worker_id: &str,
+    routes: &Routes,
     batch: &Transformed,
     path: CopyPath,
 ) -> Result<WriteOutcome, sqlx::Error> {
     let mut tx = conn.begin().await?;
-    let written = if batch.valid == 0 {
-        0
-    } else {
-        match path {
-            CopyPath::Direct => copy_bytes(&mut tx, "events", batch.events.as_bytes()).await?,
-            CopyPath::Staged => {
-                create_staging(&mut tx).await?;
-                copy_bytes(&mut tx, "events_staging", batch.events.as_bytes()).await?;
-                insert_from_staging(&mut tx).await?
-            }
-        }
-    };
-    let dead_letters = dead_letters::insert(&mut tx, worker_id, &batch.dead).await?;
+    let mut outcome = write_rows(&mut tx, routes, batch, path).await?;
+    outcome.dead_letters = dead_letters::insert(&mut tx, worker_id, &batch.dead).await?;
     tx.commit().await?;
-    Ok(WriteOutcome {
-        written,
-        duplicates: batch.valid as u64 - written,
-        dead_letters,
-    })
+    Ok(outcome)
 }
 
-/// Creates the session's staging table, emptied at every commit, if it is not there yet.
-pub(super) async fn create_staging(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-    )
-    .execute(conn)
-    .await?;
+/// Writes a batch's rows by `path` in the caller's transaction: every route's table, then the deletes.
+/// The dead letters are the caller's.
+pub(crate) async fn write_rows(
+    tx: &mut PgConnection,
+    routes: &Routes,
+    batch: &Transformed,
+    path: CopyPath,
+) -> Result<WriteOutcome, sqlx::Error> {
+    let mut outcome = WriteOutcome::default();
+    for table in &batch.tables {
+        let plan = &routes.get(table.route).1.plan;
+        let bytes = table.rows.as_bytes();
+        let written = match (path, &plan.direct) {
+            (CopyPath::Direct, Some(copy)) => copy_rows(&mut *tx, copy, bytes).await?,
+            _ => stage_and_merge(&mut *tx, plan, bytes).await?,
+        };
+        outcome.add(table.route, written);
+    }
+    for table in &batch.tables {
+        if let Some(deletes) = &routes.get(table.route).1.plan.deletes {
+            let deleted = sqlx::query(deletes)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            outcome.add(table.route, deleted);
+        }
+    }
+    outcome.duplicates = batch.valid as u64 - outcome.written.min(batch.valid as u64);
+    Ok(outcome)
+}
+
+/// Creates the session's staging table for a route, emptied at every commit, if it is not there yet.
+pub(super) async fn create_staging(
+    conn: &mut PgConnection,
+    plan: &TablePlan,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&plan.create_staging).execute(conn).await?;
     Ok(())
 }
 
-/// Moves the staged rows into `events`, skipping those already there; returns how many were inserted.
-pub(super) async fn insert_from_staging(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
-    let insert = format!(
-        "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM events_staging \
-         ON CONFLICT (source, id) DO NOTHING"
-    );
-    Ok(sqlx::query(&insert).execute(conn).await?.rows_affected())
-}
-
-/// Copies rows in `COPY` text form into `table`; returns how many were copied.
-pub(super) async fn copy_bytes(
+/// Copies rows into the route's (empty) staging table and merges them into its table; returns how many rows
+/// were written.
+pub(super) async fn stage_and_merge(
     conn: &mut PgConnection,
-    table: &str,
+    plan: &TablePlan,
     rows: &[u8],
 ) -> Result<u64, sqlx::Error> {
-    let mut copy = conn
-        .copy_in_raw(&format!("COPY {table} ({EVENT_COLUMNS}) FROM STDIN"))
-        .await?;
+    create_staging(&mut *conn, plan).await?;
+    copy_rows(&mut *conn, &plan.copy_staging, rows).await?;
+    merge(conn, plan).await
+}
+
+/// Moves the staged rows into the table by the route's merge statements; returns how many rows they wrote.
+/// The route's deletes are left to the caller (see [`TablePlan::deletes`]).
+pub(super) async fn merge(conn: &mut PgConnection, plan: &TablePlan) -> Result<u64, sqlx::Error> {
+    let mut written = 0;
+    for statement in &plan.merge {
+        written += sqlx::query(statement)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(written)
+}
+
+/// Runs a `COPY ... FROM STDIN` statement with rows in `COPY` text form; returns how many were copied.
+pub(super) async fn copy_rows(
+    conn: &mut PgConnection,
+    statement: &str,
+    rows: &[u8],
+) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
     if let Err(e) = copy.send(rows).await {
         // Leave the connection usable; the send error is the one to report.
         let _ = copy.abort("send failed").await;

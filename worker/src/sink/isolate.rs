@@ -2,126 +2,200 @@
 //! operator added): find the refused rows, make them dead letters, and write everything else, in one
 //! transaction.
 //!
-//! Two strategies: the line-by-line copy, which takes out the row a refused `COPY` names, and halving through
-//! the staging table, for a refusal that names no row.
+//! Two strategies: the line-by-line copy, which takes out the row a refused `COPY` names (for the built-in
+//! events layout, whose duplicates are told apart by its primary key), and halving through the staging
+//! table, for a refusal that names no row and for the routes' own tables, whose merge absorbs duplicates.
 
-use super::fast::{copy_bytes, create_staging, insert_from_staging};
-use super::sqlstate::{is_data_error, is_duplicate_event};
+use super::fast::{copy_rows, create_staging, merge};
+use super::plan::TablePlan;
+use super::sqlstate::{is_data_error, is_duplicate_of};
 use super::{WriteOutcome, dead_letters};
 use crate::batch::Batch;
 use crate::copy::CopyText;
+use crate::rows::{Routes, TableRows};
 use crate::transform::{DeadLetter, Transformed};
 use rdkafka::Message;
 use sqlx::{Connection, PgConnection};
 
-/// Writes a refused batch, finding its refused rows line by line (see [`super::Sink::write_isolating`]).
+/// One table's rows of the refused batch, and where the outcome goes.
+struct Refused<'a> {
+    batch: &'a Batch,
+    table: &'a TableRows,
+    plan: &'a TablePlan,
+    dead: &'a mut Vec<DeadLetter>,
+    outcome: &'a mut WriteOutcome,
+    /// Rows that became dead letters.
+    refused: u64,
+}
+
+/// Writes a refused batch, finding its refused rows (see [`super::Sink::write_isolating`]).
 pub(super) async fn write_isolating(
     conn: &mut PgConnection,
     worker_id: &str,
+    routes: &Routes,
     batch: &Batch,
     transformed: &Transformed,
 ) -> Result<WriteOutcome, sqlx::Error> {
     let mut tx = conn.begin().await?;
     let mut dead = transformed.dead.clone();
-    let rows = &transformed.events;
-    let mut left_out = already_written(&mut tx, batch, transformed).await?;
-    let mut outcome = WriteOutcome {
-        duplicates: left_out.iter().filter(|&&out| out).count() as u64,
-        ..WriteOutcome::default()
-    };
-    // Ranges of rows still to copy. A refusal splits its range around the refused row: the rows before it
-    // are copied again (they may hold a refusal found later, such as a duplicate key: PostgreSQL checks
-    // the keys of a `COPY` in batches), then the rows after it.
-    let mut ranges = Vec::new();
-    ranges.push(0..rows.len());
-    while let Some(range) = ranges.pop() {
-        let kept: Vec<usize> = range.clone().filter(|&i| !left_out[i]).collect();
-        if kept.is_empty() {
-            continue;
-        }
-        sqlx::query("SAVEPOINT pacer_rows")
-            .execute(&mut *tx)
-            .await?;
-        let error = match copy_bytes(&mut tx, "events", &rows_bytes(rows, &kept)).await {
-            Ok(written) => {
-                outcome.written += written;
-                sqlx::query("RELEASE SAVEPOINT pacer_rows")
-                    .execute(&mut *tx)
-                    .await?;
-                continue;
-            }
-            Err(e) => e,
+    let mut outcome = WriteOutcome::default();
+    let mut refused = 0;
+    for table in &transformed.tables {
+        let plan = &routes.get(table.route).1.plan;
+        let mut part = Refused {
+            batch,
+            table,
+            plan,
+            dead: &mut dead,
+            outcome: &mut outcome,
+            refused: 0,
         };
-        roll_back_to(&mut tx, "pacer_rows").await?;
-        let Some(line) = copy_line(&error).filter(|line| (1..=kept.len()).contains(line)) else {
-            if !is_data_error(&error) {
-                return Err(error);
-            }
-            write_halving(&mut tx, batch, transformed, &kept, &mut dead, &mut outcome).await?;
-            continue;
-        };
-        let refused = kept[line - 1];
-        if is_duplicate_event(&error) {
-            outcome.duplicates += 1;
-        } else if is_data_error(&error) {
-            let record = &batch.records()[transformed.row_records[refused]];
-            tracing::warn!(partition = record.partition(), offset = record.offset(), error = %error, "PostgreSQL refused one event; dead-lettering it");
-            dead.push(dead_letters::refused_event(record, &error));
+        if plan.builtin.is_some() {
+            part.line_by_line(&mut tx).await?;
         } else {
-            return Err(error);
+            let rows: Vec<usize> = (0..table.rows.len()).collect();
+            part.halving(&mut tx, &rows).await?;
         }
-        left_out[refused] = true;
-        ranges.push(refused + 1..range.end);
-        ranges.push(range.start..refused);
+        refused += part.refused;
     }
     outcome.dead_letters = dead_letters::insert(&mut tx, worker_id, &dead).await?;
     tx.commit().await?;
+    outcome.duplicates = (transformed.valid as u64).saturating_sub(outcome.written + refused);
     Ok(outcome)
 }
 
-/// Writes rows `rest` of a refused batch by halves under savepoints, through the staging table: a part
-/// PostgreSQL takes is written in one go (rows already there skipped as duplicates), a part it refuses is
-/// halved again, down to the single rows it refuses, which become dead letters.
-async fn write_halving(
-    tx: &mut PgConnection,
-    batch: &Batch,
-    transformed: &Transformed,
-    rest: &[usize],
-    dead: &mut Vec<DeadLetter>,
-    outcome: &mut WriteOutcome,
-) -> Result<(), sqlx::Error> {
-    create_staging(&mut *tx).await?;
-    let mut parts = vec![rest];
-    while let Some(part) = parts.pop() {
-        if part.is_empty() {
-            continue;
-        }
-        sqlx::query("SAVEPOINT pacer_part")
-            .execute(&mut *tx)
-            .await?;
-        match write_part(&mut *tx, &rows_bytes(&transformed.events, part)).await {
-            Ok(inserted) => {
-                outcome.written += inserted;
-                outcome.duplicates += part.len() as u64 - inserted;
-                sqlx::query("RELEASE SAVEPOINT pacer_part")
-                    .execute(&mut *tx)
-                    .await?;
+impl Refused<'_> {
+    /// The built-in layout: rows already in the table are left out first, then the rest is copied straight
+    /// in under a savepoint. PostgreSQL names the line of a `COPY` it refuses: that row is taken out (a
+    /// dead letter, or a duplicate for a conflict on the primary key), and the rows before and after it are
+    /// copied on their own. A refusal that names no line is handled by halving.
+    async fn line_by_line(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let (table, plan) = (self.table, self.plan);
+        let (Some(direct), Some(builtin)) = (plan.direct.as_deref(), &plan.builtin) else {
+            let rows: Vec<usize> = (0..table.rows.len()).collect();
+            return self.halving(tx, &rows).await;
+        };
+        let rows = &table.rows;
+        let mut left_out = already_written(&mut *tx, plan, &builtin.already_there, rows).await?;
+        // Ranges of rows still to copy. A refusal splits its range around the refused row: the rows before it
+        // are copied again (they may hold a refusal found later, such as a duplicate key: PostgreSQL checks
+        // the keys of a `COPY` in batches), then the rows after it.
+        let mut ranges = Vec::new();
+        ranges.push(0..rows.len());
+        while let Some(range) = ranges.pop() {
+            let kept: Vec<usize> = range.clone().filter(|&i| !left_out[i]).collect();
+            if kept.is_empty() {
+                continue;
             }
-            Err(e) if is_data_error(&e) => {
-                roll_back_to(&mut *tx, "pacer_part").await?;
-                if let [row] = part {
-                    let record = &batch.records()[transformed.row_records[*row]];
-                    tracing::warn!(partition = record.partition(), offset = record.offset(), error = %e, "PostgreSQL refused one event; dead-lettering it");
-                    dead.push(dead_letters::refused_event(record, &e));
-                } else {
-                    let (first, second) = part.split_at(part.len() / 2);
-                    parts.push(second);
-                    parts.push(first);
+            savepoint(&mut *tx, "pacer_rows").await?;
+            let error = match copy_rows(&mut *tx, direct, &rows_bytes(rows, &kept)).await {
+                Ok(written) => {
+                    self.outcome.add(self.table.route, written);
+                    release(&mut *tx, "pacer_rows").await?;
+                    continue;
                 }
+                Err(e) => e,
+            };
+            roll_back_to(&mut *tx, "pacer_rows").await?;
+            let Some(line) = copy_line(&error).filter(|line| (1..=kept.len()).contains(line))
+            else {
+                if !is_data_error(&error) {
+                    return Err(error);
+                }
+                self.halving(&mut *tx, &kept).await?;
+                continue;
+            };
+            let row = kept[line - 1];
+            if is_duplicate_of(&error, &builtin.primary_key) {
+                // Counted as a duplicate: neither written nor refused.
+            } else if is_data_error(&error) {
+                self.dead_letter(row, &error);
+            } else {
+                return Err(error);
             }
-            Err(e) => return Err(e),
+            left_out[row] = true;
+            ranges.push(row + 1..range.end);
+            ranges.push(range.start..row);
         }
+        Ok(())
     }
+
+    /// Writes `rest` by halves under savepoints, through the staging table and the route's merge: a part
+    /// PostgreSQL takes is written in one go (keys already there absorbed by the merge), a part it refuses
+    /// is halved again, down to the single rows it refuses, which become dead letters.
+    async fn halving(&mut self, tx: &mut PgConnection, rest: &[usize]) -> Result<(), sqlx::Error> {
+        create_staging(&mut *tx, self.plan).await?;
+        let mut parts = vec![rest];
+        while let Some(part) = parts.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            savepoint(&mut *tx, "pacer_part").await?;
+            match self.write_part(&mut *tx, part).await {
+                Ok(written) => {
+                    self.outcome.add(self.table.route, written);
+                    release(&mut *tx, "pacer_part").await?;
+                }
+                Err(e) if is_data_error(&e) => {
+                    roll_back_to(&mut *tx, "pacer_part").await?;
+                    if let [row] = part {
+                        self.dead_letter(*row, &e);
+                    } else {
+                        let (first, second) = part.split_at(part.len() / 2);
+                        parts.push(second);
+                        parts.push(first);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes some rows through the (emptied) staging table; returns how many the merge wrote.
+    async fn write_part(
+        &self,
+        conn: &mut PgConnection,
+        part: &[usize],
+    ) -> Result<u64, sqlx::Error> {
+        sqlx::query(&self.plan.truncate_staging)
+            .execute(&mut *conn)
+            .await?;
+        copy_rows(
+            &mut *conn,
+            &self.plan.copy_staging,
+            &rows_bytes(&self.table.rows, part),
+        )
+        .await?;
+        let mut written = merge(&mut *conn, self.plan).await?;
+        // Isolating is rare: a part's deletes run with it, not after every other route's merge.
+        if let Some(deletes) = &self.plan.deletes {
+            written += sqlx::query(deletes).execute(conn).await?.rows_affected();
+        }
+        Ok(written)
+    }
+
+    fn dead_letter(&mut self, row: usize, error: &sqlx::Error) {
+        let record = &self.batch.records()[self.table.row_records[row]];
+        tracing::warn!(route = %self.plan.route, partition = record.partition(), offset = record.offset(), error = %error, "PostgreSQL refused one event; dead-lettering it");
+        self.dead
+            .push(dead_letters::refused_event(record, &self.plan.route, error));
+        self.outcome.refuse(self.table.route);
+        self.refused += 1;
+    }
+}
+
+async fn savepoint(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("SAVEPOINT {name}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn release(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("RELEASE SAVEPOINT {name}"))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -145,20 +219,19 @@ fn rows_bytes(rows: &CopyText, which: &[usize]) -> Vec<u8> {
     bytes
 }
 
-/// Which rows of a batch are already in `events` (by `(source, id)`), found by copying the batch into the
-/// staging table. All `false` if PostgreSQL refuses the batch even there (then the line-by-line copy sorts
-/// the rows out).
+/// Which rows of the built-in layout are already in the table (by `(source, id)`), found by copying them
+/// into the staging table. All `false` if PostgreSQL refuses them even there (then the line-by-line copy
+/// sorts the rows out).
 async fn already_written(
     conn: &mut PgConnection,
-    batch: &Batch,
-    transformed: &Transformed,
+    plan: &TablePlan,
+    already_there: &str,
+    rows: &CopyText,
 ) -> Result<Vec<bool>, sqlx::Error> {
-    let mut written = vec![false; transformed.events.len()];
-    create_staging(&mut *conn).await?;
-    sqlx::query("SAVEPOINT pacer_staging")
-        .execute(&mut *conn)
-        .await?;
-    match copy_bytes(&mut *conn, "events_staging", transformed.events.as_bytes()).await {
+    let mut written = vec![false; rows.len()];
+    create_staging(&mut *conn, plan).await?;
+    savepoint(&mut *conn, "pacer_staging").await?;
+    match copy_rows(&mut *conn, &plan.copy_staging, rows.as_bytes()).await {
         Ok(_) => {}
         Err(e) if is_data_error(&e) => {
             roll_back_to(&mut *conn, "pacer_staging").await?;
@@ -166,26 +239,45 @@ async fn already_written(
         }
         Err(e) => return Err(e),
     }
-    let there: Vec<(i32, i64)> = sqlx::query_as(
-        "DELETE FROM events_staging s USING events e WHERE e.source = s.source AND e.id = s.id \
-         RETURNING s.kafka_partition, s.kafka_offset",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    sqlx::query("TRUNCATE events_staging")
+    let there: Vec<(String, String)> = sqlx::query_as(already_there).fetch_all(&mut *conn).await?;
+    sqlx::query(&plan.truncate_staging)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("RELEASE SAVEPOINT pacer_staging")
-        .execute(&mut *conn)
-        .await?;
+    release(&mut *conn, "pacer_staging").await?;
     if !there.is_empty() {
-        let there: std::collections::HashSet<(i32, i64)> = there.into_iter().collect();
-        for (row, &record) in transformed.row_records.iter().enumerate() {
-            let record = &batch.records()[record];
-            written[row] = there.contains(&(record.partition(), record.offset()));
+        let there: std::collections::HashSet<(String, String)> = there.into_iter().collect();
+        for (row, written) in written.iter_mut().enumerate() {
+            *written = identity(rows, row).is_some_and(|identity| there.contains(&identity));
         }
     }
     Ok(written)
+}
+
+/// The `(source, id)` of a row of the built-in layout: its first two columns, unescaped.
+fn identity(rows: &CopyText, row: usize) -> Option<(String, String)> {
+    let text = std::str::from_utf8(rows.row_range(row..row + 1)).ok()?;
+    let mut fields = text.splitn(3, '\t').map(unescape);
+    Some((fields.next()?, fields.next()?))
+}
+
+/// Undoes `COPY` text escapes (`\\`, `\t`, `\n`, `\r`).
+fn unescape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
 }
 
 /// The line of the `COPY` input that PostgreSQL refused (1 for the first row), from the error's context
@@ -202,14 +294,4 @@ fn copy_line(error: &sqlx::Error) -> Option<usize> {
         .find(|c: char| !c.is_ascii_digit())
         .map_or(after, |end| &after[..end]);
     digits.parse().ok()
-}
-
-/// Writes some rows through the (emptied) staging table, skipping those already in `events`; returns how many
-/// were inserted.
-async fn write_part(conn: &mut PgConnection, rows: &[u8]) -> Result<u64, sqlx::Error> {
-    sqlx::query("TRUNCATE events_staging")
-        .execute(&mut *conn)
-        .await?;
-    copy_bytes(&mut *conn, "events_staging", rows).await?;
-    insert_from_staging(conn).await
 }

@@ -1,33 +1,61 @@
-//! The PostgreSQL side of the worker: one transaction per batch, rows by `COPY`, exactly one row per
-//! `(source, id)`.
+//! The PostgreSQL side of the worker: one transaction per batch, whatever tables its routes write, rows by
+//! `COPY`, exactly one row per key.
 //!
 //! This file is the [`Sink`] and what it offers; how a batch is written lives in one file per job:
-//! [`fast`] (the `COPY` path every batch tries first), [`isolate`] (a batch PostgreSQL refused),
-//! [`dead_letters`] (records that did not become rows) and [`sqlstate`] (what an error means).
+//! [`plan`] (each route's statements), [`fast`] (the `COPY` path every batch tries first), [`isolate`] (a
+//! batch PostgreSQL refused), [`dead_letters`] (records that did not become rows) and [`sqlstate`] (what an
+//! error means).
 
 mod dead_letters;
 mod fast;
 mod isolate;
+pub(crate) mod plan;
+pub(crate) mod replay;
 mod sqlstate;
 
 pub(crate) use sqlstate::is_data_error;
 
 use crate::batch::Batch;
+use crate::rows::Routes;
 use crate::transform::Transformed;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a batch was written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
-    /// Rows inserted into `events`.
+    /// Rows inserted, replaced or deleted, in every table.
     pub written: u64,
     /// Valid events that were already there (re-deliveries or client retries).
     pub duplicates: u64,
     /// Dead letters inserted (re-delivered ones are not counted twice).
     pub dead_letters: u64,
+    /// Rows written per route, by the route's index in the pipeline (empty for a route without rows).
+    pub by_route: Vec<u64>,
+    /// Rows PostgreSQL refused per route (they became dead letters), by the route's index.
+    pub refused_by_route: Vec<u64>,
+}
+
+impl WriteOutcome {
+    /// Counts `rows` written for route `route`.
+    pub(crate) fn add(&mut self, route: usize, rows: u64) {
+        self.written += rows;
+        if self.by_route.len() <= route {
+            self.by_route.resize(route + 1, 0);
+        }
+        self.by_route[route] += rows;
+    }
+
+    /// Counts one row of route `route` that PostgreSQL refused.
+    pub(crate) fn refuse(&mut self, route: usize) {
+        if self.refused_by_route.len() <= route {
+            self.refused_by_route.resize(route + 1, 0);
+        }
+        self.refused_by_route[route] += 1;
+    }
 }
 
 /// Errors of the sink: PostgreSQL's, as every pacer process reports them.
@@ -38,6 +66,7 @@ pub type SinkError = pacer_pg::PgError;
 pub struct Sink {
     pool: PgPool,
     worker_id: String,
+    routes: Arc<Routes>,
 }
 
 /// The schema, embedded in the binary.
@@ -59,7 +88,19 @@ impl Sink {
         Ok(Self {
             pool,
             worker_id: worker_id.into(),
+            routes: Arc::new(Routes::default()),
         })
+    }
+
+    /// The same sink writing by `routes` (the pipeline file) instead of the built-in `events` route.
+    pub fn with_routes(mut self, routes: Arc<Routes>) -> Self {
+        self.routes = routes;
+        self
+    }
+
+    /// The routes it writes by.
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
     }
 
     /// Applies the schema migrations (idempotent; concurrent callers serialise on an advisory lock).
@@ -75,11 +116,12 @@ impl Sink {
 
     /// Writes a transformed batch in one transaction: one attempt.
     ///
-    /// The rows are copied straight into `events`; if that batch holds an event already there (a
-    /// re-delivery), it is written again through the staging table, skipping those.
+    /// Append rows are copied straight into their tables; if that batch holds a key already there (a
+    /// re-delivery), it is written again through the staging tables, skipping those. Upserts and deletes
+    /// always go through staging and their merge.
     pub async fn write(&self, batch: &Transformed) -> Result<WriteOutcome, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        fast::write(&mut conn, &self.worker_id, batch).await
+        fast::write(&mut conn, &self.worker_id, &self.routes, batch).await
     }
 
     /// Writes a batch through the staging table and `INSERT ... ON CONFLICT DO NOTHING`: the path a batch with
@@ -89,7 +131,14 @@ impl Sink {
         batch: &Transformed,
     ) -> Result<WriteOutcome, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        fast::write_in_tx(&mut conn, &self.worker_id, batch, fast::CopyPath::Staged).await
+        fast::write_in_tx(
+            &mut conn,
+            &self.worker_id,
+            &self.routes,
+            batch,
+            fast::CopyPath::Staged,
+        )
+        .await
     }
 
     /// Writes a batch that PostgreSQL refused as a whole (data that validation let through, or a constraint an
@@ -107,6 +156,6 @@ impl Sink {
         transformed: &Transformed,
     ) -> Result<WriteOutcome, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        isolate::write_isolating(&mut conn, &self.worker_id, batch, transformed).await
+        isolate::write_isolating(&mut conn, &self.worker_id, &self.routes, batch, transformed).await
     }
 }

@@ -7,15 +7,16 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     sqlstate_in(error, &["23505"])
 }
 
-/// True if `error` is a conflict on the primary key of `events`: the event is already there. A conflict on
-/// another unique index (one an operator added) is a refusal of the row, not a duplicate.
-pub(crate) fn is_duplicate_event(error: &sqlx::Error) -> bool {
+/// True if `error` is a conflict on `constraint` (the primary key of an events-layout table): the event is
+/// already there. A conflict on another unique index (one an operator added) is a refusal of the row, not a
+/// duplicate.
+pub(crate) fn is_duplicate_of(error: &sqlx::Error, constraint: &str) -> bool {
     match error {
         sqlx::Error::Database(e) => {
             is_unique_violation(error)
                 && e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
                     .and_then(|pg| pg.constraint())
-                    == Some("events_pkey")
+                    == Some(constraint)
         }
         _ => false,
     }

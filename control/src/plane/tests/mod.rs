@@ -2,6 +2,7 @@
 //! the tests of time are in [`paused`].
 
 mod paused;
+mod routes;
 mod sim_parity;
 
 use super::*;
@@ -81,6 +82,7 @@ fn report(interval_ms: u64) -> Report {
         ends: vec![(0, 100)],
         e2e_p50: Some(Duration::from_millis(60)),
         e2e_max: Some(Duration::from_millis(120)),
+        routes: Vec::new(),
     }
 }
 

@@ -1,0 +1,137 @@
+//! From events to rows: the pipeline file read once into what each batch needs ([`Routes`]), and the rows of
+//! a batch, one `COPY` stream per route.
+//!
+//! [`decode`] turns a record into an event, [`resolve`] finds a column's value in it, [`convert`] turns that
+//! value into PostgreSQL's text for the column's type, and [`typed`] writes a route's row from them. The
+//! built-in `events` layout keeps its own writer ([`builtin`]), the path pacer takes without a file.
+
+pub(crate) mod builtin;
+pub(crate) mod convert;
+pub(crate) mod decode;
+pub(crate) mod resolve;
+pub(crate) mod typed;
+
+use crate::copy::CopyText;
+use crate::sink::plan::TablePlan;
+use pacer_pipeline::{Mode, Pipeline, Route};
+use resolve::Lookup;
+
+/// The pipeline as the worker uses it: the routes, and for each the lookups of its columns and the SQL
+/// that writes its table. Built once at start; shared by the transform and the sink.
+#[derive(Debug)]
+pub struct Routes {
+    pipeline: Pipeline,
+    compiled: Vec<Compiled>,
+}
+
+/// What one route needs per batch.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    /// Per declared column: where its value is, and whether a delete event still needs it (key and order).
+    pub(crate) lookups: Vec<(Lookup, bool)>,
+    /// Whether any column or the schema reads `data` (then it is parsed once per event).
+    pub(crate) reads_data: bool,
+    /// The statements that write the route's table.
+    pub(crate) plan: TablePlan,
+}
+
+impl Routes {
+    /// Prepares `pipeline` for writing.
+    pub fn new(pipeline: Pipeline) -> Self {
+        let compiled = pipeline.routes().iter().map(Compiled::new).collect();
+        Self { pipeline, compiled }
+    }
+
+    /// The pipeline these routes come from.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The route at `index` of the pipeline, with what the worker made of it.
+    pub(crate) fn get(&self, index: usize) -> (&Route, &Compiled) {
+        (&self.pipeline.routes()[index], &self.compiled[index])
+    }
+
+    /// The names of the routes, in file order: the label values of the per-route metrics.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.pipeline.routes().iter().map(Route::name)
+    }
+}
+
+impl Default for Routes {
+    /// pacer without a pipeline file: every event appended to the built-in `events` table.
+    fn default() -> Self {
+        Self::new(Pipeline::default())
+    }
+}
+
+impl Compiled {
+    fn new(route: &Route) -> Self {
+        let keeps = |name: &str| {
+            route.key().iter().any(|key| key == name) || route.order_column() == Some(name)
+        };
+        let lookups: Vec<(Lookup, bool)> = route
+            .columns()
+            .iter()
+            .map(|column| (Lookup::new(column.source()), keeps(column.name())))
+            .collect();
+        let reads_data =
+            route.has_schema() || lookups.iter().any(|(lookup, _)| lookup.reads_data());
+        Self {
+            lookups,
+            reads_data,
+            plan: TablePlan::new(route),
+        }
+    }
+}
+
+/// The rows of one route in a batch.
+#[derive(Debug)]
+pub struct TableRows {
+    /// The route's index in the pipeline.
+    pub route: usize,
+    /// The rows, in `COPY` text form, in the column order of the route's plan.
+    pub rows: CopyText,
+    /// For each row, the index of its record in the batch.
+    pub row_records: Vec<usize>,
+}
+
+impl TableRows {
+    fn new(route: usize) -> Self {
+        Self {
+            route,
+            rows: CopyText::with_capacity(4096),
+            row_records: Vec::new(),
+        }
+    }
+}
+
+/// The rows of a batch by route, in the pipeline's route order.
+#[derive(Debug, Default)]
+pub(crate) struct ByRoute {
+    tables: Vec<Option<TableRows>>,
+}
+
+impl ByRoute {
+    /// The rows of route `index`, started on first use.
+    pub(crate) fn of(&mut self, index: usize) -> &mut TableRows {
+        if self.tables.len() <= index {
+            self.tables.resize_with(index + 1, || None);
+        }
+        self.tables[index].get_or_insert_with(|| TableRows::new(index))
+    }
+
+    /// The routes that have rows, in route order.
+    pub(crate) fn into_tables(self) -> Vec<TableRows> {
+        self.tables
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.rows.is_empty())
+            .collect()
+    }
+}
+
+/// Whether rows of this mode go through a staging table and a merge (they are never copied straight in).
+pub(crate) fn merges(mode: Mode) -> bool {
+    mode != Mode::Append
+}
