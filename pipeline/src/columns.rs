@@ -69,6 +69,12 @@ impl Cx<'_> {
     ) -> Result<Vec<String>, PipelineError> {
         let fail =
             |span: &Range<usize>, message: String| self.error(span, format!("{label}: {message}"));
+        if let (Some(key), true) = (&doc.key, columns.is_empty()) {
+            return Err(fail(
+                &key.span(),
+                "key: a route without columns writes the built-in events table, which is keyed by (source, id); drop key, or declare the route's columns".to_owned(),
+            ));
+        }
         let Some(key) = &doc.key else {
             return match mode {
                 Mode::Append if columns.is_empty() => Ok(EVENT_IDENTITY.iter().map(|c| (*c).to_owned()).collect()),
@@ -147,6 +153,17 @@ impl Cx<'_> {
                 &nullable_span(doc, &column.name).unwrap_or(span),
                 format!(
                     "{label}, column \"{}\": the order column cannot be nullable; drop nullable or name another column in order",
+                    column.name
+                ),
+            ));
+        }
+        if column.default.is_some() {
+            // The merge orders the staged versions before the default is put in: a missing order value
+            // would sort first and never win, and a delete without one would delete nothing.
+            return Err(self.error(
+                &span,
+                format!(
+                    "{label}, column \"{}\": the order column cannot have a default; every event must carry its order value",
                     column.name
                 ),
             ));

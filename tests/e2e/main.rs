@@ -23,6 +23,7 @@ mod refused_rows;
 mod replay;
 mod routes;
 mod routes_inputs;
+mod routes_refused;
 mod routes_upsert;
 mod settings;
 mod slow_clients;

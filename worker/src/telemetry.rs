@@ -18,7 +18,7 @@ pub mod names {
     pub const BATCHES: &str = "pacer_worker_batches_total";
     /// Records consumed.
     pub const RECORDS: &str = "pacer_worker_records_total";
-    /// Rows inserted into the events table.
+    /// Rows written (inserted, replaced or deleted) in every route's table.
     pub const ROWS_WRITTEN: &str = "pacer_worker_rows_written_total";
     /// Key and payload bytes of the records consumed.
     pub const BYTES: &str = "pacer_worker_bytes_total";
@@ -136,7 +136,7 @@ impl WorkerMetrics {
             records: counter(names::RECORDS, "Records consumed.", &["worker"]),
             rows_written: counter(
                 names::ROWS_WRITTEN,
-                "Rows inserted into the events table.",
+                "Rows written (inserted, replaced or deleted) in every route's table.",
                 &["worker"],
             ),
             bytes: counter(

@@ -82,7 +82,10 @@ pub fn transform(batch: &Batch, routes: &Routes, processed_at: OffsetDateTime) -
         let decoded = match decoded {
             Ok(decoded) => decoded,
             Err(reason) => {
-                dead.push(dead_letter(record, ingested_at, reason));
+                let mut letter = dead_letter(record, ingested_at, reason);
+                // A plain JSON record's route is known from its topic, even when it is not readable.
+                letter.route = json_route.map(|route| pipeline.routes()[route].name().to_owned());
+                dead.push(letter);
                 continue;
             }
         };

@@ -276,3 +276,20 @@ fn a_missing_key_points_at_its_route() {
         "{message}"
     );
 }
+
+#[test]
+fn a_key_on_the_built_in_table_and_a_defaulted_order_column_are_refused() {
+    let message = error("[[route]]\nname = \"all\"\ntype = \"a\"\ntable = \"events\"\nkey = []\n");
+    assert!(
+        message.starts_with("pacer.toml:5:7: route \"all\": key: a route without columns"),
+        "{message}"
+    );
+    let message = error(&with(
+        "type = \"a\"\ntable = \"t\"\nmode = \"upsert\"\nkey = [\"id\"]",
+        "id = { type = \"text\", from = \"/id\" }\nat = { type = \"timestamptz\", from = \"/time\", default = \"now()\" }",
+    ));
+    assert!(
+        message.contains("the order column cannot have a default"),
+        "{message}"
+    );
+}

@@ -103,7 +103,9 @@ fn scalar_text(ty: ScalarType, found: Found<'_>, out: &mut String) -> Result<(),
         ScalarType::Numeric => {
             numeric(found, out).ok_or("a number, or a string of a decimal number")
         }
-        ScalarType::DoublePrecision => double(found, out).ok_or("a number"),
+        ScalarType::DoublePrecision => {
+            double(found, out).ok_or("a number, or a string of a number")
+        }
         ScalarType::Boolean => match found {
             Found::Json(Json::Bool(b)) => {
                 out.push(if *b { 't' } else { 'f' });

@@ -63,7 +63,10 @@ pub(super) fn refused_event(
     let mut dead = dead_letter(
         record,
         ingested_at,
-        format!("PostgreSQL refused the event: {error}"),
+        format!(
+            "PostgreSQL refused the event: {}",
+            pacer_pg::describe(error)
+        ),
     );
     dead.route = Some(route.to_owned());
     dead.event = record.payload().and_then(|payload| {

@@ -26,6 +26,8 @@ struct Refused<'a> {
     outcome: &'a mut WriteOutcome,
     /// Rows that became dead letters.
     refused: u64,
+    /// Which rows became dead letters.
+    refused_rows: Vec<bool>,
 }
 
 /// Writes a refused batch, finding its refused rows (see [`super::Sink::write_isolating`]).
@@ -40,6 +42,7 @@ pub(super) async fn write_isolating(
     let mut dead = transformed.dead.clone();
     let mut outcome = WriteOutcome::default();
     let mut refused = 0;
+    let mut deletes = Vec::new();
     for table in &transformed.tables {
         let plan = &routes.get(table.route).1.plan;
         let mut part = Refused {
@@ -49,6 +52,7 @@ pub(super) async fn write_isolating(
             dead: &mut dead,
             outcome: &mut outcome,
             refused: 0,
+            refused_rows: vec![false; table.rows.len()],
         };
         if plan.builtin.is_some() {
             part.line_by_line(&mut tx).await?;
@@ -57,6 +61,27 @@ pub(super) async fn write_isolating(
             part.halving(&mut tx, &rows).await?;
         }
         refused += part.refused;
+        if plan.deletes.is_some() {
+            deletes.push((table, plan, part.refused_rows));
+        }
+    }
+    // As on the fast path, the deletes run after every route's merge: an older version staged for another
+    // route of the table cannot bring a deleted row back.
+    for (table, plan, refused_rows) in deletes {
+        let kept: Vec<usize> = (0..table.rows.len())
+            .filter(|&i| !refused_rows[i])
+            .collect();
+        sqlx::query(&plan.truncate_staging)
+            .execute(&mut *tx)
+            .await?;
+        copy_rows(&mut tx, &plan.copy_staging, &rows_bytes(&table.rows, &kept)).await?;
+        if let Some(statement) = &plan.deletes {
+            let deleted = sqlx::query(statement)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            outcome.add(table.route, deleted);
+        }
     }
     outcome.dead_letters = dead_letters::insert(&mut tx, worker_id, &dead).await?;
     tx.commit().await?;
@@ -167,12 +192,8 @@ impl Refused<'_> {
             &rows_bytes(&self.table.rows, part),
         )
         .await?;
-        let mut written = merge(&mut *conn, self.plan).await?;
-        // Isolating is rare: a part's deletes run with it, not after every other route's merge.
-        if let Some(deletes) = &self.plan.deletes {
-            written += sqlx::query(deletes).execute(conn).await?.rows_affected();
-        }
-        Ok(written)
+        // The route's deletes run once every part and route is merged (see `write_isolating`).
+        merge(conn, self.plan).await
     }
 
     fn dead_letter(&mut self, row: usize, error: &sqlx::Error) {
@@ -182,6 +203,7 @@ impl Refused<'_> {
             .push(dead_letters::refused_event(record, &self.plan.route, error));
         self.outcome.refuse(self.table.route);
         self.refused += 1;
+        self.refused_rows[row] = true;
     }
 }
 

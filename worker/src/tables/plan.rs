@@ -179,27 +179,38 @@ struct Planner<'a> {
 /// `NOT NULL` only if every route that inserts rows into the table declares it so; a route that only
 /// deletes (mode delete, no `delete_types`) inserts nothing and does not count.
 fn shared_columns<'a>(routes: &[&'a Route]) -> HashMap<Table, Vec<Declared<'a>>> {
+    let deletes_only =
+        |route: &Route| route.mode() == Mode::Delete && route.delete_types().is_empty();
     let mut shared: HashMap<Table, Vec<Declared<'a>>> = HashMap::new();
     for route in routes {
         let columns = shared.entry(route.table().clone()).or_default();
         for column in Declared::of(route) {
-            match columns.iter_mut().find(|c| c.name == column.name) {
-                Some(known) => known.nullable |= column.nullable,
-                None => columns.push(column),
+            if !columns.iter().any(|c| c.name == column.name) {
+                columns.push(column);
             }
         }
     }
     for (table, columns) in &mut shared {
-        let inserting: Vec<&&Route> = routes
+        let on_table: Vec<&Route> = routes
             .iter()
-            .filter(|r| {
-                r.table() == table && !(r.mode() == Mode::Delete && r.delete_types().is_empty())
-            })
+            .copied()
+            .filter(|r| r.table() == table)
             .collect();
+        let inserting: Vec<&Route> = on_table
+            .iter()
+            .copied()
+            .filter(|r| !deletes_only(r))
+            .collect();
+        // With no route inserting, the declarations of the delete routes decide.
+        let deciding = if inserting.is_empty() {
+            &on_table
+        } else {
+            &inserting
+        };
         for column in columns.iter_mut() {
-            if inserting.iter().any(|r| r.column(column.name).is_none()) {
-                column.nullable = true;
-            }
+            column.nullable = deciding
+                .iter()
+                .any(|r| r.column(column.name).is_none_or(|c| c.nullable()));
         }
     }
     shared

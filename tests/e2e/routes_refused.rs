@@ -1,0 +1,100 @@
+//! Rows PostgreSQL refuses in a route's own table (a CHECK constraint an operator added): each becomes a
+//! dead letter with PostgreSQL's reason and the route, and the rest of the batch is written, in every mode.
+
+use crate::common::{Stack, raw, start_worker_with};
+use crate::routes::apply_tables;
+use pacer_pipeline::Pipeline;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+const PIPELINE: &str = r#"
+[[route]]
+name = "payments"
+type = "payment"
+table = "payments"
+key = ["id"]
+[route.columns]
+id = { type = "text", from = "/id" }
+amount = { type = "integer", from = "/data/amount" }
+
+[[route]]
+name = "balances"
+type = "balance"
+table = "balances"
+mode = "upsert"
+key = ["account"]
+[route.columns]
+account = { type = "text", from = "/data/account" }
+amount = { type = "integer", from = "/data/amount" }
+at = { type = "timestamptz", from = "/time" }
+"#;
+
+fn event(ty: &str, id: &str, account: &str, amount: i64) -> serde_json::Value {
+    json!({
+        "specversion": "1.0", "id": id, "source": "/refused", "type": ty,
+        "time": format!("2026-12-01T10:00:{:02}Z", amount.rem_euclid(60)),
+        "data": { "account": account, "amount": amount },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rows_postgresql_refuses_become_dead_letters_and_the_rest_is_written() {
+    let stack = Stack::start(1).await;
+    let pool = stack.pool().await;
+    let file = stack.dir.path().join("pacer.toml");
+    std::fs::write(&file, PIPELINE).unwrap();
+    let pipeline = Pipeline::from_file(&file).unwrap();
+    apply_tables(&pool, &pipeline).await;
+    for table in ["payments", "balances"] {
+        sqlx::query(&format!(
+            "ALTER TABLE {table} ADD CONSTRAINT {table}_small CHECK (amount < 1000)"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let mut payloads = Vec::new();
+    for i in 0..20 {
+        let amount = if i % 7 == 3 { 5_000 } else { i };
+        payloads.push(raw(&event("payment", &format!("p{i}"), "-", amount)));
+        payloads.push(raw(&event(
+            "balance",
+            &format!("b{i}"),
+            &format!("acct-{i}"),
+            amount,
+        )));
+    }
+    stack.produce_raw(&payloads).await;
+    let mut config = stack.worker_config("refused");
+    config.routes = Arc::new(pacer_worker::Routes::new(pipeline));
+    let worker = start_worker_with(config);
+
+    crate::common::eventually("rows and dead letters", Duration::from_secs(60), async || {
+        let (rows, dead): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM payments) + (SELECT count(*) FROM balances), (SELECT count(*) FROM dead_letters)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (rows == 34 && dead == 6).then_some(()).ok_or(format!("{rows} rows, {dead} dead letters"))
+    })
+    .await;
+    let letters: Vec<(String, Option<String>, String)> =
+        sqlx::query_as("SELECT event_id, route, reason FROM dead_letters ORDER BY event_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let ids: Vec<&str> = letters.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(ids, ["b10", "b17", "b3", "p10", "p17", "p3"]);
+    for (id, route, reason) in &letters {
+        let want = if id.starts_with('p') {
+            "payments"
+        } else {
+            "balances"
+        };
+        assert_eq!(route.as_deref(), Some(want));
+        assert!(reason.contains("_small"), "{id}: {reason}");
+    }
+    worker.stop().await;
+}
