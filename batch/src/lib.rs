@@ -8,10 +8,12 @@ mod flush;
 mod overlay;
 #[cfg(feature = "proto")]
 pub mod proto;
+mod route_count;
 mod settings;
 mod worker_id;
 
 pub use flush::Flush;
 pub use overlay::Overlay;
+pub use route_count::{NO_ROUTE, RouteCount};
 pub use settings::Settings;
 pub use worker_id::WorkerId;

@@ -85,21 +85,7 @@ pub struct Report {
     pub routes: Vec<RouteCount>,
 }
 
-/// One route's share of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteCount {
-    /// The route's name, or [`RouteCount::NO_ROUTE`] for records that reached no route.
-    pub route: String,
-    /// Rows written to its table.
-    pub rows: u64,
-    /// Its records that became dead letters.
-    pub dead_letters: u64,
-}
-
-impl RouteCount {
-    /// The name workers give the dead letters that reached no route: not a valid route name.
-    pub const NO_ROUTE: &str = "-";
-}
+pub use pacer_batch::RouteCount;
 
 impl Report {
     /// Transform, write and commit: the time the batch took once collected.

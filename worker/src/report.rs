@@ -56,19 +56,7 @@ pub struct BatchReport {
     pub routes: Vec<RouteCount>,
 }
 
-/// One route's share of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteCount {
-    /// The route's name, or [`NO_ROUTE`] for records that reached no route (not events, or matched none).
-    pub route: String,
-    /// Rows written to its table.
-    pub rows: u64,
-    /// Its records that became dead letters.
-    pub dead_letters: u64,
-}
-
-/// The route label of dead letters that reached no route: not a valid route name, so it names none.
-pub const NO_ROUTE: &str = "-";
+pub use pacer_batch::{NO_ROUTE, RouteCount};
 
 /// Each route's rows and dead letters in a written batch: the rows from the write's outcome, the dead
 /// letters from the transform's (`dead`) and PostgreSQL's refusals.

@@ -15,7 +15,7 @@ const MAX_NAME: usize = 63;
 /// Whether `name` is a route name (`[a-z][a-z0-9_]*`, at most [`MAX_NAME`] bytes) or the name of no route.
 fn route_name(name: &str) -> bool {
     let mut chars = name.chars();
-    name == RouteCount::NO_ROUTE
+    name == pacer_batch::NO_ROUTE
         || (name.len() <= MAX_NAME
             && chars.next().is_some_and(|c| c.is_ascii_lowercase())
             && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
@@ -37,7 +37,7 @@ pub(super) fn route_counts(counts: Vec<pb::RouteCount>) -> Result<Vec<RouteCount
                 FIELD,
                 format!(
                     "route names must be [a-z][a-z0-9_]* of at most {MAX_NAME} bytes, or \"{}\"",
-                    RouteCount::NO_ROUTE
+                    pacer_batch::NO_ROUTE
                 ),
             ));
         }

@@ -13,7 +13,7 @@ pub const MAX_ROUTES: usize = 256;
 /// One route as the snapshot shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteTotals {
-    /// The route's name, or [`RouteCount::NO_ROUTE`].
+    /// The route's name, or [`pacer_batch::NO_ROUTE`].
     pub route: String,
     /// Rows written to its table.
     pub rows: u64,

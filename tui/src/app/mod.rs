@@ -14,8 +14,7 @@ use crate::history::History;
 use pacer_proto::v1 as pb;
 use std::time::Instant;
 
-/// The route name the control plane gives dead letters that reached no route (see `RouteTotals.route`).
-pub const NO_ROUTE: &str = "-";
+pub use pacer_batch::NO_ROUTE;
 
 /// Whether the console hears from the control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
