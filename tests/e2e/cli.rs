@@ -16,7 +16,16 @@ fn help(args: &[&str]) -> String {
 fn every_subcommand_has_help() {
     let top = help(&[]);
     for sub in [
-        "up", "ingest", "worker", "control", "tui", "load", "sim", "bench",
+        "up",
+        "ingest",
+        "worker",
+        "control",
+        "tui",
+        "load",
+        "sim",
+        "bench",
+        "tables",
+        "dead-letters",
     ] {
         assert!(
             top.contains(sub),
@@ -24,6 +33,22 @@ fn every_subcommand_has_help() {
         );
     }
     assert!(help(&["up"]).contains("--database-url"));
+    for sub in [
+        &["up"][..],
+        &["ingest"],
+        &["worker"],
+        &["load"],
+        &["tables", "plan"],
+        &["dead-letters", "replay"],
+    ] {
+        let text = help(sub);
+        assert!(
+            text.contains("--pipeline") && text.contains("PACER_PIPELINE"),
+            "{sub:?}:\n{text}"
+        );
+    }
+    assert!(help(&["worker"]).contains("--topics"));
+    assert!(help(&["dead-letters", "list"]).contains("--route"));
     assert!(help(&["up"]).contains("--brokers"));
     assert!(help(&["worker"]).contains("--interval"));
     assert!(help(&["worker"]).contains("--max-rows"));
