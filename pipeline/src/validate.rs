@@ -205,6 +205,15 @@ impl Cx<'_> {
 
         let key = self.key(&label, doc, mode, &mode_span, &whole, &columns)?;
         let order = self.order(&label, doc, mode, &mode_span, &columns)?;
+        if let Some(order) = order.as_ref().filter(|order| key.contains(order)) {
+            let span = doc.order.as_ref().map_or(mode_span.clone(), Spanned::span);
+            return Err(fail(
+                &span,
+                format!(
+                    "order: column \"{order}\" is in the key; versions of one row have one key, so order them by a column outside it (the default is the column from /time)"
+                ),
+            ));
+        }
         let delete_types = match (&doc.delete_types, mode) {
             (Some(types), Mode::Delete) => {
                 let mut out = Vec::with_capacity(types.get_ref().len());

@@ -98,3 +98,64 @@ async fn rows_postgresql_refuses_become_dead_letters_and_the_rest_is_written() {
     }
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_stops_with_one_message_when_its_table_changes_under_it() {
+    let stack = Stack::start(1).await;
+    let pool = stack.pool().await;
+    let file = stack.dir.path().join("pacer.toml");
+    std::fs::write(&file, PIPELINE).unwrap();
+    apply_tables(&pool, &Pipeline::from_file(&file).unwrap()).await;
+    let mut worker = stack
+        .worker_command("changed", &["--pipeline", file.to_str().unwrap()])
+        .env("PACER_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    stack
+        .produce_raw(&[raw(&event("payment", "p1", "-", 1))])
+        .await;
+    crate::common::eventually("the first row", Duration::from_secs(60), async || {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM payments")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (rows == 1).then_some(()).ok_or(format!("{rows} rows"))
+    })
+    .await;
+    // An operator drops a column the route writes: no retry can heal that, and no row is at fault.
+    sqlx::query("ALTER TABLE payments DROP COLUMN amount")
+        .execute(&pool)
+        .await
+        .unwrap();
+    stack
+        .produce_raw(&[raw(&event("payment", "p2", "-", 2))])
+        .await;
+    let status = tokio::time::timeout(Duration::from_secs(60), worker.wait())
+        .await
+        .expect("the worker stops by itself")
+        .unwrap();
+    assert!(!status.success());
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut worker.stderr.take().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(
+        stderr.contains("amount") && stderr.contains("pacer tables plan"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|line| line.starts_with("error: PostgreSQL refuses to write the batch"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(dead, 0, "no event is blamed for a changed table");
+}

@@ -7,7 +7,7 @@ use crate::batch_metrics::MetricsWriter;
 use crate::consumer::Kafka;
 use crate::offsets::offsets_to_commit;
 use crate::report::BatchReport;
-use crate::sink::{Sink, WriteOutcome, is_data_error};
+use crate::sink::{Sink, WriteOutcome, is_data_error, is_schema_error};
 use crate::transform::Transformed;
 use pacer_backoff::{Attempt, Backoff, Outcome, Retry};
 use pacer_batch::Flush;
@@ -49,6 +49,10 @@ pub(crate) struct Finisher {
     pub(crate) reports: Option<mpsc::Sender<BatchReport>>,
     /// To the background writer of `batch_metrics`.
     pub(crate) batch_metrics: MetricsWriter,
+    /// Why writing stopped for good (PostgreSQL refuses the statements themselves), for `run` to report.
+    pub(crate) fatal: Arc<std::sync::Mutex<Option<String>>>,
+    /// Stops the whole worker, as a shutdown does, once a batch cannot be written at all.
+    pub(crate) halt: Arc<watch::Sender<bool>>,
 }
 
 impl Finisher {
@@ -163,12 +167,14 @@ impl Finisher {
                 };
                 match result {
                     Ok(outcome) => Attempt::Done(outcome),
+                    Err(e) if is_schema_error(&e) => Attempt::Fatal(e),
                     Err(e) if is_data_error(&e) && !isolate_ref.load(Ordering::Relaxed) => {
                         tracing::warn!(error = %e, "PostgreSQL refused the batch; writing it row by row to find the bad rows");
                         isolate_ref.store(true, Ordering::Relaxed);
                         attempts_ref.fetch_add(1, Ordering::Relaxed);
                         match self.sink.write_isolating(batch, transformed).await {
                             Ok(outcome) => Attempt::Done(outcome),
+                            Err(e) if is_schema_error(&e) => Attempt::Fatal(e),
                             Err(e) => Attempt::Retry(e),
                         }
                     }
@@ -179,8 +185,18 @@ impl Finisher {
         let attempts = attempts.into_inner();
         match outcome {
             Outcome::Done(outcome) => Some((outcome, attempts)),
-            // Every failure is retried (a refused batch is isolated instead): only a stop ends the loop.
-            Outcome::Stopped | Outcome::Fatal(_) => None,
+            Outcome::Stopped => None,
+            // The statements themselves are refused: no retry heals that, and no row is to blame.
+            Outcome::Fatal(e) => {
+                let why = pacer_pg::describe(&e);
+                tracing::error!(error = %why, "PostgreSQL refuses the batch's statements; the worker stops");
+                *self
+                    .fatal
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+                let _ = self.halt.send(true);
+                None
+            }
         }
     }
 

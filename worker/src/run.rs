@@ -34,6 +34,12 @@ pub enum WorkerError {
     /// A route's table does not match the pipeline file.
     #[error(transparent)]
     Tables(#[from] crate::tables::TablesError),
+    /// PostgreSQL refused the statements that write a batch (a table or column changed since the start,
+    /// a missing privilege): the batch is not committed, and is written again once that is fixed.
+    #[error(
+        "PostgreSQL refuses to write the batch: {0}; a route's table may no longer match the pipeline file (`pacer tables plan` shows what differs) or the worker's role may lack a privilege. Nothing of the batch was committed: it is written again when a worker starts after the fix"
+    )]
+    Refused(String),
 }
 
 /// Runs a worker until `shutdown` completes. The batch being collected is then written and committed, unless
@@ -49,6 +55,9 @@ pub async fn run(
 ) -> Result<(), WorkerError> {
     crate::topics::check_topics(&config.topics)?;
     let (stop_tx, stop) = watch::channel(false);
+    // The shutdown stops the worker, and so does a batch that cannot be written at all (see `Finisher`).
+    let stop_tx = Arc::new(stop_tx);
+    let halt = stop_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -78,7 +87,7 @@ pub async fn run(
         paused,
         status_tx,
         reports,
-        stop,
+        (stop, halt),
     )
     .await;
     metrics.stop(&worker_id);
@@ -102,7 +111,7 @@ async fn run_batches(
     paused: watch::Receiver<bool>,
     status: watch::Sender<WorkerStatus>,
     reports: Option<mpsc::Sender<BatchReport>>,
-    stop: watch::Receiver<bool>,
+    (stop, halt): (watch::Receiver<bool>, Arc<watch::Sender<bool>>),
 ) -> Result<(), WorkerError> {
     let sink =
         Sink::new(&config.database_url, &config.worker_id)?.with_routes(config.routes.clone());
@@ -133,6 +142,8 @@ async fn run_batches(
         config.metrics.clone(),
         stop.clone(),
     );
+    // Not a handle on the finisher: holding one would keep the `batch_metrics` queue open at the end.
+    let fatal = Arc::new(std::sync::Mutex::new(None));
     let finisher = Arc::new(Finisher {
         metrics: config.metrics.clone(),
         worker_id: config.worker_id.clone(),
@@ -141,6 +152,8 @@ async fn run_batches(
         stop: stop.clone(),
         reports,
         batch_metrics,
+        fatal: fatal.clone(),
+        halt,
     });
     let mut collector = Collector::new(consumer, finisher, settings, paused, status, stop);
     collector.run().await;
@@ -156,7 +169,14 @@ async fn run_batches(
     if let Err(e) = drained {
         tracing::warn!(error = %e, "the batch_metrics writer failed; its last rows may be missing");
     }
-    Ok(())
+    let fatal = fatal
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match fatal {
+        Some(why) => Err(WorkerError::Refused(why)),
+        None => Ok(()),
+    }
 }
 
 /// Applies the schema, waiting for PostgreSQL while it is unreachable; `Ok(false)` if told to stop first.

@@ -113,9 +113,29 @@ pub fn transform(batch: &Batch, routes: &Routes, processed_at: OffsetDateTime) -
         let data: Option<&Json> = match (&decoded.data, &event.data) {
             (Some(data), _) => Some(data),
             (None, Some(raw)) if compiled.reads_data => {
-                // Valid JSON already (the event parsed), so this cannot fail; if it did, the event has no data.
-                parsed = serde_json::from_str::<Json>(raw.get()).ok();
-                parsed.as_ref()
+                match serde_json::from_str::<Json>(raw.get()) {
+                    Ok(value) => {
+                        parsed = value;
+                        Some(&parsed)
+                    }
+                    // Valid JSON, but not a value pacer can hold (a number beyond f64, say): reading its columns
+                    // would find nothing, so the event is refused rather than written with them missing.
+                    Err(e) => {
+                        let mut letter = dead_letter(
+                            record,
+                            ingested_at,
+                            format!(
+                                "route \"{}\": data cannot be read as JSON values: {e}",
+                                route.name()
+                            ),
+                        );
+                        letter.event = identity();
+                        letter.route = Some(route.name().to_owned());
+                        letter.pointer = Some("/data".to_owned());
+                        dead.push(letter);
+                        continue;
+                    }
+                }
             }
             _ => None,
         };
@@ -190,9 +210,10 @@ fn headers_json(record: &OwnedMessage) -> Option<String> {
         .map(|header| {
             let value = header
                 .value
-                .map(|v| String::from_utf8_lossy(v).into_owned());
+                // As text, lossy: PostgreSQL's jsonb cannot hold NUL, and a header may be binary.
+                .map(|v| String::from_utf8_lossy(v).replace('\0', "\u{fffd}"));
             Json::Array(vec![
-                Json::String(header.key.to_owned()),
+                Json::String(header.key.replace('\0', "\u{fffd}")),
                 value.map_or(Json::Null, Json::String),
             ])
         })

@@ -293,3 +293,15 @@ fn a_key_on_the_built_in_table_and_a_defaulted_order_column_are_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn an_order_column_in_the_key_is_refused() {
+    let message = error(&with(
+        "type = \"a\"\ntable = \"t\"\nmode = \"delete\"\nkey = [\"id\", \"at\"]",
+        "id = { type = \"text\", from = \"/id\" }\nat = { type = \"timestamptz\", from = \"/time\" }",
+    ));
+    assert!(
+        message.contains("order: column \"at\" is in the key"),
+        "{message}"
+    );
+}

@@ -140,6 +140,9 @@ fn scalar_text(ty: ScalarType, found: Found<'_>, out: &mut String) -> Result<(),
 }
 
 fn text(found: Found<'_>, out: &mut String) -> Result<(), &'static str> {
+    if found.as_str().is_some_and(|s| s.contains('\0')) {
+        return Err("text without NUL characters (PostgreSQL text cannot store them)");
+    }
     match found {
         Found::Json(Json::String(s)) => out.push_str(s),
         Found::Text(s) => out.push_str(s),

@@ -163,6 +163,9 @@ pub(crate) fn plain_json(
 /// A string or integer at `pointer` in the record, as the event's `what`.
 fn identity_at(data: &Json, pointer: &str, what: &str) -> Result<String, NotAnEvent> {
     match data.pointer(pointer) {
+        Some(Json::String(s)) if s.contains('\0') => Err(format!(
+            "the record's {what} at {pointer} holds a NUL character, which PostgreSQL text cannot store"
+        )),
         Some(Json::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Json::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
         Some(other) => Err(format!(

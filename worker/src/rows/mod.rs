@@ -38,7 +38,12 @@ pub(crate) struct Compiled {
 impl Routes {
     /// Prepares `pipeline` for writing.
     pub fn new(pipeline: Pipeline) -> Self {
-        let compiled = pipeline.routes().iter().map(Compiled::new).collect();
+        let compiled = pipeline
+            .routes()
+            .iter()
+            .enumerate()
+            .map(|(index, route)| Compiled::new(index, route))
+            .collect();
         Self { pipeline, compiled }
     }
 
@@ -66,7 +71,7 @@ impl Default for Routes {
 }
 
 impl Compiled {
-    fn new(route: &Route) -> Self {
+    fn new(index: usize, route: &Route) -> Self {
         let keeps = |name: &str| {
             route.key().iter().any(|key| key == name) || route.order_column() == Some(name)
         };
@@ -80,7 +85,7 @@ impl Compiled {
         Self {
             lookups,
             reads_data,
-            plan: TablePlan::new(route),
+            plan: TablePlan::new(index, route),
         }
     }
 }

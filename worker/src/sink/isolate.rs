@@ -71,17 +71,17 @@ pub(super) async fn write_isolating(
         let kept: Vec<usize> = (0..table.rows.len())
             .filter(|&i| !refused_rows[i])
             .collect();
-        sqlx::query(&plan.truncate_staging)
-            .execute(&mut *tx)
-            .await?;
-        copy_rows(&mut tx, &plan.copy_staging, &rows_bytes(&table.rows, &kept)).await?;
-        if let Some(statement) = &plan.deletes {
-            let deleted = sqlx::query(statement)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            outcome.add(table.route, deleted);
-        }
+        let mut part = Refused {
+            batch,
+            table,
+            plan,
+            dead: &mut dead,
+            outcome: &mut outcome,
+            refused: 0,
+            refused_rows,
+        };
+        part.deletes(&mut tx, &kept).await?;
+        refused += part.refused;
     }
     outcome.dead_letters = dead_letters::insert(&mut tx, worker_id, &dead).await?;
     tx.commit().await?;
@@ -194,6 +194,55 @@ impl Refused<'_> {
         .await?;
         // The route's deletes run once every part and route is merged (see `write_isolating`).
         merge(conn, self.plan).await
+    }
+
+    /// Runs the route's deletes for `rows` under a savepoint; if PostgreSQL refuses them (a foreign key
+    /// that still points at the row, say), one delete event at a time, and the refused ones become dead
+    /// letters.
+    async fn deletes(&mut self, tx: &mut PgConnection, rows: &[usize]) -> Result<(), sqlx::Error> {
+        let Some(statement) = self.plan.deletes.as_deref() else {
+            return Ok(());
+        };
+        if self.delete_part(tx, statement, rows).await?.is_ok() {
+            return Ok(());
+        }
+        for &row in rows {
+            if let Err(e) = self.delete_part(tx, statement, &[row]).await? {
+                self.dead_letter(row, &e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The deletes of `rows` under a savepoint: `Ok(Err(e))` if PostgreSQL refused them for their data.
+    async fn delete_part(
+        &mut self,
+        tx: &mut PgConnection,
+        statement: &str,
+        rows: &[usize],
+    ) -> Result<Result<(), sqlx::Error>, sqlx::Error> {
+        savepoint(&mut *tx, "pacer_deletes").await?;
+        sqlx::query(&self.plan.truncate_staging)
+            .execute(&mut *tx)
+            .await?;
+        copy_rows(
+            &mut *tx,
+            &self.plan.copy_staging,
+            &rows_bytes(&self.table.rows, rows),
+        )
+        .await?;
+        match sqlx::query(statement).execute(&mut *tx).await {
+            Ok(done) => {
+                self.outcome.add(self.table.route, done.rows_affected());
+                release(&mut *tx, "pacer_deletes").await?;
+                Ok(Ok(()))
+            }
+            Err(e) if is_data_error(&e) => {
+                roll_back_to(&mut *tx, "pacer_deletes").await?;
+                Ok(Err(e))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn dead_letter(&mut self, row: usize, error: &sqlx::Error) {

@@ -13,7 +13,7 @@ pub(crate) mod plan;
 pub(crate) mod replay;
 mod sqlstate;
 
-pub(crate) use sqlstate::is_data_error;
+pub(crate) use sqlstate::{is_data_error, is_schema_error};
 
 use crate::batch::Batch;
 use crate::rows::Routes;

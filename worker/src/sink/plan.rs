@@ -56,14 +56,16 @@ pub(crate) fn quote(identifier: &str) -> String {
 }
 
 impl TablePlan {
-    pub(crate) fn new(route: &Route) -> Self {
+    /// The plan of `route`, the pipeline's route number `index`.
+    pub(crate) fn new(index: usize, route: &Route) -> Self {
         let table = match route.table().schema() {
             Some(schema) => format!("{}.{}", quote(schema), quote(route.table().name())),
             None => quote(route.table().name()),
         };
-        // One staging table per route and session; the route's name keeps it apart from the others, and
-        // the prefix keeps it within PostgreSQL's 63-byte names.
-        let staging = quote(&format!("pacer_{}", route.name()));
+        // One staging table per route and session, named by the route's number with a `-`, which no table a
+        // route names can hold, and always qualified: an unqualified name would look in `pg_temp` first, so
+        // a staging table could otherwise stand in for a user's table of the same name.
+        let staging = format!("pg_temp.\"pacer-stage-{index}\"");
         let truncate_staging = format!("TRUNCATE {staging}");
         if route.uses_builtin_table() {
             return Self {
@@ -90,12 +92,12 @@ impl TablePlan {
         let list = columns.join(", ");
         let merges = crate::rows::merges(route.mode());
         let extras = if merges {
-            ", pacer_partition, pacer_offset, pacer_delete"
+            ", \"pacer-partition\", \"pacer-offset\", \"pacer-delete\""
         } else {
             ""
         };
         let extra_types = if merges {
-            ", NULL::integer AS pacer_partition, NULL::bigint AS pacer_offset, NULL::boolean AS pacer_delete"
+            ", NULL::integer AS \"pacer-partition\", NULL::bigint AS \"pacer-offset\", NULL::boolean AS \"pacer-delete\""
         } else {
             ""
         };
@@ -179,8 +181,8 @@ fn newest_first(route: &Route, key: &str) -> String {
     let order = route
         .order_column()
         .map(quote)
-        .unwrap_or_else(|| "pacer_offset".to_owned());
-    format!("ORDER BY {key}, {order} DESC, pacer_partition DESC, pacer_offset DESC")
+        .unwrap_or_else(|| "\"pacer-offset\"".to_owned());
+    format!("ORDER BY {key}, {order} DESC, \"pacer-partition\" DESC, \"pacer-offset\" DESC")
 }
 
 fn upsert(
@@ -212,7 +214,7 @@ fn upsert(
     };
     format!(
         "INSERT INTO {table} AS cur ({list}) SELECT DISTINCT ON ({key}) {values} FROM {staging} \
-         WHERE NOT pacer_delete {} ON CONFLICT ({key}) {action}",
+         WHERE NOT \"pacer-delete\" {} ON CONFLICT ({key}) {action}",
         newest_first(route, key)
     )
 }
@@ -226,7 +228,7 @@ fn delete(route: &Route, table: &str, staging: &str, key: &str) -> String {
         .collect();
     format!(
         "DELETE FROM {table} AS cur USING (SELECT DISTINCT ON ({key}) {key}, {order} FROM {staging} \
-         WHERE pacer_delete {}) AS gone WHERE {} AND cur.{order} <= gone.{order}",
+         WHERE \"pacer-delete\" {}) AS gone WHERE {} AND cur.{order} <= gone.{order}",
         newest_first(route, key),
         matches.join(" AND ")
     )
@@ -239,7 +241,7 @@ mod tests {
 
     fn plan(toml: &str) -> TablePlan {
         let pipeline = Pipeline::parse(toml, "pacer.toml").unwrap();
-        TablePlan::new(&pipeline.routes()[0])
+        TablePlan::new(0, &pipeline.routes()[0])
     }
 
     #[test]
@@ -263,7 +265,7 @@ order = { type = "text", from = "/data/order" }
         assert_eq!(
             plan.merge,
             [
-                r#"INSERT INTO "shop"."orders" ("id", "order") SELECT "id", "order" FROM "pacer_orders" ON CONFLICT ("id") DO NOTHING"#
+                r#"INSERT INTO "shop"."orders" ("id", "order") SELECT "id", "order" FROM pg_temp."pacer-stage-0" ON CONFLICT ("id") DO NOTHING"#
             ]
         );
     }
@@ -285,7 +287,7 @@ body = { type = "text", from = "/data/body", default = "''" }
         assert_eq!(
             plan.merge,
             [
-                r#"INSERT INTO "notes" ("body") SELECT COALESCE("body", '') AS "body" FROM "pacer_notes""#
+                r#"INSERT INTO "notes" ("body") SELECT COALESCE("body", '') AS "body" FROM pg_temp."pacer-stage-0""#
             ]
         );
     }
@@ -310,8 +312,8 @@ at = { type = "timestamptz", from = "/time" }
         assert_eq!(
             plan.merge,
             [concat!(
-                r#"INSERT INTO "customers" AS cur ("id", "name", "at") SELECT DISTINCT ON ("id") "id", "name", "at" FROM "pacer_customers" "#,
-                r#"WHERE NOT pacer_delete ORDER BY "id", "at" DESC, pacer_partition DESC, pacer_offset DESC "#,
+                r#"INSERT INTO "customers" AS cur ("id", "name", "at") SELECT DISTINCT ON ("id") "id", "name", "at" FROM pg_temp."pacer-stage-0" "#,
+                r#"WHERE NOT "pacer-delete" ORDER BY "id", "at" DESC, "pacer-partition" DESC, "pacer-offset" DESC "#,
                 r#"ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "at" = EXCLUDED."at" WHERE (cur."at") <= (EXCLUDED."at")"#
             )]
         );

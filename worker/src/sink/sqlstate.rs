@@ -23,11 +23,20 @@ pub(crate) fn is_duplicate_of(error: &sqlx::Error, constraint: &str) -> bool {
 }
 
 /// True if PostgreSQL refused the data itself, so that the same rows would fail again however often they are
-/// retried: class 22 (data exception), 23 (integrity constraint, such as a CHECK an operator added) and 54
-/// (program limit exceeded). Everything else — connections, shutdowns, permissions, locks, timeouts, a table
+/// retried: class 22 (data exception), 23 (integrity constraint, such as a CHECK an operator added), 54
+/// (program limit exceeded) and P0 (raised by a trigger). Class 42 and 0A stop the worker
+/// ([`is_schema_error`]). Everything else — connections, shutdowns, permissions, locks, timeouts, a table
 /// being migrated — is retried with back-off, and never turns a valid event into a dead letter.
 pub(crate) fn is_data_error(error: &sqlx::Error) -> bool {
-    sqlstate_in(error, &["22", "23", "54"])
+    // P0: a trigger (or rule) an operator added raised an error for the row.
+    sqlstate_in(error, &["22", "23", "54", "P0"])
+}
+
+/// True if PostgreSQL refused the statements themselves: class 42 (a table or column that is not there or
+/// not of the declared type, a missing privilege) and 0A (a feature it does not support for this table).
+/// Retrying cannot heal that, and no row is at fault: the worker stops and says so.
+pub(crate) fn is_schema_error(error: &sqlx::Error) -> bool {
+    sqlstate_in(error, &["42", "0A"])
 }
 
 // Whether PostgreSQL is away (wait and retry) is `pacer_pg::is_unavailable`, shared with the control plane.
