@@ -203,6 +203,12 @@ async fn run_on(
     pipeline: Option<Arc<pacer_pipeline::Pipeline>>,
 ) -> anyhow::Result<()> {
     let (mut broker, brokers) = spawn::broker(args, state_dir, &broker_database_url).await?;
+    // The topics the routes read (plain JSON ones, say) exist from the start, as --topic does.
+    for topic in pipeline.iter().flat_map(|pipeline| pipeline.topics()) {
+        if topic != args.topic {
+            pacer_stack::create_topic(&brokers, topic, args.partitions).await?;
+        }
+    }
     let mut stack =
         spawn::Stack::start(args, state_dir, &brokers, &database_url, pipeline.clone()).await?;
 
