@@ -159,3 +159,103 @@ async fn a_worker_stops_with_one_message_when_its_table_changes_under_it() {
         .unwrap();
     assert_eq!(dead, 0, "no event is blamed for a changed table");
 }
+
+const CUSTOMERS: &str = r#"
+[[route]]
+name = "gone"
+type = "customer.deleted"
+table = "customers"
+mode = "delete"
+key = ["id"]
+[route.columns]
+id = { type = "text", from = "/data/account" }
+at = { type = "timestamptz", from = "/time" }
+
+[[route]]
+name = "customers"
+type = "customer.*"
+table = "customers"
+mode = "upsert"
+key = ["id"]
+[route.columns]
+id = { type = "text", from = "/data/account" }
+amount = { type = "integer", from = "/data/amount" }
+at = { type = "timestamptz", from = "/time" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delete_a_foreign_key_refuses_is_a_dead_letter_and_the_other_deletes_happen() {
+    let stack = Stack::start(1).await;
+    let pool = stack.pool().await;
+    let file = stack.dir.path().join("pacer.toml");
+    std::fs::write(&file, CUSTOMERS).unwrap();
+    let pipeline = Pipeline::from_file(&file).unwrap();
+    apply_tables(&pool, &pipeline).await;
+    let mut config = stack.worker_config("deletes");
+    config.routes = Arc::new(pacer_worker::Routes::new(pipeline));
+    let worker = start_worker_with(config);
+    let upserts: Vec<_> = (1..=3)
+        .map(|i| {
+            raw(&event(
+                "customer.updated",
+                &format!("u{i}"),
+                &format!("c{i}"),
+                i,
+            ))
+        })
+        .collect();
+    stack.produce_raw(&upserts).await;
+    crate::common::eventually("three customers", Duration::from_secs(60), async || {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (rows == 3).then_some(()).ok_or(format!("{rows} customers"))
+    })
+    .await;
+    // An operator's table points at customer c2: PostgreSQL refuses to delete it.
+    sqlx::query("CREATE TABLE invoices (customer text REFERENCES customers (id))")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO invoices VALUES ('c2')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let deletes: Vec<_> = (1..=3)
+        .map(|i| {
+            raw(&event(
+                "customer.deleted",
+                &format!("d{i}"),
+                &format!("c{i}"),
+                50 + i,
+            ))
+        })
+        .collect();
+    stack.produce_raw(&deletes).await;
+    crate::common::eventually("the deletes", Duration::from_secs(60), async || {
+        let (rows, dead): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM dead_letters)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (rows == 1 && dead == 1)
+            .then_some(())
+            .ok_or(format!("{rows} customers, {dead} dead letters"))
+    })
+    .await;
+    let (id, route, reason): (String, Option<String>, String) =
+        sqlx::query_as("SELECT event_id, route, reason FROM dead_letters")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((id.as_str(), route.as_deref()), ("d2", Some("gone")));
+    assert!(reason.contains("invoices"), "{reason}");
+    let left: String = sqlx::query_scalar("SELECT id FROM customers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, "c2");
+    worker.stop().await;
+}
