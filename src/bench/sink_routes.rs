@@ -46,23 +46,15 @@ placed_at = { type = "timestamptz", from = "/time" }"#;
 /// The JSON Schema of the events' data (as a user would write one: required fields, types, bounds, an
 /// enum, a nested object, no other properties).
 const SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
+  "type": "object", "additionalProperties": false,
   "required": ["tenant", "order_id", "amount", "items", "details"],
-  "additionalProperties": false,
   "properties": {
     "tenant": { "type": "string", "minLength": 1, "maxLength": 64 },
     "order_id": { "type": "string", "format": "uuid" },
     "amount": { "type": "number", "exclusiveMinimum": 0 },
     "items": { "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1 } },
-    "details": {
-      "type": "object",
-      "required": ["channel", "line"],
-      "properties": {
-        "channel": { "enum": ["web", "app", "store"] },
-        "line": { "type": "integer", "minimum": 0 }
-      }
-    }
+    "details": { "type": "object", "required": ["channel", "line"], "properties": {
+      "channel": { "enum": ["web", "app", "store"] }, "line": { "type": "integer", "minimum": 0 } } }
   }
 }"#;
 
@@ -182,6 +174,28 @@ async fn expect(pool: &PgPool, table: &str, rows: usize, newer: usize) -> anyhow
     Ok(())
 }
 
+/// A table, and what it holds before each contender.
+struct Target<'a> {
+    pool: &'a PgPool,
+    table: &'a str,
+    seed: &'a [u8],
+}
+
+impl Target<'_> {
+    /// Resets the table to its seed, then times `contender` (a future does nothing until awaited) into
+    /// `samples`, and checks that the table holds `rows.0` rows, `rows.1` of them from the round.
+    async fn time(
+        &self,
+        samples: &mut Vec<Duration>,
+        rows: (usize, usize),
+        contender: impl Future<Output = anyhow::Result<Duration>>,
+    ) -> anyhow::Result<()> {
+        reset(self.pool, self.table, self.seed).await?;
+        samples.push(contender.await?);
+        expect(self.pool, self.table, rows.0, rows.1).await
+    }
+}
+
 /// The reference: `psql \copy` of the file into `table`.
 async fn psql_copy(url: &str, table: &str, file: &Path) -> anyhow::Result<Duration> {
     let start = Instant::now();
@@ -199,8 +213,9 @@ async fn psql_copy(url: &str, table: &str, file: &Path) -> anyhow::Result<Durati
     Ok(took)
 }
 
-/// As the worker does it: batch N+1 transformed while batch N is written (one batch in flight).
-async fn pipelined(sink: &Sink, batches: &[Batch]) -> anyhow::Result<(Duration, u64)> {
+/// As the worker does it: batch N+1 transformed while batch N is written (one batch in flight); `rows`
+/// must be written.
+async fn pipelined(sink: &Sink, batches: &[Batch], rows: usize) -> anyhow::Result<Duration> {
     type Write = tokio::task::JoinHandle<Result<WriteOutcome, sqlx::Error>>;
     let start = Instant::now();
     let mut written = 0;
@@ -217,17 +232,37 @@ async fn pipelined(sink: &Sink, batches: &[Batch]) -> anyhow::Result<(Duration, 
     if let Some(previous) = in_flight.take() {
         written += previous.await??.written;
     }
-    Ok((start.elapsed(), written))
+    let took = start.elapsed();
+    anyhow::ensure!(written == rows as u64, "wrote {written} rows of {rows}");
+    Ok(took)
 }
 
-/// The writes alone, batch after batch, everything transformed beforehand.
-async fn write_only(sink: &Sink, transformed: &[Transformed]) -> anyhow::Result<(Duration, u64)> {
+/// The writes alone, batch after batch, everything transformed beforehand; `rows` must be written.
+async fn write_only(
+    sink: &Sink,
+    transformed: &[Transformed],
+    rows: usize,
+) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let mut written = 0;
     for t in transformed {
         written += sink.write(t).await?.written;
     }
-    Ok((start.elapsed(), written))
+    let took = start.elapsed();
+    anyhow::ensure!(written == rows as u64, "wrote {written} rows of {rows}");
+    Ok(took)
+}
+
+/// Transforms every batch (as [`transform_all`]) and adds the time it took to `samples`.
+fn timed(
+    samples: &mut Vec<Duration>,
+    batches: &[Batch],
+    routes: &Routes,
+) -> anyhow::Result<Vec<Transformed>> {
+    let start = Instant::now();
+    let out = transform_all(batches, routes)?;
+    samples.push(start.elapsed());
+    Ok(out)
 }
 
 /// Samples of one contender.
@@ -238,6 +273,7 @@ struct Samples {
     write_only: Vec<Duration>,
     transform: Vec<Duration>,
     transform_schema: Vec<Duration>,
+    transform_builtin: Vec<Duration>,
 }
 
 #[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
@@ -252,6 +288,7 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     let routes = Arc::new(Routes::new(pipeline_file(files.path(), false)?));
     let schema_dir = tempfile::Builder::new().prefix("pacer-bench-").tempdir()?;
     let with_schema = Routes::new(pipeline_file(schema_dir.path(), true)?);
+    let builtin = Routes::default();
     let sink = Sink::new(&url, "bench")?.with_routes(routes.clone());
     sink.migrate().await?;
     let pool = sink.pool().clone();
@@ -269,33 +306,31 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     let (n, half) = (args.rows, args.rows / 2);
 
     let (mut append, mut upsert) = (Samples::default(), Samples::default());
-    for _round in 0..args.rounds {
+    for round in 0..args.rounds {
         // append: new keys 0..n into an empty table.
         let table = "bench.appended";
         let batches = records(APPEND_TYPE, 0..n, ROUND_AT, args.batch);
-        let start = Instant::now();
-        let transformed = transform_all(&batches, &routes)?;
-        append.transform.push(start.elapsed());
-        let start = Instant::now();
-        transform_all(&batches, &with_schema)?;
-        append.transform_schema.push(start.elapsed());
+        let transformed = timed(&mut append.transform, &batches, &routes)?;
+        timed(&mut append.transform_schema, &batches, &with_schema)?;
+        // The same records as the built-in events route writes them: what a transform costs without columns.
+        timed(&mut append.transform_builtin, &batches, &builtin)?;
         std::fs::write(&file, copy_text(&transformed))?;
 
-        reset(&pool, table, &[]).await?;
-        append.psql.push(psql_copy(&url, table, &file).await?);
-        expect(&pool, table, n, n).await?;
-
-        reset(&pool, table, &[]).await?;
-        let (took, written) = pipelined(&sink, &batches).await?;
-        append.pipelined.push(took);
-        anyhow::ensure!(written == n as u64, "append wrote {written} rows of {n}");
-        expect(&pool, table, n, n).await?;
-
-        reset(&pool, table, &[]).await?;
-        let (took, written) = write_only(&sink, &transformed).await?;
-        append.write_only.push(took);
-        anyhow::ensure!(written == n as u64, "append wrote {written} rows of {n}");
-        expect(&pool, table, n, n).await?;
+        let target = Target {
+            pool: &pool,
+            table,
+            seed: &[],
+        };
+        let contender = psql_copy(&url, table, &file);
+        target.time(&mut append.psql, (n, n), contender).await?;
+        let contender = pipelined(&sink, &batches, n);
+        target
+            .time(&mut append.pipelined, (n, n), contender)
+            .await?;
+        let contender = write_only(&sink, &transformed, n);
+        target
+            .time(&mut append.write_only, (n, n), contender)
+            .await?;
 
         // upsert: the table holds keys 0..n/2 (older). The round's rows alternate an update of a held key
         // and a new key, so every batch is half updates; the reference copies n new keys.
@@ -304,41 +339,34 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
             &records(APPEND_TYPE, 0..half, SEEDED_AT, args.batch),
             &routes,
         )?);
-        let fresh = copy_text(&transform_all(
+        let new_keys = copy_text(&transform_all(
             &records(APPEND_TYPE, n..2 * n, ROUND_AT, args.batch),
             &routes,
         )?);
-        std::fs::write(&file, fresh)?;
-        let keys = (0..n).map(|i| {
-            if i.is_multiple_of(2) {
-                i / 2
-            } else {
-                half + i / 2
-            }
-        });
+        std::fs::write(&file, new_keys)?;
+        let keys = (0..n).map(|i| i / 2 + half * (i % 2));
         let batches = records(UPSERT_TYPE, keys, ROUND_AT, args.batch);
-        let start = Instant::now();
-        let transformed = transform_all(&batches, &routes)?;
-        upsert.transform.push(start.elapsed());
-        let start = Instant::now();
-        transform_all(&batches, &with_schema)?;
-        upsert.transform_schema.push(start.elapsed());
+        let transformed = timed(&mut upsert.transform, &batches, &routes)?;
+        timed(&mut upsert.transform_schema, &batches, &with_schema)?;
 
-        reset(&pool, table, &seed).await?;
-        upsert.psql.push(psql_copy(&url, table, &file).await?);
-        expect(&pool, table, half + n, n).await?;
-
-        reset(&pool, table, &seed).await?;
-        let (took, written) = pipelined(&sink, &batches).await?;
-        upsert.pipelined.push(took);
-        anyhow::ensure!(written == n as u64, "upsert wrote {written} rows of {n}");
-        expect(&pool, table, n, n).await?;
-
-        reset(&pool, table, &seed).await?;
-        let (took, written) = write_only(&sink, &transformed).await?;
-        upsert.write_only.push(took);
-        anyhow::ensure!(written == n as u64, "upsert wrote {written} rows of {n}");
-        expect(&pool, table, n, n).await?;
+        let target = Target {
+            pool: &pool,
+            table,
+            seed: &seed,
+        };
+        let contender = psql_copy(&url, table, &file);
+        target
+            .time(&mut upsert.psql, (half + n, n), contender)
+            .await?;
+        let contender = pipelined(&sink, &batches, n);
+        target
+            .time(&mut upsert.pipelined, (n, n), contender)
+            .await?;
+        let contender = write_only(&sink, &transformed, n);
+        target
+            .time(&mut upsert.write_only, (n, n), contender)
+            .await?;
+        tracing::info!(round, append = %append.last(), upsert = %upsert.last(), "round done (seconds)");
     }
     pg.stop().await?;
 
@@ -346,47 +374,42 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
         "routes: {n} rows per round, batches of {}, {} rounds, medians",
         args.batch, args.rounds
     );
-    println!();
-    println!("append (key on tenant, order_id; rows copied straight in):");
-    println!();
-    print_table(
-        "rows",
-        n as u64,
-        &[
-            ("psql \\copy into the typed table (reference)", &append.psql),
-            ("worker: transform + write, pipelined", &append.pipelined),
-            ("worker: write only", &append.write_only),
-            ("transform only (no I/O)", &append.transform),
-            (
-                "transform only, route with a JSON Schema",
-                &append.transform_schema,
-            ),
-        ],
-    );
-    println!();
+    println!("\nappend (key on tenant, order_id; rows copied straight in):\n");
+    append.print(n, "psql \\copy into the typed table (reference)");
     println!(
-        "upsert (table holding {half} rows; half the rows update them, half are new; reference: {n} new keys):"
+        "\nupsert (the table holds {half} rows; half the rows update them, half are new; staging + merge):\n"
     );
-    println!();
-    print_table(
-        "rows",
-        n as u64,
-        &[
-            (
-                "psql \\copy of new keys into the same table (reference)",
-                &upsert.psql,
-            ),
-            (
-                "worker: transform + write, pipelined (staging + merge)",
-                &upsert.pipelined,
-            ),
-            ("worker: write only (staging + merge)", &upsert.write_only),
-            ("transform only (no I/O)", &upsert.transform),
+    upsert.print(n, "psql \\copy of new keys into the same table (reference)");
+    Ok(())
+}
+
+impl Samples {
+    /// The last round's samples: `\copy`, pipelined, write only.
+    fn last(&self) -> String {
+        let s = |v: &[Duration]| v.last().map_or(0.0, Duration::as_secs_f64);
+        let (copy, pipelined) = (s(&self.psql), s(&self.pipelined));
+        format!(
+            "copy {copy:.3} pipelined {pipelined:.3} write {:.3}",
+            s(&self.write_only)
+        )
+    }
+
+    /// The table of medians, `reference` naming the `\copy`.
+    fn print(&self, rows: usize, reference: &str) {
+        let mut lines: Vec<(&str, &[Duration])> = vec![
+            (reference, &self.psql),
+            ("worker: transform + write, pipelined", &self.pipelined),
+            ("worker: write only", &self.write_only),
+            ("transform only (no I/O)", &self.transform),
             (
                 "transform only, route with a JSON Schema",
-                &upsert.transform_schema,
+                &self.transform_schema,
             ),
-        ],
-    );
-    Ok(())
+        ];
+        if !self.transform_builtin.is_empty() {
+            let builtin = "transform only, the same events by the built-in events route";
+            lines.push((builtin, &self.transform_builtin));
+        }
+        print_table("rows", rows as u64, &lines);
+    }
 }

@@ -80,7 +80,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
 impl Sink {
     /// Connects lazily (so that a database that is down at start-up is retried like any other outage).
     pub fn new(database_url: &str, worker_id: impl Into<String>) -> Result<Self, SinkError> {
-        let options = PgConnectOptions::from_str(database_url).map_err(SinkError::url)?;
+        // Staging tables are created with `IF NOT EXISTS` every batch: PostgreSQL's notice that one is
+        // there already would be a log line per batch.
+        let options = PgConnectOptions::from_str(database_url)
+            .map_err(SinkError::url)?
+            .options([("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(5))
