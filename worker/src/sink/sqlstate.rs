@@ -25,8 +25,8 @@ pub(crate) fn is_duplicate_of(error: &sqlx::Error, constraint: &str) -> bool {
 /// True if PostgreSQL refused the data itself, so that the same rows would fail again however often they are
 /// retried: class 22 (data exception), 23 (integrity constraint, such as a CHECK an operator added), 54
 /// (program limit exceeded) and P0 (raised by a trigger). Class 42 and 0A stop the worker
-/// ([`is_schema_error`]). Everything else — connections, shutdowns, permissions, locks, timeouts, a table
-/// being migrated — is retried with back-off, and never turns a valid event into a dead letter.
+/// ([`is_schema_error`]), a missing privilege among them. Everything else — connections, shutdowns, locks,
+/// timeouts — is retried with back-off, and never turns a valid event into a dead letter.
 pub(crate) fn is_data_error(error: &sqlx::Error) -> bool {
     // P0: a trigger (or rule) an operator added raised an error for the row.
     sqlstate_in(error, &["22", "23", "54", "P0"])
