@@ -94,6 +94,7 @@ async fn invalid_records_are_dead_lettered_and_valid_ones_written() {
         .unwrap();
     let expected: Vec<String> = (1..=valid_count).map(|i| format!("v{i}")).collect();
     assert_eq!(ids, expected);
+    crate::common::wait_for_batch_metrics(&pool, valid_count + invalid.len() as i64).await;
     let invalid_reported: i64 =
         sqlx::query_scalar("SELECT sum(invalid)::bigint FROM batch_metrics")
             .fetch_one(&pool)

@@ -58,21 +58,13 @@ async fn a_row_postgres_refuses_is_dead_lettered_and_the_rest_written() {
             .unwrap();
     assert_eq!(offset, 1);
     assert!(reason.contains("no_poison"), "{reason}");
-    // `batch_metrics` is written in the background, after the batch: wait for its row.
-    let (records, written, duplicates, invalid) =
-        crate::common::eventually("the batch's metrics", Duration::from_secs(30), async || {
-            let sums: (Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
-                "SELECT sum(records)::bigint, sum(rows_written)::bigint, sum(duplicates)::bigint, sum(invalid)::bigint FROM batch_metrics",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            match sums {
-                (Some(6), Some(w), Some(d), Some(i)) => Ok((6, w, d, i)),
-                other => Err(format!("batch_metrics so far: {other:?}")),
-            }
-        })
-        .await;
+    crate::common::wait_for_batch_metrics(&pool, events.len() as i64).await;
+    let (records, written, duplicates, invalid): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT sum(records)::bigint, sum(rows_written)::bigint, sum(duplicates)::bigint, sum(invalid)::bigint FROM batch_metrics",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     // Two records were refused; they are the same event, so there is one dead letter.
     assert_eq!((records, written, duplicates, invalid), (6, 3, 1, 2));
     let (dead, identity): (i64, Option<String>) =
@@ -151,6 +143,7 @@ async fn a_conflict_on_another_unique_index_is_a_dead_letter_not_a_duplicate() {
             .unwrap();
     assert_eq!(id.as_deref(), Some("u2"));
     assert!(reason.contains("one_per_seq"), "{reason}");
+    crate::common::wait_for_batch_metrics(&pool, events.len() as i64).await;
     let (written, duplicates, invalid): (i64, i64, i64) = sqlx::query_as(
         "SELECT sum(rows_written)::bigint, sum(duplicates)::bigint, sum(invalid)::bigint FROM batch_metrics",
     )

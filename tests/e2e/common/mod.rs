@@ -557,6 +557,23 @@ pub async fn wait_for_pipeline(
     .await
 }
 
+/// Waits until `batch_metrics` accounts for `records` records: its rows are written in the background,
+/// after each batch's rows, so a test that saw the rows may not see them yet.
+pub async fn wait_for_batch_metrics(pool: &PgPool, records: i64) {
+    eventually("batch_metrics", Duration::from_secs(30), async || {
+        let seen: Option<i64> =
+            sqlx::query_scalar("SELECT sum(records)::bigint FROM batch_metrics")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        let seen = seen.unwrap_or(0);
+        (seen >= records)
+            .then_some(())
+            .ok_or(format!("batch_metrics has {seen} of {records} records"))
+    })
+    .await;
+}
+
 /// A valid CloudEvent with a given id.
 pub fn event(id: &str, seq: u64) -> serde_json::Value {
     serde_json::json!({
