@@ -9,6 +9,7 @@
 //! Binary and plain records are checked by the same rules as structured ones: they are turned into the
 //! structured form's attributes and go through `pacer_event`'s validation.
 
+use super::convert::Found;
 use pacer_event::CloudEvent;
 use pacer_pipeline::{Format, IdFrom, JsonIdentity, Route, SourceFrom};
 use rdkafka::message::{Headers, Message, OwnedMessage};
@@ -170,17 +171,9 @@ fn identity_at(data: &Json, pointer: &str, what: &str) -> Result<String, NotAnEv
         Some(Json::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
         Some(other) => Err(format!(
             "the record's {what} at {pointer} is {}, not a non-empty string or an integer",
-            short(other)
+            Found::Json(other).quoted()
         )),
         None => Err(format!("the record has no {what} at {pointer}")),
-    }
-}
-
-fn short(value: &Json) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(64) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
     }
 }
 
