@@ -109,23 +109,23 @@ pub fn transform(batch: &Batch, routes: &Routes, processed_at: OffsetDateTime) -
             continue;
         };
         let (route, compiled) = routes.get(route_index);
+        // `data` as a JSON value only for the schema: the columns read it from its text (rows::extract).
         let parsed;
         let data: Option<&Json> = match (&decoded.data, &event.data) {
             (Some(data), _) => Some(data),
-            (None, Some(raw)) if compiled.reads_data => {
+            (None, Some(raw)) if route.has_schema() => {
                 match serde_json::from_str::<Json>(raw.get()) {
                     Ok(value) => {
                         parsed = value;
                         Some(&parsed)
                     }
-                    // Valid JSON, but not a value pacer can hold (a number beyond f64, say): reading its columns
-                    // would find nothing, so the event is refused rather than written with them missing.
+                    // Valid JSON, but not a value the schema can be checked on (a number beyond f64, say).
                     Err(e) => {
                         let mut letter = dead_letter(
                             record,
                             ingested_at,
                             format!(
-                                "route \"{}\": data cannot be read as JSON values: {e}",
+                                "route \"{}\": data cannot be checked against the schema: {e}",
                                 route.name()
                             ),
                         );
@@ -158,9 +158,7 @@ pub fn transform(batch: &Batch, routes: &Routes, processed_at: OffsetDateTime) -
         let table = tables.of(route_index);
         if compiled.plan.builtin.is_some() {
             builtin::write(&mut table.rows, event, &facts);
-        } else if let Err(refused) =
-            typed::write(&mut table.rows, route, compiled, event, data, &facts)
-        {
+        } else if let Err(refused) = typed::write(&mut table.rows, route, compiled, event, &facts) {
             let column_type = route
                 .column(&refused.column)
                 .map(|c| c.column_type().to_string());

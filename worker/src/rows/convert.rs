@@ -4,6 +4,7 @@
 
 use pacer_pipeline::{ColumnType, ScalarType};
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
 use std::fmt::Write as _;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -12,8 +13,10 @@ use time::{Date, OffsetDateTime, UtcOffset};
 /// A value found in the event or the record, before conversion.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Found<'a> {
-    /// A JSON value (from `data`, an extension, or a plain JSON record).
+    /// A JSON value (an extension attribute).
     Json(&'a Json),
+    /// A JSON value as the text it arrived as (from `data`).
+    Raw(&'a RawValue),
     /// A string attribute (`id`, `source`, `type`, …) or record fact (the topic).
     Text(&'a str),
     /// A number fact (partition, offset).
@@ -27,7 +30,11 @@ pub(crate) enum Found<'a> {
 impl<'a> Found<'a> {
     /// Whether there is no value: absent, or JSON `null`.
     pub(crate) fn is_null(&self) -> bool {
-        matches!(self, Self::Missing | Self::Json(Json::Null))
+        match self {
+            Self::Missing | Self::Json(Json::Null) => true,
+            Self::Raw(raw) => raw.get() == "null",
+            _ => false,
+        }
     }
 
     /// The value if it is a string.
@@ -43,6 +50,7 @@ impl<'a> Found<'a> {
     pub(crate) fn quoted(&self) -> String {
         let full = match self {
             Self::Json(json) => json.to_string(),
+            Self::Raw(raw) => raw.get().to_owned(),
             Self::Text(text) => Json::String((*text).to_owned()).to_string(),
             Self::Int(n) => n.to_string(),
             Self::Time(t) => t.format(&Rfc3339).unwrap_or_default(),
@@ -57,6 +65,9 @@ impl<'a> Found<'a> {
 
 /// Appends `found` to `out` in PostgreSQL's input form for `ty`; on failure, what was expected.
 pub(crate) fn to_text(ty: ColumnType, found: Found<'_>, out: &mut String) -> Result<(), String> {
+    if let Found::Raw(raw) = found {
+        return raw_text(ty, raw, out);
+    }
     match ty {
         ColumnType::Scalar(scalar) => scalar_text(scalar, found, out).map_err(str::to_owned),
         ColumnType::Array(scalar) => {
@@ -92,6 +103,33 @@ pub(crate) fn to_text(ty: ColumnType, found: Found<'_>, out: &mut String) -> Res
     }
 }
 
+/// A value of `data` as its text: a `jsonb` column takes the text as it is and a `numeric` one a number as
+/// it is, a string without escapes is read in place, and anything else is parsed (a small value: one
+/// member of `data`) and converted as JSON.
+fn raw_text(ty: ColumnType, raw: &RawValue, out: &mut String) -> Result<(), String> {
+    let text = raw.get();
+    let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    // A JSON number is valid `numeric` input as it is, with every digit it has.
+    if ty == ColumnType::Scalar(ScalarType::Jsonb)
+        || (number && ty == ColumnType::Scalar(ScalarType::Numeric))
+    {
+        out.push_str(text);
+        return Ok(());
+    }
+    if let Some(plain) = text
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .filter(|inside| !inside.contains('\\'))
+    {
+        return to_text(ty, Found::Text(plain), out);
+    }
+    match serde_json::from_str::<Json>(text) {
+        Ok(value) => to_text(ty, Found::Json(&value), out),
+        // Valid JSON that a JSON value cannot hold: a number beyond the range of f64.
+        Err(_) => to_text(ty, Found::Missing, out),
+    }
+}
+
 fn scalar_text(ty: ScalarType, found: Found<'_>, out: &mut String) -> Result<(), &'static str> {
     match ty {
         ScalarType::Text => text(found, out),
@@ -122,6 +160,7 @@ fn scalar_text(ty: ScalarType, found: Found<'_>, out: &mut String) -> Result<(),
         ScalarType::Jsonb => {
             match found {
                 Found::Json(json) => out.push_str(&json.to_string()),
+                Found::Raw(raw) => out.push_str(raw.get()),
                 Found::Text(text) => out.push_str(&Json::String(text.to_owned()).to_string()),
                 Found::Int(n) => {
                     let _ = write!(out, "{n}");
@@ -157,7 +196,7 @@ fn text(found: Found<'_>, out: &mut String) -> Result<(), &'static str> {
             &t.format(&Rfc3339)
                 .map_err(|_| "a time from year 0 to 9999")?,
         ),
-        Found::Json(_) | Found::Missing => {
+        Found::Json(_) | Found::Raw(_) | Found::Missing => {
             return Err(
                 "a string, number or boolean (declare the column jsonb for objects and arrays)",
             );
@@ -309,6 +348,38 @@ mod tests {
             convert("jsonb", json!({"a": [1, "x"]})).unwrap(),
             r#"{"a":[1,"x"]}"#
         );
+    }
+
+    fn convert_raw(ty: &str, text: &str) -> Result<String, String> {
+        let raw = RawValue::from_string(text.to_owned()).unwrap();
+        let mut out = String::new();
+        to_text(ty.parse().unwrap(), Found::Raw(&raw), &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn values_of_data_convert_from_their_text() {
+        assert_eq!(
+            convert_raw("jsonb", r#"{ "b": 1, "a": [1.50] }"#).unwrap(),
+            r#"{ "b": 1, "a": [1.50] }"#
+        );
+        assert_eq!(
+            convert_raw("numeric", "123456789012345678901234567890.5").unwrap(),
+            "123456789012345678901234567890.5"
+        );
+        assert_eq!(convert_raw("numeric", "1e400").unwrap(), "1e400");
+        assert_eq!(convert_raw("text", r#""a\tb\u00e9""#).unwrap(), "a\tbé");
+        assert_eq!(convert_raw("text", r#""plain""#).unwrap(), "plain");
+        assert_eq!(convert_raw("text", "12.50").unwrap(), "12.5");
+        assert_eq!(convert_raw("boolean", "true").unwrap(), "t");
+        assert!(convert_raw("boolean", r#""true""#).is_err());
+        assert_eq!(
+            convert_raw("text[]", r#"["a", "b"]"#).unwrap(),
+            r#"{"a","b"}"#
+        );
+        // Beyond what a JSON value holds, and not numeric: refused, not nulled.
+        assert!(convert_raw("bigint", "1e400").is_err());
+        let null = RawValue::from_string("null".to_owned()).unwrap();
+        assert!(Found::Raw(&null).is_null());
     }
 
     #[test]

@@ -8,11 +8,13 @@
 pub(crate) mod builtin;
 pub(crate) mod convert;
 pub(crate) mod decode;
+pub(crate) mod extract;
 pub(crate) mod resolve;
 pub(crate) mod typed;
 
 use crate::copy::CopyText;
 use crate::sink::plan::TablePlan;
+use extract::DataPaths;
 use pacer_pipeline::{Mode, Pipeline, Route};
 use resolve::Lookup;
 
@@ -29,8 +31,8 @@ pub struct Routes {
 pub(crate) struct Compiled {
     /// Per declared column: where its value is, and whether a delete event still needs it (key and order).
     pub(crate) lookups: Vec<(Lookup, bool)>,
-    /// Whether any column or the schema reads `data` (then it is parsed once per event).
-    pub(crate) reads_data: bool,
+    /// The pointers into `data` the lookups read, found in one pass over each event's data.
+    pub(crate) paths: DataPaths,
     /// The statements that write the route's table.
     pub(crate) plan: TablePlan,
 }
@@ -75,16 +77,20 @@ impl Compiled {
         let keeps = |name: &str| {
             route.key().iter().any(|key| key == name) || route.order_column() == Some(name)
         };
+        let mut paths = DataPaths::default();
         let lookups: Vec<(Lookup, bool)> = route
             .columns()
             .iter()
-            .map(|column| (Lookup::new(column.source()), keeps(column.name())))
+            .map(|column| {
+                (
+                    Lookup::new(column.source(), &mut paths),
+                    keeps(column.name()),
+                )
+            })
             .collect();
-        let reads_data =
-            route.has_schema() || lookups.iter().any(|(lookup, _)| lookup.reads_data());
         Self {
             lookups,
-            reads_data,
+            paths,
             plan: TablePlan::new(index, route),
         }
     }

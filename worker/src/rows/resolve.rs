@@ -2,6 +2,7 @@
 //! inside `data` or an extension), and the lookup run against one event.
 
 use super::convert::Found;
+use super::extract::{DataPaths, Slots};
 use pacer_event::CloudEvent;
 use pacer_pipeline::{ColumnSource, RecordFact};
 use serde_json::Value as Json;
@@ -12,8 +13,8 @@ use time::OffsetDateTime;
 pub(crate) enum Lookup {
     /// A context attribute of the event.
     Attribute(Attribute),
-    /// `data`, or a pointer inside it (the rest of the pointer after `/data`, `""` for the whole).
-    Data(String),
+    /// `data`, or a pointer inside it: its slot in the route's [`DataPaths`].
+    Data(usize),
     /// An extension attribute, or a pointer inside its value.
     Extension(String, String),
     /// A fact about the record.
@@ -45,8 +46,8 @@ pub(crate) struct RecordFacts<'a> {
 }
 
 impl Lookup {
-    /// The lookup for a column's `from`.
-    pub(crate) fn new(source: &ColumnSource) -> Self {
+    /// The lookup for a column's `from`; a pointer into `data` is added to `paths`.
+    pub(crate) fn new(source: &ColumnSource, paths: &mut DataPaths) -> Self {
         let ColumnSource::Pointer(pointer) = source else {
             let ColumnSource::Record(fact) = source else {
                 unreachable!("a column source is a pointer or a record fact")
@@ -61,7 +62,7 @@ impl Lookup {
         };
         let first = first.replace("~1", "/").replace("~0", "~");
         let attribute = match first.as_str() {
-            "data" => return Self::Data(rest.to_owned()),
+            "data" => return Self::Data(paths.add(rest)),
             "id" => Attribute::Id,
             "source" => Attribute::Source,
             "type" => Attribute::Type,
@@ -76,16 +77,11 @@ impl Lookup {
         Self::Attribute(attribute)
     }
 
-    /// Whether this lookup reads `data` (so the event's data must be parsed).
-    pub(crate) fn reads_data(&self) -> bool {
-        matches!(self, Self::Data(_))
-    }
-
-    /// The value for one event; `data` is its parsed data, if it has any.
+    /// The value for one event; `data` is what its data holds at the slots of the route's [`DataPaths`].
     pub(crate) fn find<'a>(
         &self,
         event: &'a CloudEvent,
-        data: Option<&'a Json>,
+        data: &Slots<'a>,
         facts: &RecordFacts<'a>,
     ) -> Found<'a> {
         let text = |value: Option<&'a String>| value.map_or(Found::Missing, |v| Found::Text(v));
@@ -101,7 +97,7 @@ impl Lookup {
                 Attribute::DataSchema => text(event.dataschema.as_ref()),
                 Attribute::DataBase64 => text(event.data_base64.as_ref()),
             },
-            Self::Data(rest) => inside(data, rest),
+            Self::Data(slot) => data[*slot].map_or(Found::Missing, Found::Raw),
             Self::Extension(name, rest) => inside(event.extensions.get(name), rest),
             Self::Fact(fact) => match fact {
                 RecordFact::KafkaTopic => Found::Text(facts.topic),
@@ -130,7 +126,6 @@ fn inside<'a>(value: Option<&'a Json>, rest: &str) -> Found<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn event() -> CloudEvent {
         let mut event = pacer_event::parse_one(
@@ -144,7 +139,6 @@ mod tests {
 
     fn find(pointer: &str) -> String {
         let event = event();
-        let data: Json = serde_json::from_str(event.data.as_ref().unwrap().get()).unwrap();
         let facts = RecordFacts {
             topic: "events",
             partition: 1,
@@ -152,8 +146,10 @@ mod tests {
             ingested_at: OffsetDateTime::UNIX_EPOCH,
             processed_at: OffsetDateTime::UNIX_EPOCH,
         };
-        let lookup = Lookup::new(&pointer.parse().unwrap());
-        lookup.find(&event, Some(&data), &facts).quoted()
+        let mut paths = DataPaths::default();
+        let lookup = Lookup::new(&pointer.parse().unwrap(), &mut paths);
+        let data = paths.find(event.data.as_deref());
+        lookup.find(&event, &data, &facts).quoted()
     }
 
     #[test]
@@ -161,10 +157,8 @@ mod tests {
         assert_eq!(find("/id"), "\"e1\"");
         assert_eq!(find("/data/order/id"), "\"o/1\"");
         assert_eq!(find("/data/order/a~0b"), "3");
-        assert_eq!(
-            find("/data"),
-            json!({"order":{"id":"o/1","a~b":3}}).to_string()
-        );
+        // `data` as the text it arrived as, key order and all.
+        assert_eq!(find("/data"), r#"{"order":{"id":"o/1","a~b":3}}"#);
         assert_eq!(find("/tenant"), "\"acme\"");
         assert_eq!(find("/subject"), "nothing");
         assert_eq!(find("/data/missing"), "nothing");

@@ -8,7 +8,6 @@ use super::resolve::RecordFacts;
 use crate::copy::CopyText;
 use pacer_event::CloudEvent;
 use pacer_pipeline::Route;
-use serde_json::Value as Json;
 use std::fmt;
 
 /// Why an event cannot become its route's row: one column's value.
@@ -53,10 +52,10 @@ pub(crate) fn write(
     route: &Route,
     compiled: &Compiled,
     event: &CloudEvent,
-    data: Option<&Json>,
     facts: &RecordFacts<'_>,
 ) -> Result<(), Unconvertible> {
     let deletes = route.deletes(&event.ty);
+    let data = compiled.paths.find(event.data.as_deref());
     let mark = rows.mark();
     let mut text = String::new();
     for (column, (lookup, kept_by_delete)) in route.columns().iter().zip(&compiled.lookups) {
@@ -64,7 +63,7 @@ pub(crate) fn write(
             rows.null();
             continue;
         }
-        let found = lookup.find(event, data, facts);
+        let found = lookup.find(event, &data, facts);
         let refuse = |found: Found<'_>, expected: String| Unconvertible {
             column: column.name().to_owned(),
             from: column.source().to_string(),
