@@ -81,6 +81,8 @@ pub struct Report {
     pub e2e_p50: Option<Duration>,
     /// Largest end-to-end latency.
     pub e2e_max: Option<Duration>,
+    /// Receipt to commit of the batch's valid events: median, 99th percentile and largest.
+    pub receipt_to_commit: Option<[Duration; 3]>,
     /// Rows and dead letters per route that had any, as the worker counted them.
     pub routes: Vec<RouteCount>,
 }
@@ -131,6 +133,7 @@ impl Report {
             ends: Vec::new(),
             e2e_p50: None,
             e2e_max: None,
+            receipt_to_commit: None,
             routes: Vec::new(),
         }
     }

@@ -11,6 +11,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use std::sync::Arc;
 use std::time::Duration;
+use time::OffsetDateTime;
 
 /// Why a request's events were not all acknowledged.
 #[derive(Debug, thiserror::Error)]
@@ -88,14 +89,21 @@ impl EventProducer {
         })
     }
 
-    /// Produces every event and waits until the broker has acknowledged all of them.
+    /// Produces every event and waits until the broker has acknowledged all of them. Each record's
+    /// timestamp is `received_at`, when ingest received the request: the worker measures freshness (receipt
+    /// to commit) from it.
     ///
     /// On error some events may already be in the broker; a client that retries the request is safe, because
     /// the worker keeps exactly one row per `(source, id)`.
-    pub async fn produce_all(&self, events: &[CloudEvent]) -> Result<usize, ProduceError> {
+    pub async fn produce_all(
+        &self,
+        events: &[CloudEvent],
+        received_at: OffsetDateTime,
+    ) -> Result<usize, ProduceError> {
         // Timed by hand: a request dropped midway (its client went away) records nothing.
         let started = std::time::Instant::now();
-        let result = self.send_and_wait(events).await;
+        let received_ms = i64::try_from(received_at.unix_timestamp_nanos() / 1_000_000).ok();
+        let result = self.send_and_wait(events, received_ms).await;
         self.publish_queue_depth();
         let outcome = if result.is_ok() { "ok" } else { "error" };
         self.metrics
@@ -112,7 +120,11 @@ impl EventProducer {
             .set(i64::from(self.producer.in_flight_count()));
     }
 
-    async fn send_and_wait(&self, events: &[CloudEvent]) -> Result<usize, ProduceError> {
+    async fn send_and_wait(
+        &self,
+        events: &[CloudEvent],
+        received_ms: Option<i64>,
+    ) -> Result<usize, ProduceError> {
         // Every event is encoded and measured before any is sent: a request with one event too large is
         // refused whole, not half produced.
         let mut encoded = Vec::with_capacity(events.len());
@@ -131,6 +143,9 @@ impl EventProducer {
         let mut deliveries = Vec::with_capacity(events.len());
         for (event, payload) in events.iter().zip(&encoded) {
             let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(payload);
+            if let Some(ms) = received_ms {
+                record = record.timestamp(ms);
+            }
             if let Some(key) = event.partition_key() {
                 record = record.key(key);
             }

@@ -128,7 +128,7 @@ async fn post_events(
     if !state.ready.is_ready() {
         return Err(ApiError::NotReady);
     }
-    let accepted = state.producer.produce_all(&events).await?;
+    let accepted = state.producer.produce_all(&events, received_at).await?;
     state.metrics.events_accepted.inc_by(accepted as u64);
     Ok((
         StatusCode::ACCEPTED,

@@ -129,6 +129,7 @@ async fn twenty_thousand_events_become_exactly_twenty_thousand_rows() {
         .await
         .unwrap();
     assert_eq!(written, TOTAL as i64);
+    freshness_is_recorded_for_every_batch(&pool, started).await;
 
     type Row = (
         String,
@@ -208,4 +209,37 @@ async fn twenty_thousand_events_become_exactly_twenty_thousand_rows() {
         w.stop().await;
     }
     ingest.stop().await;
+}
+
+/// Every batch that wrote rows records receipt → commit, consistent with itself and with the clock: the
+/// percentiles in order, and no wait longer than the test has run.
+async fn freshness_is_recorded_for_every_batch(pool: &sqlx::PgPool, started: OffsetDateTime) {
+    let elapsed_ms = (OffsetDateTime::now_utc() - started).as_seconds_f64() * 1e3;
+    type Waits = (i32, Option<f64>, Option<f64>, Option<f64>);
+    let batches: Vec<Waits> = sqlx::query_as(
+        "SELECT rows_written, receipt_commit_p50_ms, receipt_commit_p99_ms, receipt_commit_max_ms \
+         FROM batch_metrics WHERE rows_written > 0",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(!batches.is_empty());
+    for (rows, p50, p99, max) in batches {
+        let (Some(p50), Some(p99), Some(max)) = (p50, p99, max) else {
+            panic!("a batch of {rows} rows has no receipt → commit: {p50:?} {p99:?} {max:?}");
+        };
+        assert!(
+            0.0 <= p50 && p50 <= p99 && p99 <= max && max <= elapsed_ms,
+            "receipt → commit of a batch of {rows} rows: p50 {p50} p99 {p99} max {max} ms, test ran {elapsed_ms} ms"
+        );
+    }
+    // Each row's ingested_at is the receipt of its request: within the test's run, before its row was made.
+    let outside: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE ingested_at < $1 - interval '1 millisecond' OR ingested_at > processed_at",
+    )
+    .bind(started)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(outside, 0);
 }

@@ -344,6 +344,13 @@ fn report_pb(r: &BatchReport) -> pb::BatchReport {
         lag: lag_wire(&r.partition_lag),
         e2e_p50: r.e2e_p50.map(duration_pb),
         e2e_max: r.e2e_max.map(duration_pb),
+        receipt_to_commit: r
+            .receipt_to_commit
+            .map(|[p50, p99, max]| pb::ReceiptToCommit {
+                p50: Some(duration_pb(p50)),
+                p99: Some(duration_pb(p99)),
+                max: Some(duration_pb(max)),
+            }),
         routes: r
             .routes
             .iter()

@@ -75,6 +75,8 @@ impl Finisher {
             return Written::No;
         };
         let write_time = t1.elapsed();
+        // The rows are visible from here: the write ends with the transaction's commit.
+        let committed_at = OffsetDateTime::now_utc();
 
         let t2 = Instant::now();
         self.commit(&batch).await;
@@ -113,6 +115,9 @@ impl Finisher {
             partition_lag: self.consumer.context().lag(),
             e2e_p50,
             e2e_max,
+            receipt_to_commit: transformed
+                .receipt_to_commit(committed_at)
+                .map(|waits| waits.map(|wait| wait.try_into().unwrap_or_default())),
             routes: crate::report::route_counts(self.sink.routes(), &outcome, &transformed.dead),
         };
         self.metrics.batch(
@@ -120,6 +125,8 @@ impl Finisher {
             &transformed.latencies,
             report.finished_at - transformed.processed_at,
         );
+        self.metrics
+            .freshness(&report.worker_id, &transformed.receipts, committed_at);
         tracing::debug!(batch = report.batch_no, records = report.records, written = report.rows_written, reason = %reason, "batch written");
         // The control plane's policies act on the report: it goes first. Neither hand-over waits; the row in
         // `batch_metrics` is written in the background, so batch N+1 never waits for batch N's bookkeeping.

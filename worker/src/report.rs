@@ -52,6 +52,9 @@ pub struct BatchReport {
     pub e2e_p50: Option<Duration>,
     /// Largest end-to-end latency of the batch's events.
     pub e2e_max: Option<Duration>,
+    /// Freshness: the median, 99th percentile and largest time from each valid event's receipt (its
+    /// record's timestamp) to the commit of the transaction that wrote its row.
+    pub receipt_to_commit: Option<[Duration; 3]>,
     /// Per route that had rows or dead letters in the batch: its figures, in route order.
     pub routes: Vec<RouteCount>,
 }

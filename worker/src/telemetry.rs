@@ -11,6 +11,7 @@ use prometheus::{
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
 
 /// The metric names.
 pub mod names {
@@ -36,6 +37,7 @@ pub mod names {
     pub const LAG: &str = "pacer_worker_lag_records";
     /// Written minus event time, per event.
     pub const E2E_LATENCY: &str = "pacer_worker_e2e_latency_seconds";
+    pub const RECEIPT_TO_COMMIT: &str = "pacer_worker_receipt_to_commit_seconds";
     /// Rows of `batch_metrics` dropped: the writer's queue was full, or PostgreSQL kept failing.
     pub const BATCH_METRICS_DROPPED: &str = "pacer_worker_batch_metrics_dropped_total";
     /// Rows written per route of the pipeline file (inserted, replaced or deleted).
@@ -58,6 +60,7 @@ pub struct WorkerMetrics {
     max_rows: IntGaugeVec,
     lag: LagCollector,
     e2e_latency: HistogramVec,
+    receipt_to_commit: HistogramVec,
     batch_metrics_dropped: IntCounterVec,
     route_rows: IntCounterVec,
     route_dead_letters: IntCounterVec,
@@ -182,7 +185,12 @@ impl WorkerMetrics {
             },
             e2e_latency: histogram(
                 names::E2E_LATENCY,
-                "End-to-end latency of each valid event: written minus event time.",
+                "End-to-end latency of each valid event: its batch finished minus its event time.",
+                &["worker"],
+            ),
+            receipt_to_commit: histogram(
+                names::RECEIPT_TO_COMMIT,
+                "Freshness of each valid event: the commit of its row minus its receipt (its record's timestamp; for an event from pacer's ingest, the receipt of its request).",
                 &["worker"],
             ),
             batch_metrics_dropped: counter(
@@ -217,6 +225,7 @@ impl WorkerMetrics {
         registry.register(Box::new(self.max_rows.clone()))?;
         registry.register(Box::new(self.lag.clone()))?;
         registry.register(Box::new(self.e2e_latency.clone()))?;
+        registry.register(Box::new(self.receipt_to_commit.clone()))?;
         registry.register(Box::new(self.batch_metrics_dropped.clone()))?;
         registry.register(Box::new(self.route_rows.clone()))?;
         registry.register(Box::new(self.route_dead_letters.clone()))?;
@@ -305,6 +314,19 @@ impl WorkerMetrics {
         let written_after = written_after.as_seconds_f64().max(0.0);
         for latency in latencies {
             e2e.observe(latency.as_seconds_f64().max(0.0) + written_after);
+        }
+    }
+
+    /// Observes the freshness of each valid event of a batch: `committed_at` minus its receipt.
+    pub(crate) fn freshness(
+        &self,
+        worker: &str,
+        receipts: &[OffsetDateTime],
+        committed_at: OffsetDateTime,
+    ) {
+        let histogram = self.receipt_to_commit.with_label_values(&[worker]);
+        for receipt in receipts {
+            histogram.observe((committed_at - *receipt).as_seconds_f64().max(0.0));
         }
     }
 

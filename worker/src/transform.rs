@@ -53,6 +53,9 @@ pub struct Transformed {
     pub dead: Vec<DeadLetter>,
     /// End-to-end latency (`processed_at - time`) of the valid events, sorted ascending.
     pub latencies: Vec<Duration>,
+    /// When each valid event was received: its record's timestamp, which for an event from pacer's
+    /// ingest is the receipt of its request (`processed_at` for a record without one). Earliest first.
+    pub receipts: Vec<OffsetDateTime>,
     /// When the rows were stamped (`processed_at`).
     pub processed_at: OffsetDateTime,
 }
@@ -63,6 +66,20 @@ impl Transformed {
         let max = *self.latencies.last()?;
         Some((self.latencies[(self.latencies.len() - 1) / 2], max))
     }
+
+    /// Freshness at `committed_at`, when the rows became visible: the median, 99th percentile and
+    /// largest time from receipt to commit of the valid events, if any (nearest rank).
+    pub fn receipt_to_commit(&self, committed_at: OffsetDateTime) -> Option<[Duration; 3]> {
+        let n = self.receipts.len();
+        // The latest receipt is the shortest wait: the q-quantile of the waits is the receipt at n - ⌈q·n⌉.
+        let at = |rank: usize| committed_at - self.receipts[n - rank];
+        let first = *self.receipts.first()?;
+        Some([
+            at(n.div_ceil(2)),
+            at((n * 99).div_ceil(100)),
+            committed_at - first,
+        ])
+    }
 }
 
 /// Transforms every record of `batch` by `routes`; `processed_at` stamps every row.
@@ -71,6 +88,7 @@ pub fn transform(batch: &Batch, routes: &Routes, processed_at: OffsetDateTime) -
     let mut tables = ByRoute::default();
     let mut dead = Vec::new();
     let mut latencies = Vec::with_capacity(batch.len());
+    let mut receipts = Vec::with_capacity(batch.len());
     for (index, record) in batch.records().iter().enumerate() {
         let ingested_at = record_time(record);
         let time = ingested_at.unwrap_or(processed_at);
@@ -176,13 +194,16 @@ pub fn transform(batch: &Batch, routes: &Routes, processed_at: OffsetDateTime) -
         }
         table.row_records.push(index);
         latencies.push(processed_at - event.time);
+        receipts.push(time);
     }
     latencies.sort_unstable();
+    receipts.sort_unstable();
     Transformed {
         tables: tables.into_tables(),
         valid: latencies.len(),
         dead,
         latencies,
+        receipts,
         processed_at,
     }
 }
@@ -299,6 +320,34 @@ mod tests {
             out.latency_p50_max(),
             Some((Duration::seconds(1), Duration::seconds(1)))
         );
+        assert_eq!(out.receipts, vec![now - Duration::seconds(1)]);
+    }
+
+    #[test]
+    fn receipt_to_commit_takes_nearest_ranks() {
+        let committed = OffsetDateTime::from_unix_timestamp(1_700_000_100).unwrap();
+        // 200 receipts, 1..=200 ms before the commit.
+        let out = Transformed {
+            tables: Vec::new(),
+            valid: 200,
+            dead: Vec::new(),
+            latencies: Vec::new(),
+            receipts: (1..=200)
+                .rev()
+                .map(|ms| committed - Duration::milliseconds(ms))
+                .collect(),
+            processed_at: committed,
+        };
+        let ms = Duration::milliseconds;
+        assert_eq!(
+            out.receipt_to_commit(committed),
+            Some([ms(100), ms(198), ms(200)])
+        );
+        let none = Transformed {
+            receipts: Vec::new(),
+            ..out
+        };
+        assert_eq!(none.receipt_to_commit(committed), None);
     }
 
     #[test]

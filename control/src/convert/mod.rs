@@ -139,6 +139,16 @@ impl TryFrom<pb::BatchReport> for Report {
                 .e2e_max
                 .map(|d| reported("report.e2e_max", Some(d)))
                 .transpose()?,
+            receipt_to_commit: r
+                .receipt_to_commit
+                .map(|w| {
+                    Ok::<_, Invalid>([
+                        reported("report.receipt_to_commit.p50", w.p50)?,
+                        reported("report.receipt_to_commit.p99", w.p99)?,
+                        reported("report.receipt_to_commit.max", w.max)?,
+                    ])
+                })
+                .transpose()?,
             routes: routes::route_counts(r.routes)?,
         })
     }

@@ -82,6 +82,7 @@ fn report(interval_ms: u64) -> Report {
         ends: vec![(0, 100)],
         e2e_p50: Some(Duration::from_millis(60)),
         e2e_max: Some(Duration::from_millis(120)),
+        receipt_to_commit: None,
         routes: Vec::new(),
     }
 }

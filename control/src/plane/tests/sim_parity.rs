@@ -30,6 +30,7 @@ fn report_of(obs: &Observation, batch_no: u64) -> Report {
         ends: Vec::new(),
         e2e_p50: obs.e2e_p50,
         e2e_max: obs.e2e_max,
+        receipt_to_commit: None,
         routes: Vec::new(),
     }
 }
