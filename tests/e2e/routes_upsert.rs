@@ -157,3 +157,55 @@ async fn upsert_rows_never_go_backwards_across_worker_kills() {
     }
     ingest.stop().await;
 }
+
+/// Keys whose texts differ but which PostgreSQL holds equal (`1.0` and `1.00` in a numeric key) in one
+/// batch: the merge for keys that are all different is refused (21000) and the general one runs instead, so
+/// the newer version wins and nothing is dead-lettered or retried forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_equal_only_to_postgresql_still_keep_the_newest_version() {
+    const NUMERIC_KEY: &str = r#"
+[[route]]
+name = "prices"
+type = "price.set"
+table = "prices"
+mode = "upsert"
+key = ["item"]
+
+[route.columns]
+item = { type = "numeric", from = "/data/item" }
+price = { type = "text", from = "/data/price" }
+set_at = { type = "timestamptz", from = "/time" }
+"#;
+    let stack = Stack::start(1).await;
+    let pool = stack.pool().await;
+    let file = stack.dir.path().join("pacer.toml");
+    std::fs::write(&file, NUMERIC_KEY).unwrap();
+    let pipeline = Arc::new(Pipeline::from_file(&file).unwrap());
+    apply_tables(&pool, &pipeline).await;
+    let ingest = stack
+        .start_ingest_with(|config| config.pipeline = Some(pipeline.clone()))
+        .await;
+    // Both in one request, on one partition, before any worker runs: one batch takes both.
+    let body = r#"[
+      {"specversion":"1.0","id":"p-2","source":"/shop","type":"price.set","time":"2026-12-01T10:00:02Z","data":{"item":1.00,"price":"newer"}},
+      {"specversion":"1.0","id":"p-1","source":"/shop","type":"price.set","time":"2026-12-01T10:00:01Z","data":{"item":1.0,"price":"older"}}
+    ]"#;
+    let (status, answer) =
+        post_batch_answer(&reqwest::Client::new(), &ingest.url(), body.to_owned()).await;
+    assert_eq!(status, 202, "{answer}");
+    let path = file.to_str().unwrap().to_owned();
+    let mut worker = stack.spawn_worker_process_with("prices", &["--pipeline", &path]);
+    crate::common::wait_for_batch_metrics(&pool, 2).await;
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT item::text, price FROM prices")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![("1.00".to_owned(), "newer".to_owned())]);
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(dead, 0);
+    worker.start_kill().unwrap();
+    ingest.stop().await;
+}

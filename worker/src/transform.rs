@@ -174,23 +174,30 @@ pub fn transform(batch: &Batch, routes: &Routes, processed_at: OffsetDateTime) -
             processed_at,
         };
         let table = tables.of(route_index);
-        if compiled.plan.builtin.is_some() {
+        let written = if compiled.plan.builtin.is_some() {
             builtin::write(&mut table.rows, event, &facts);
-        } else if let Err(refused) = typed::write(&mut table.rows, route, compiled, event, &facts) {
-            let column_type = route
-                .column(&refused.column)
-                .map(|c| c.column_type().to_string());
-            let mut letter = dead_letter(
-                record,
-                ingested_at,
-                format!("route \"{}\": {refused}", route.name()),
-            );
-            letter.event = identity();
-            letter.route = Some(route.name().to_owned());
-            letter.pointer = Some(refused.from.clone());
-            letter.keyword = column_type;
-            dead.push(letter);
-            continue;
+            Ok(None)
+        } else {
+            typed::write(&mut table.rows, route, compiled, event, &facts)
+        };
+        match written {
+            Ok(key) => table.note_key(key),
+            Err(refused) => {
+                let column_type = route
+                    .column(&refused.column)
+                    .map(|c| c.column_type().to_string());
+                let mut letter = dead_letter(
+                    record,
+                    ingested_at,
+                    format!("route \"{}\": {refused}", route.name()),
+                );
+                letter.event = identity();
+                letter.route = Some(route.name().to_owned());
+                letter.pointer = Some(refused.from.clone());
+                letter.keyword = column_type;
+                dead.push(letter);
+                continue;
+            }
         }
         table.row_records.push(index);
         latencies.push(processed_at - event.time);

@@ -17,6 +17,7 @@ use crate::sink::plan::TablePlan;
 use extract::DataPaths;
 use pacer_pipeline::{Mode, Pipeline, Route};
 use resolve::Lookup;
+use std::collections::HashSet;
 
 /// The pipeline as the worker uses it: the routes, and for each the lookups of its columns and the SQL
 /// that writes its table. Built once at start; shared by the transform and the sink.
@@ -33,6 +34,9 @@ pub(crate) struct Compiled {
     pub(crate) lookups: Vec<(Lookup, bool)>,
     /// The pointers into `data` the lookups read, found in one pass over each event's data.
     pub(crate) paths: DataPaths,
+    /// For a route that merges: which columns are its key (their texts tell whether a batch's keys are all
+    /// different); empty otherwise.
+    pub(crate) key_columns: Vec<bool>,
     /// The statements that write the route's table.
     pub(crate) plan: TablePlan,
 }
@@ -88,9 +92,19 @@ impl Compiled {
                 )
             })
             .collect();
+        let key_columns = if merges(route.mode()) {
+            route
+                .columns()
+                .iter()
+                .map(|column| route.key().iter().any(|key| key == column.name()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Self {
             lookups,
             paths,
+            key_columns,
             plan: TablePlan::new(index, route),
         }
     }
@@ -105,6 +119,11 @@ pub struct TableRows {
     pub rows: CopyText,
     /// For each row, the index of its record in the batch.
     pub row_records: Vec<usize>,
+    /// Whether no two rows have the same key text (a route that merges can then skip picking the newest
+    /// version of each key). Known only for routes that merge; `false` for the others.
+    pub distinct_keys: bool,
+    /// The hashes of the key texts seen, while they are all different.
+    keys: HashSet<u64>,
 }
 
 impl TableRows {
@@ -113,6 +132,18 @@ impl TableRows {
             route,
             rows: CopyText::with_capacity(4096),
             row_records: Vec::new(),
+            distinct_keys: true,
+            keys: HashSet::new(),
+        }
+    }
+
+    /// Notes the key of the row just written, by the hash of its text (`None`: the route does not merge).
+    /// Two keys with the same hash count as the same, which errs on the safe side.
+    pub(crate) fn note_key(&mut self, key: Option<u64>) {
+        match key {
+            Some(hash) if self.distinct_keys => self.distinct_keys = self.keys.insert(hash),
+            Some(_) => {}
+            None => self.distinct_keys = false,
         }
     }
 }

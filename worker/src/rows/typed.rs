@@ -9,6 +9,7 @@ use crate::copy::CopyText;
 use pacer_event::CloudEvent;
 use pacer_pipeline::Route;
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// Why an event cannot become its route's row: one column's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,19 +47,24 @@ impl fmt::Display for Unconvertible {
 
 /// Writes `event` as a row of `route`'s table. A `delete` event needs only its key and order columns; the
 /// others are left `NULL`. Rows of routes that merge carry three more columns for the merge: the record's
-/// partition and offset (to order versions with equal order values) and whether the event deletes.
+/// partition and offset (to order versions with equal order values) and whether the event deletes. For
+/// those routes it returns the hash of the row's key texts.
 pub(crate) fn write(
     rows: &mut CopyText,
     route: &Route,
     compiled: &Compiled,
     event: &CloudEvent,
     facts: &RecordFacts<'_>,
-) -> Result<(), Unconvertible> {
+) -> Result<Option<u64>, Unconvertible> {
     let deletes = route.deletes(&event.ty);
     let data = compiled.paths.find(event.data.as_deref());
     let mark = rows.mark();
     let mut text = String::new();
-    for (column, (lookup, kept_by_delete)) in route.columns().iter().zip(&compiled.lookups) {
+    let mut key = DefaultHasher::new();
+    for (at, (column, (lookup, kept_by_delete))) in
+        route.columns().iter().zip(&compiled.lookups).enumerate()
+    {
+        let in_key = compiled.key_columns.get(at).copied().unwrap_or(false);
         if deletes && !kept_by_delete {
             rows.null();
             continue;
@@ -73,6 +79,9 @@ pub(crate) fn write(
         if found.is_null() {
             // Missing or JSON null: the staged insert puts the default in for `NULL`.
             if column.nullable() || column.default().is_some() {
+                if in_key {
+                    None::<&str>.hash(&mut key);
+                }
                 rows.null();
                 continue;
             }
@@ -84,13 +93,17 @@ pub(crate) fn write(
             rows.rollback(mark);
             return Err(refuse(found, expected));
         }
+        if in_key {
+            Some(text.as_str()).hash(&mut key);
+        }
         rows.text(&text);
     }
-    if super::merges(route.mode()) {
+    let merges = super::merges(route.mode());
+    if merges {
         rows.int(i64::from(facts.partition))
             .int(facts.offset)
             .text(if deletes { "t" } else { "f" });
     }
     rows.end_row();
-    Ok(())
+    Ok(merges.then(|| key.finish()))
 }

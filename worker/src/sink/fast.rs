@@ -72,7 +72,7 @@ pub(crate) async fn write_rows(
         let bytes = table.rows.as_bytes();
         let written = match (path, &plan.direct) {
             (CopyPath::Direct, Some(copy)) => copy_rows(&mut *tx, copy, bytes).await?,
-            _ => stage_and_merge(&mut *tx, plan, bytes).await?,
+            _ => stage_and_merge(&mut *tx, plan, bytes, table.distinct_keys).await?,
         };
         outcome.add(table.route, written);
     }
@@ -99,14 +99,36 @@ pub(super) async fn create_staging(
 }
 
 /// Copies rows into the route's (empty) staging table and merges them into its table; returns how many rows
-/// were written.
-pub(super) async fn stage_and_merge(
+/// were written. `distinct_keys`: no two of the rows have the same key text.
+async fn stage_and_merge(
     conn: &mut PgConnection,
     plan: &TablePlan,
     rows: &[u8],
+    distinct_keys: bool,
 ) -> Result<u64, sqlx::Error> {
     create_staging(&mut *conn, plan).await?;
     copy_rows(&mut *conn, &plan.copy_staging, rows).await?;
+    if distinct_keys && let Some(statement) = &plan.merge_distinct {
+        // Under a savepoint: keys with different texts can still be equal to PostgreSQL (`1.0` and `1.00` in
+        // a numeric key), and then the statement fails with 21000 and the general merge runs instead.
+        sqlx::query("SAVEPOINT \"pacer-distinct\"")
+            .execute(&mut *conn)
+            .await?;
+        match sqlx::query(statement).execute(&mut *conn).await {
+            Ok(done) => {
+                sqlx::query("RELEASE SAVEPOINT \"pacer-distinct\"")
+                    .execute(&mut *conn)
+                    .await?;
+                return Ok(done.rows_affected());
+            }
+            Err(e) if pacer_pg::sqlstate(&e).as_deref() == Some("21000") => {
+                sqlx::query("ROLLBACK TO SAVEPOINT \"pacer-distinct\"")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     merge(conn, plan).await
 }
 

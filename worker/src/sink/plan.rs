@@ -33,6 +33,10 @@ pub(crate) struct TablePlan {
     pub(crate) truncate_staging: String,
     /// Move the staged rows into the table; their row counts add up to the rows written.
     pub(crate) merge: Vec<String>,
+    /// For `upsert` and `delete`: the upsert for a batch whose staged keys are all different, without the
+    /// `DISTINCT ON` that picks the newest version of each key (and the sort it needs). If the keys turn
+    /// out not to be different to PostgreSQL after all (`21000`), [`Self::merge`] runs instead.
+    pub(crate) merge_distinct: Option<String>,
     /// For `delete`: deletes the rows the staged delete events remove. It runs after every route's merge
     /// of the batch, so that an older version of the row, staged for another route of the same table in
     /// the same batch, cannot bring it back.
@@ -79,6 +83,7 @@ impl TablePlan {
                 merge: vec![format!(
                     "INSERT INTO {table} ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM {staging} ON CONFLICT (source, id) DO NOTHING"
                 )],
+                merge_distinct: None,
                 deletes: None,
                 builtin: Some(Builtin {
                     primary_key: format!("{}_pkey", route.table().name()),
@@ -132,15 +137,13 @@ impl TablePlan {
                     )],
                 )
             }
-            Mode::Upsert => (
+            Mode::Upsert | Mode::Delete => (
                 None,
-                vec![upsert(route, &table, &staging, &list, &values, &key)],
-            ),
-            Mode::Delete => (
-                None,
-                vec![upsert(route, &table, &staging, &list, &values, &key)],
+                vec![upsert(route, &table, &staging, &list, &values, &key, false)],
             ),
         };
+        let merge_distinct = crate::rows::merges(route.mode())
+            .then(|| upsert(route, &table, &staging, &list, &values, &key, true));
         let deletes = (route.mode() == Mode::Delete).then(|| delete(route, &table, &staging, &key));
         Self {
             route: route.name().to_owned(),
@@ -149,6 +152,7 @@ impl TablePlan {
             copy_staging,
             truncate_staging,
             merge,
+            merge_distinct,
             deletes,
             builtin: None,
         }
@@ -185,6 +189,7 @@ fn newest_first(route: &Route, key: &str) -> String {
     format!("ORDER BY {key}, {order} DESC, \"pacer-partition\" DESC, \"pacer-offset\" DESC")
 }
 
+/// The upsert of the staged rows; `distinct` when the staged keys are all different (no `DISTINCT ON`).
 fn upsert(
     route: &Route,
     table: &str,
@@ -192,6 +197,7 @@ fn upsert(
     list: &str,
     values: &str,
     key: &str,
+    distinct: bool,
 ) -> String {
     let updates: Vec<String> = route
         .columns()
@@ -212,6 +218,12 @@ fn upsert(
             incoming.join(", ")
         )
     };
+    if distinct {
+        return format!(
+            "INSERT INTO {table} AS cur ({list}) SELECT {values} FROM {staging} \
+             WHERE NOT \"pacer-delete\" ON CONFLICT ({key}) {action}"
+        );
+    }
     format!(
         "INSERT INTO {table} AS cur ({list}) SELECT DISTINCT ON ({key}) {values} FROM {staging} \
          WHERE NOT \"pacer-delete\" {} ON CONFLICT ({key}) {action}",
@@ -242,6 +254,31 @@ mod tests {
     fn plan(toml: &str) -> TablePlan {
         let pipeline = Pipeline::parse(toml, "pacer.toml").unwrap();
         TablePlan::new(0, &pipeline.routes()[0])
+    }
+
+    #[test]
+    fn an_upsert_for_distinct_keys_skips_picking_the_newest() {
+        let plan = plan(
+            r#"
+[[route]]
+name = "accounts"
+type = "account"
+table = "accounts"
+mode = "upsert"
+key = ["id"]
+[route.columns]
+id = { type = "text", from = "/data/id" }
+balance = { type = "numeric", from = "/data/balance" }
+changed_at = { type = "timestamptz", from = "/time" }
+"#,
+        );
+        let distinct = plan.merge_distinct.unwrap();
+        assert!(plan.merge[0].contains("DISTINCT ON"));
+        assert!(!distinct.contains("DISTINCT ON") && !distinct.contains("ORDER BY"));
+        assert_eq!(
+            distinct.split(" ON CONFLICT").nth(1),
+            plan.merge[0].split(" ON CONFLICT").nth(1)
+        );
     }
 
     #[test]
