@@ -8,7 +8,8 @@
 //! - `upsert`: staged, then one `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT (key) DO UPDATE … WHERE`
 //!   the stored row is not newer. The newest version per key in the batch wins (order column, then
 //!   partition, then offset), and it replaces the stored row only if its order value is not older; when
-//!   the route stores the record's partition and offset, those break a tie with the stored row too.
+//!   the route stores the record's partition and offset, those break a tie with the stored row too. A batch
+//!   whose key texts are all different takes the same statement without `DISTINCT ON` (and its sort).
 //! - `delete`: the upsert statement for the route's other events, then, after every route of the batch
 //!   has merged, one `DELETE … USING` the newest delete per key, which removes the stored row only if it
 //!   is not newer than the delete. A delete leaves no tombstone: an older version of the row that arrives
