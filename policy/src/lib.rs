@@ -36,6 +36,9 @@ mod model;
 mod rules;
 mod static_interval;
 
+// How many workers the arrivals need (DS2).
+mod scale;
+
 // The loop around a policy, and the simulator that drives it.
 mod controller;
 mod governor;
@@ -51,6 +54,7 @@ pub use mode::{Mode, UnknownMode};
 pub use pacer_batch::Overlay;
 pub use params::{ParamDoc, ParamError};
 pub use rls::Rls;
+pub use scale::{ScaleAdvice, ScaleInput};
 pub use types::{Decision, Flush, Observation, Settings};
 
 /// A batch-sizing policy for one worker.
