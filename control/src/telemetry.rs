@@ -16,6 +16,8 @@ pub mod names {
     pub const WORKER_MAX_ROWS: &str = "pacer_control_worker_max_rows";
     /// Batch reports received from workers.
     pub const REPORTS: &str = "pacer_control_reports_total";
+    /// Workers the arrivals need (the scale advice), and those the partitions let work.
+    pub const WORKERS_NEEDED: &str = "pacer_control_workers_needed";
 }
 
 /// The worker states counted.
@@ -30,6 +32,7 @@ pub struct ControlMetrics {
     worker_interval: GaugeVec,
     worker_max_rows: IntGaugeVec,
     reports: IntCounter,
+    workers_needed: IntGaugeVec,
 }
 
 impl Default for ControlMetrics {
@@ -57,6 +60,14 @@ impl ControlMetrics {
             )
             .expect("valid metric"),
             overrides: IntGauge::new(names::OVERRIDES, "Overrides in force.").expect("valid metric"),
+            workers_needed: IntGaugeVec::new(
+                Opts::new(
+                    names::WORKERS_NEEDED,
+                    "Workers the arrivals of the last 10 s need at 80 % utilisation of each (bound=\"needed\"), and how many of them the topic's partitions let work (bound=\"usable\"); 0 until a worker has measured busy time.",
+                ),
+                &["bound"],
+            )
+            .expect("valid metric"),
             worker_interval: GaugeVec::new(
                 Opts::new(names::WORKER_INTERVAL, "The interval each known worker runs with, in seconds."),
                 &["worker"],
@@ -73,6 +84,7 @@ impl ControlMetrics {
         for state in STATES {
             metrics.workers.with_label_values(&[state]).set(0);
         }
+        metrics.workers_needed(0, 0);
         // Every label set exists from the start at zero, so that the first decision of a kind shows in
         // rate() and increase() (a series that appears at 1 has no increase).
         let labels = pacer_policy::PolicyKind::ALL
@@ -97,7 +109,17 @@ impl ControlMetrics {
         registry.register(Box::new(self.worker_interval.clone()))?;
         registry.register(Box::new(self.worker_max_rows.clone()))?;
         registry.register(Box::new(self.reports.clone()))?;
+        registry.register(Box::new(self.workers_needed.clone()))?;
         Ok(())
+    }
+
+    /// Sets the scale advice's gauges: workers needed and usable (0 and 0 when there is no advice).
+    pub(crate) fn workers_needed(&self, needed: u32, usable: u32) {
+        for (bound, value) in [("needed", needed), ("usable", usable)] {
+            self.workers_needed
+                .with_label_values(&[bound])
+                .set(i64::from(value));
+        }
     }
 
     /// Drops the settings series of a worker the registry forgot.

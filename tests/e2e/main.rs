@@ -25,6 +25,7 @@ mod routes;
 mod routes_inputs;
 mod routes_refused;
 mod routes_upsert;
+mod scale;
 mod settings;
 mod slow_clients;
 mod stop_while_failing;

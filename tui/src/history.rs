@@ -103,7 +103,7 @@ impl History {
         }
         self.previous = Some(now);
 
-        let recent = snapshot.recent_batches.unwrap_or_default();
+        let recent = snapshot.recent_batches.clone().unwrap_or_default();
         let ms = |d: &Option<prost_types::Duration>| {
             d.as_ref().map(|d| format::from_pb(d).as_secs_f64() * 1e3)
         };

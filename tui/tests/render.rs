@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{T0, app_with, pipeline, render, settings, ts};
+use common::{T0, app_with, app_with_scale, pipeline, render, settings, ts};
 use pacer_proto::v1 as pb;
 use pacer_tui::app::{App, Outcome};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -44,7 +44,16 @@ fn a_pipeline_with_no_worker_draws_at_the_smallest_size() {
 
 #[test]
 fn the_full_console_shows_totals_rates_workers_lag_and_decisions() {
-    let app = app_with(pb::Mode::Enforce);
+    let app = app_with_scale(
+        pb::Mode::Enforce,
+        Some(pb::ScaleAdvice {
+            workers_needed: 3,
+            workers_usable: 3,
+            rate_per_worker: 500.0,
+            capped: false,
+            advice: "3 workers needed at 500 rows/s each".into(),
+        }),
+    );
     for (width, height) in [(80, 24), (120, 40), (200, 60)] {
         let screen = render(&app, width, height, Instant::now());
         // Totals: 4,080 + 29,000 ingested.
@@ -61,6 +70,14 @@ fn the_full_console_shows_totals_rates_workers_lag_and_decisions() {
         // Latency legend: batch p50/p99, e2e p50/p99, interval.
         assert!(screen.contains("batch 48ms"), "{screen}");
         assert!(screen.contains("e2e 90ms"), "{screen}");
+        // Freshness, and the scale advice: 3 workers needed and 1 attached.
+        if width >= 120 {
+            assert!(screen.contains("fresh p99 180ms"), "{screen}");
+            assert!(
+                screen.contains("scale: 3 workers needed at 500 rows/s each"),
+                "{screen}"
+            );
+        }
         // Workers: ids in full even at 80 columns, states, settings, lag.
         let row = |id: &str| {
             screen

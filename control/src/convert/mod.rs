@@ -323,6 +323,16 @@ pub fn snapshot_pb(s: &Snapshot) -> pb::PipelineSnapshot {
             duration_p99: s.batches.duration_p99.map(duration_pb),
             e2e_p50: s.batches.e2e_p50.map(duration_pb),
             e2e_p99: s.batches.e2e_p99.map(duration_pb),
+            receipt_commit_p50: s.batches.receipt_p50.map(duration_pb),
+            receipt_commit_p99: s.batches.receipt_p99.map(duration_pb),
+            arrival_per_s: s.batches.arrival,
+            scale: s.batches.scale.map(|scale| pb::ScaleAdvice {
+                workers_needed: scale.needed,
+                workers_usable: scale.usable,
+                rate_per_worker: scale.rate_per_worker,
+                capped: scale.capped(),
+                advice: scale.to_string(),
+            }),
         }),
         routes: s.routes.iter().map(routes::route_totals_pb).collect(),
     }

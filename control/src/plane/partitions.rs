@@ -46,6 +46,11 @@ impl Partitions {
             .sum()
     }
 
+    /// The partitions seen.
+    pub fn count(&self) -> u32 {
+        u32::try_from(self.partitions.len()).unwrap_or(u32::MAX)
+    }
+
     /// Records waiting over every partition, as last reported for each.
     pub fn backlog(&self) -> u64 {
         self.partitions.values().map(|p| p.lag as u64).sum()

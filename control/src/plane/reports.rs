@@ -24,8 +24,9 @@ impl State {
             return;
         };
         self.config.metrics.report();
-        self.batches.push(now.mono, &report);
         self.partitions.observe(&report.ends, &report.lag);
+        let topic = (self.partitions.arrived(), self.partitions.count());
+        self.batches.push(now.mono, worker, &report, topic);
         self.routes.add(received, &report.routes);
         let at = axis_time(entry.last_at, received, &report);
         entry.last_at = at;

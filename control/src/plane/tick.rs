@@ -13,6 +13,7 @@ impl State {
         self.mark_lost(now);
         self.forget(now);
         self.set_registry_metrics();
+        self.set_scale_metrics(now);
         // One snapshot for every watcher, and none while nobody watches.
         if self.published.receiver_count() > 0 {
             let snapshot = self.snapshot(now);
@@ -72,5 +73,13 @@ impl State {
         self.config
             .metrics
             .registry(&registry, self.overrides.len());
+    }
+
+    /// Sets the scale advice's gauges from the window of recent batches.
+    fn set_scale_metrics(&mut self, now: Now) {
+        self.batches.prune(now.mono);
+        let scale = self.batches.summary().scale;
+        let (needed, usable) = scale.map_or((0, 0), |s| (s.needed, s.usable));
+        self.config.metrics.workers_needed(needed, usable);
     }
 }

@@ -86,6 +86,21 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
             Span::styled("  lag ", dim),
             Span::styled(format::count(totals.lag as f64), bold),
         ]);
+        let recent = snapshot.recent_batches.as_ref();
+        if let Some(p99) = recent.and_then(|r| r.receipt_commit_p99.as_ref()) {
+            second.push(Span::styled("  fresh p99 ", dim));
+            second.push(Span::styled(format::duration(format::from_pb(p99)), bold));
+        }
+        // The scale advice, once the arrivals need more workers than are attached, or more than the
+        // partitions let work.
+        if let Some(scale) = recent.and_then(|r| r.scale.as_ref())
+            && (scale.workers_needed as usize > attached || scale.capped)
+        {
+            policy_line.push(Span::styled(
+                format!("  scale: {}", scale.advice),
+                Style::default().fg(Color::Yellow),
+            ));
+        }
         if let Some(advice) = snapshot.workers.iter().find(|w| !w.advice.is_empty()) {
             policy_line.push(Span::styled(
                 format!("  advice: {}", advice.advice),

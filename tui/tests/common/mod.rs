@@ -106,6 +106,10 @@ pub fn pipeline(at: i64, mode: pb::Mode) -> pb::PipelineSnapshot {
             duration_p99: ms(95),
             e2e_p50: ms(90),
             e2e_p99: ms(240),
+            receipt_commit_p50: ms(60),
+            receipt_commit_p99: ms(180),
+            arrival_per_s: Some(1_000.0),
+            scale: None,
         }),
         routes: vec![route("events", 3_990 + elapsed * 1_000, 0, 1_000.0)],
     }
@@ -121,9 +125,20 @@ pub fn route(name: &str, rows: u64, dead_letters: u64, rows_per_s: f64) -> pb::R
 }
 
 pub fn app_with(mode: pb::Mode) -> App {
+    app_with_scale(mode, None)
+}
+
+/// The console after 30 snapshots, the last one with `scale` as the control plane's scale advice.
+pub fn app_with_scale(mode: pb::Mode, scale: Option<pb::ScaleAdvice>) -> App {
     let mut app = App::new("http://127.0.0.1:50051", true);
     for i in 0..30 {
-        app.on_snapshot(pipeline(T0 + i, mode));
+        let mut snapshot = pipeline(T0 + i, mode);
+        if i == 29
+            && let Some(recent) = snapshot.recent_batches.as_mut()
+        {
+            recent.scale = scale.clone();
+        }
+        app.on_snapshot(snapshot);
     }
     app
 }
