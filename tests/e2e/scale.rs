@@ -18,7 +18,22 @@ async fn an_overloaded_worker_makes_the_control_plane_advise_more_workers() {
     pacer_worker::MIGRATOR.run(&pool).await.unwrap();
     sqlx::raw_sql(SLOW_ROWS).execute(&pool).await.unwrap();
     let registry = prometheus::Registry::new();
-    let config = stack.control_config(100.0);
+    let mut config = stack.control_config(100.0);
+    // At most 50 rows a batch (2 s of the slow rows), so that the window of the last 10 s holds several.
+    let settings = pacer_policy::Settings {
+        interval: Duration::from_millis(100),
+        max_rows: 50,
+        max_bytes: 1 << 20,
+    };
+    let bounds = pacer_policy::Bounds {
+        min_rows: 10,
+        max_rows: settings.max_rows,
+        cold_start: settings,
+        ..pacer_policy::Bounds::default()
+    };
+    let params = std::collections::BTreeMap::from([("interval_ms".to_owned(), 100.0)]);
+    config.policy =
+        pacer_policy::PolicyConfig::new(pacer_policy::PolicyKind::Static, &params, bounds).unwrap();
     config.metrics.register(&registry).unwrap();
     let control = stack.start_control(config).await;
     let url = control.url();

@@ -28,8 +28,7 @@ struct Sample {
     e2e_max: Option<Duration>,
     receipt_p50: Option<Duration>,
     receipt_p99: Option<Duration>,
-    /// What the topic had taken in all, and over how many partitions, when the batch was reported.
-    arrived: u64,
+    /// Over how many partitions the topic spread when the batch was reported.
     partitions: u32,
 }
 
@@ -37,6 +36,10 @@ struct Sample {
 #[derive(Debug, Default)]
 pub struct BatchWindow {
     samples: VecDeque<Sample>,
+    /// When batches were reported and what the topic had taken in all by then: those of the window, and
+    /// the newest one before it. A worker whose batches take longer than the window (the overloaded
+    /// worker the scale advice is for) still leaves two points to measure the arrivals between.
+    arrivals: VecDeque<(Instant, u64)>,
     /// The summary of `samples` as they are, until they change: every snapshot asks for it.
     summary: std::cell::Cell<Option<RecentBatches>>,
 }
@@ -82,6 +85,10 @@ impl BatchWindow {
         if self.samples.len() == CAPACITY {
             self.samples.pop_front();
         }
+        if self.arrivals.len() == CAPACITY {
+            self.arrivals.pop_front();
+        }
+        self.arrivals.push_back((at, arrived));
         self.summary.set(None);
         let [receipt_p50, receipt_p99] = match report.receipt_to_commit {
             Some([p50, p99, _]) => [Some(p50), Some(p99)],
@@ -96,7 +103,6 @@ impl BatchWindow {
             e2e_max: report.e2e_max,
             receipt_p50,
             receipt_p99,
-            arrived,
             partitions,
         });
     }
@@ -109,6 +115,13 @@ impl BatchWindow {
             .is_some_and(|s| now.saturating_duration_since(s.at) > WINDOW)
         {
             self.samples.pop_front();
+            self.summary.set(None);
+        }
+        let old = |point: Option<&(Instant, u64)>| {
+            point.is_some_and(|(at, _)| now.saturating_duration_since(*at) > WINDOW)
+        };
+        while old(self.arrivals.get(1)) {
+            self.arrivals.pop_front();
             self.summary.set(None);
         }
     }
@@ -147,11 +160,12 @@ impl BatchWindow {
         }
     }
 
-    /// Rows per second the topic took over the window, if its reports span some time.
+    /// Rows per second the topic took over the window (from the last report before it, if any), if the
+    /// reports span some time.
     fn arrival(&self) -> Option<f64> {
-        let (first, last) = (self.samples.front()?, self.samples.back()?);
-        let span = last.at.saturating_duration_since(first.at).as_secs_f64();
-        (span > 0.0).then(|| last.arrived.saturating_sub(first.arrived) as f64 / span)
+        let ((first, from), (last, to)) = (self.arrivals.front()?, self.arrivals.back()?);
+        let span = last.saturating_duration_since(*first).as_secs_f64();
+        (span > 0.0).then(|| to.saturating_sub(*from) as f64 / span)
     }
 
     /// The workers `arrival` needs, from each worker's rows per second of busy time in the window.
@@ -262,6 +276,32 @@ mod tests {
             (15_150, 1),
         );
         assert!(window.summary().scale.unwrap().capped());
+    }
+
+    #[test]
+    fn batches_longer_than_the_window_still_measure_the_arrivals_and_advise() {
+        let mut window = BatchWindow::default();
+        let t0 = Instant::now();
+        // Each batch takes 12 s for 240 rows (20 rows/s busy) while 600 arrive (50/s): the window holds one
+        // batch at a time, and the report before it is the arrivals' anchor.
+        for i in 0..3_u64 {
+            let at = t0 + Duration::from_secs(12 * i);
+            window.prune(at);
+            let batch = Report {
+                records: 240,
+                write: Duration::from_secs(12),
+                ..Report::sample()
+            };
+            window.push(at, &worker("w1"), &batch, (600 * i, 4));
+        }
+        let s = window.summary();
+        assert_eq!(s.batches, 1);
+        assert_eq!(s.arrival, Some(50.0));
+        // ⌈50 / (20 × 0.8)⌉ = 4.
+        assert_eq!(s.scale.unwrap().needed, 4);
+        // Long after the last report, nothing is left to measure between.
+        window.prune(t0 + Duration::from_secs(60));
+        assert_eq!(window.summary().arrival, None);
     }
 
     #[test]
