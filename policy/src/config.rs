@@ -10,6 +10,7 @@ use crate::kind::PolicyKind;
 use crate::model::{Model, ModelParams};
 use crate::params::{ParamDoc, ParamError, ParamSet};
 use crate::rules::{Rules, RulesParams};
+use crate::slo::{Slo, SloParams};
 use crate::static_interval::{self, StaticInterval, StaticParams};
 use crate::types::Settings;
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ enum Params {
     Aimd(AimdParams),
     FixedPoint(FixedPointParams),
     Model(ModelParams),
+    Slo(SloParams),
 }
 
 // === impl PolicyConfig ===
@@ -49,6 +51,7 @@ impl PolicyConfig {
             PolicyKind::Aimd => Params::Aimd(ParamSet::parse(kind, params)?),
             PolicyKind::FixedPoint => Params::FixedPoint(ParamSet::parse(kind, params)?),
             PolicyKind::Model => Params::Model(ParamSet::parse(kind, params)?),
+            PolicyKind::Slo => Params::Slo(ParamSet::parse(kind, params)?),
         };
         Ok(PolicyConfig { params, bounds })
     }
@@ -66,6 +69,7 @@ impl PolicyConfig {
             Params::Aimd(_) => PolicyKind::Aimd,
             Params::FixedPoint(_) => PolicyKind::FixedPoint,
             Params::Model(_) => PolicyKind::Model,
+            Params::Slo(_) => PolicyKind::Slo,
         }
     }
 
@@ -82,6 +86,7 @@ impl PolicyConfig {
             Params::Aimd(p) => p.values(),
             Params::FixedPoint(p) => p.values(),
             Params::Model(p) => p.values(),
+            Params::Slo(p) => p.values(),
         };
         values
             .into_iter()
@@ -97,6 +102,7 @@ impl PolicyConfig {
             PolicyKind::Aimd => AimdParams::DOCS,
             PolicyKind::FixedPoint => FixedPointParams::DOCS,
             PolicyKind::Model => ModelParams::DOCS,
+            PolicyKind::Slo => SloParams::DOCS,
         }
     }
 
@@ -109,6 +115,7 @@ impl PolicyConfig {
             Params::Aimd(p) => Box::new(Aimd::new(b, p)),
             Params::FixedPoint(p) => Box::new(FixedPoint::new(b, p)),
             Params::Model(p) => Box::new(Model::new(b, p)),
+            Params::Slo(p) => Box::new(Slo::new(b, p)),
         }
     }
 

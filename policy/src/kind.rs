@@ -16,30 +16,35 @@ pub enum PolicyKind {
     FixedPoint,
     /// An online cost model (fixed + per-row cost) and arrival rate, solved for the shortest stable interval.
     Model,
+    /// The same cost model, solved for the longest interval that keeps a freshness target (the fewest
+    /// commits).
+    Slo,
 }
 
 impl PolicyKind {
     /// Every policy, in the order help text lists them.
-    pub const ALL: [PolicyKind; 5] = [
+    pub const ALL: [PolicyKind; 6] = [
         PolicyKind::Static,
         PolicyKind::Rules,
         PolicyKind::Aimd,
         PolicyKind::FixedPoint,
         PolicyKind::Model,
+        PolicyKind::Slo,
     ];
 
     /// The adaptive policies (all but `static`).
-    pub const ADAPTIVE: [PolicyKind; 4] = [
+    pub const ADAPTIVE: [PolicyKind; 5] = [
         PolicyKind::Rules,
         PolicyKind::Aimd,
         PolicyKind::FixedPoint,
         PolicyKind::Model,
+        PolicyKind::Slo,
     ];
 
     /// The policy the product runs unless told otherwise (chosen by simulation; see docs/POLICIES.md).
     pub const RECOMMENDED: PolicyKind = PolicyKind::Model;
 
-    /// The name operators type: `static`, `rules`, `aimd`, `fixed-point`, `model`.
+    /// The name operators type: `static`, `rules`, `aimd`, `fixed-point`, `model`, `slo`.
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyKind::Static => "static",
@@ -47,6 +52,7 @@ impl PolicyKind {
             PolicyKind::Aimd => "aimd",
             PolicyKind::FixedPoint => "fixed-point",
             PolicyKind::Model => "model",
+            PolicyKind::Slo => "slo",
         }
     }
 }
@@ -59,7 +65,7 @@ impl fmt::Display for PolicyKind {
 
 /// A policy name that is not one of [`PolicyKind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown policy `{0}`: choose one of static, rules, aimd, fixed-point, model")]
+#[error("unknown policy `{0}`: choose one of static, rules, aimd, fixed-point, model, slo")]
 pub struct UnknownPolicy(pub String);
 
 impl FromStr for PolicyKind {

@@ -22,6 +22,7 @@ mod params;
 mod types;
 
 // What the policies share.
+mod cost;
 mod reason;
 mod rls;
 mod signals;
@@ -34,6 +35,7 @@ mod aimd;
 mod fixed_point;
 mod model;
 mod rules;
+mod slo;
 mod static_interval;
 
 // How many workers the arrivals need (DS2).
@@ -55,6 +57,7 @@ pub use pacer_batch::Overlay;
 pub use params::{ParamDoc, ParamError};
 pub use rls::Rls;
 pub use scale::{ScaleAdvice, ScaleInput};
+pub use slo::TARGET_PARAM as SLO_TARGET_PARAM;
 pub use types::{Decision, Flush, Observation, Settings};
 
 /// A batch-sizing policy for one worker.

@@ -29,10 +29,10 @@
 
 use crate::Policy;
 use crate::bounds::Bounds;
+use crate::cost::CostFit;
 use crate::kind::PolicyKind;
 use crate::params::declare_params;
 use crate::reason::{count, fixed, ms};
-use crate::rls::Rls;
 use crate::signals::{ArrivalRate, backlog, busy_ratio, secs};
 use crate::sizing::{adaptive_settings, clamp, needed_rows};
 use crate::types::{Decision, Observation, Settings};
@@ -78,8 +78,7 @@ pub(crate) struct Model {
     warmup: u64,
     advice_load: f64,
     rate: ArrivalRate,
-    /// Processing milliseconds against thousands of rows: well-conditioned numbers for the fit.
-    fit: Rls,
+    fit: CostFit,
 }
 
 impl Model {
@@ -93,23 +92,8 @@ impl Model {
             warmup: params.warmup_batches.round() as u64,
             advice_load: params.advice_load,
             rate: ArrivalRate::default(),
-            // Weights are 1/p² with p in ms (1e-4 at 100 ms): a prior variance of 1e8 is a prior worth
-            // nothing next to a single batch.
-            fit: Rls::new([0.0, 0.0], 1e8, params.forgetting),
+            fit: CostFit::new(params.forgetting),
         }
-    }
-
-    /// The fitted fixed cost (seconds) and cost per row (seconds), never negative. When the free fit has a
-    /// negative coefficient, that one is set to 0 and the other refitted through the centroid of the data,
-    /// rather than clamped alone, which would move the line away from every batch seen.
-    fn cost(&self) -> (f64, f64) {
-        let [a, b] = self.fit.estimate();
-        let (a, b) = match self.fit.centroid() {
-            Some((x, y)) if a < 0.0 => (0.0, if x > 0.0 { (y / x).max(0.0) } else { 0.0 }),
-            Some((_, y)) if b < 0.0 => (y.max(0.0), 0.0),
-            _ => (a.max(0.0), b.max(0.0)),
-        };
-        (a / 1e3, b / 1e6)
     }
 }
 
@@ -120,10 +104,7 @@ impl Policy for Model {
 
     fn decide(&mut self, current: Settings, obs: &Observation) -> Decision {
         let rate = self.rate.update(obs, self.rate_smoothing);
-        let p_ms = secs(obs.processing) * 1e3;
-        // Noise is a share of the processing time: weigh each batch by 1/p², relative errors.
-        self.fit
-            .update_weighted(obs.rows as f64 / 1e3, p_ms, 1.0 / p_ms.max(0.1).powi(2));
+        self.fit.add(obs);
         let now = secs(current.interval);
         if self.fit.samples() < self.warmup {
             let busy = busy_ratio(obs, rate);
@@ -164,7 +145,7 @@ impl Policy for Model {
                 advice: None,
             };
         }
-        let (a, b) = self.cost();
+        let (a, b) = self.fit.cost();
         let waiting = backlog(obs, rate);
         let load = b * rate;
         let busy = busy_ratio(obs, rate);

@@ -29,6 +29,7 @@ pub(crate) fn obs(
         lag: Some(lag),
         e2e_p50: None,
         e2e_max: None,
+        receipt_p99: None,
     }
 }
 

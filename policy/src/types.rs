@@ -27,6 +27,9 @@ pub struct Observation {
     pub e2e_p50: Option<Duration>,
     /// Largest end-to-end latency of the batch's events, if known.
     pub e2e_max: Option<Duration>,
+    /// 99th percentile of the batch's events' freshness, from ingest's receipt of the request (the
+    /// record's timestamp) to the commit of the row, if known.
+    pub receipt_p99: Option<Duration>,
 }
 
 /// What a policy wants after an observation.

@@ -47,8 +47,9 @@ prop_compose! {
         at in duration(), settings in settings(), rows in big(), bytes in big(), flush in flush(),
         collect in duration(), processing in duration(), lag in proptest::option::of(big()),
         e2e_p50 in proptest::option::of(duration()), e2e_max in proptest::option::of(duration()),
+        receipt_p99 in proptest::option::of(duration()),
     ) -> Observation {
-        Observation { at, settings, rows, bytes, flush, collect, processing, lag, e2e_p50, e2e_max }
+        Observation { at, settings, rows, bytes, flush, collect, processing, lag, e2e_p50, e2e_max, receipt_p99 }
     }
 }
 

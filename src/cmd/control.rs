@@ -4,7 +4,7 @@ use crate::duration::parse_duration;
 use anyhow::Context;
 use clap::Args;
 use pacer_control::{ControlConfig, Mode, TlsFiles, Token};
-use pacer_policy::{Bounds, PolicyConfig, PolicyKind};
+use pacer_policy::{Bounds, PolicyConfig, PolicyKind, SLO_TARGET_PARAM as SLO_TARGET};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,9 +13,14 @@ use std::time::Duration;
 /// The policy, its parameters and how it is applied.
 #[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
-    /// The batch-sizing policy: static, rules, aimd, fixed-point or model.
-    #[arg(long, env = "PACER_POLICY", default_value = "model")]
-    pub policy: PolicyKind,
+    /// The batch-sizing policy: static, rules, aimd, fixed-point, model or slo [default: model, or slo
+    /// with --slo].
+    #[arg(long, env = "PACER_POLICY")]
+    pub policy: Option<PolicyKind>,
+    /// A freshness target for receipt → commit, as `p99=250ms`: runs the `slo` policy, which keeps the
+    /// 99th percentile under it with the longest interval (the fewest commits).
+    #[arg(long, env = "PACER_SLO", value_parser = parse_slo)]
+    pub slo: Option<Duration>,
     /// A policy parameter as `name=value` (repeatable); `pacer sim --help` and docs/POLICIES.md list them.
     #[arg(long = "param", env = "PACER_POLICY_PARAMS", value_delimiter = ',', value_parser = parse_param)]
     pub params: Vec<(String, f64)>,
@@ -37,6 +42,15 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
+    /// The policy chosen: `--policy`, else `slo` with `--slo`, else the recommended one.
+    pub fn kind(&self) -> PolicyKind {
+        match (self.policy, self.slo) {
+            (Some(kind), _) => kind,
+            (None, Some(_)) => PolicyKind::Slo,
+            (None, None) => PolicyKind::RECOMMENDED,
+        }
+    }
+
     /// The validated policy configuration.
     pub fn config(&self) -> anyhow::Result<PolicyConfig> {
         let bounds = Bounds {
@@ -44,9 +58,40 @@ impl PolicyArgs {
             max_interval: self.max_interval,
             ..Bounds::default()
         };
-        let params: BTreeMap<String, f64> = self.params.iter().cloned().collect();
-        PolicyConfig::new(self.policy, &params, bounds).context("invalid policy configuration")
+        let kind = self.kind();
+        let mut params: BTreeMap<String, f64> = self.params.iter().cloned().collect();
+        if let Some(target) = self.slo {
+            if kind != PolicyKind::Slo {
+                anyhow::bail!(
+                    "--slo sets the target of the `slo` policy, but --policy chose `{kind}`: drop one of them"
+                );
+            }
+            if params.contains_key(SLO_TARGET) {
+                anyhow::bail!(
+                    "--slo and --param {SLO_TARGET}=… both set the `slo` policy's target: keep one"
+                );
+            }
+            params.insert(SLO_TARGET.to_owned(), target.as_secs_f64() * 1000.0);
+        }
+        PolicyConfig::new(kind, &params, bounds).context("invalid policy configuration")
     }
+}
+
+/// Parses `p99=250ms`, the only percentile a target is set for.
+fn parse_slo(text: &str) -> Result<Duration, String> {
+    let (quantile, target) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: write the target as p99=250ms"))?;
+    if quantile.trim() != "p99" {
+        return Err(format!(
+            "{text:?}: the target is for the 99th percentile, write it as p99=250ms"
+        ));
+    }
+    let target = parse_duration(target.trim())?;
+    if target < Duration::from_millis(1) {
+        return Err(format!("{text:?}: the target must be at least 1ms"));
+    }
+    Ok(target)
 }
 
 fn parse_param(text: &str) -> Result<(String, f64), String> {
@@ -161,4 +206,41 @@ pub async fn run(args: ControlArgs) -> anyhow::Result<()> {
         .await?;
     served?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<PolicyConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("pacer").chain(args.iter().copied()))?;
+        cli.policy.config()
+    }
+
+    #[test]
+    fn slo_runs_the_slo_policy_with_its_target() {
+        let slo = config(&["--slo", "p99=120ms"]).unwrap();
+        assert_eq!(slo.kind(), PolicyKind::Slo);
+        assert_eq!(slo.params().get(SLO_TARGET), Some(&120.0));
+        assert_eq!(config(&[]).unwrap().kind(), PolicyKind::RECOMMENDED);
+        let explicit = config(&["--policy", "slo", "--slo", "p99=1s"]).unwrap();
+        assert_eq!(explicit.params().get(SLO_TARGET), Some(&1000.0));
+    }
+
+    #[test]
+    fn slo_refuses_another_policy_a_second_target_and_other_quantiles() {
+        let text = |args: &[&str]| config(args).unwrap_err().to_string();
+        assert!(text(&["--slo", "p99=1s", "--policy", "aimd"]).contains("--policy chose `aimd`"));
+        assert!(text(&["--slo", "p99=1s", "--param", "target_ms=5"]).contains("keep one"));
+        assert!(text(&["--slo", "p50=1s"]).contains("99th percentile"));
+        assert!(text(&["--slo", "p99=0s"]).contains("at least 1ms"));
+        assert!(text(&["--slo", "250ms"]).contains("p99=250ms"));
+    }
 }

@@ -29,7 +29,7 @@ pub struct SimArgs {
     /// Length of one phase of the profile, e.g. `5m`.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub phase: Duration,
-    /// Simulate only this policy (static, rules, aimd, fixed-point, model); all adaptive ones by default.
+    /// Simulate only this policy (static, rules, aimd, fixed-point, model, slo); all adaptive ones by default.
     #[arg(long)]
     pub policy: Option<PolicyKind>,
     /// A policy parameter, `name=value` or `policy.name=value` (repeatable); see docs/POLICIES.md.

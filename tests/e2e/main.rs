@@ -27,6 +27,7 @@ mod routes_refused;
 mod routes_upsert;
 mod scale;
 mod settings;
+mod slo;
 mod slow_clients;
 mod stop_while_failing;
 mod tables;

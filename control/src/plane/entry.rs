@@ -207,6 +207,7 @@ impl Entry {
             lag: report.total_lag(),
             e2e_p50: report.e2e_p50,
             e2e_max: report.e2e_max,
+            receipt_p99: report.receipt_to_commit.map(|[_, p99, _]| p99),
         };
         self.last = Some(report);
         // The decision loop is the one the simulator runs (`pacer_policy::Controller`): the policy steps

@@ -196,6 +196,10 @@ pub(crate) fn simulate(
             lag: Some(lag.round() as u64),
             e2e_p50: Some(duration(written - 0.5 * (first_arrival + last_arrival))),
             e2e_max: Some(duration(written - first_arrival)),
+            // The rows arrived evenly between the first and the last: 1 % of them waited longer.
+            receipt_p99: Some(duration(
+                written - first_arrival - 0.01 * (last_arrival - first_arrival),
+            )),
         };
         let admitted = controller.observe(&obs, pushed, Mode::Enforce, None);
         if let Some(admitted) = &admitted {

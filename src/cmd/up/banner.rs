@@ -30,10 +30,15 @@ pub(super) fn print(b: &Banner<'_>) {
     println!("  metrics     http://{http}/metrics     (Prometheus, the whole process)");
     println!("  kafka       {}", b.brokers);
     println!("  postgres    {}", b.database_url);
+    let target = b
+        .policy
+        .slo
+        .map(|t| format!(" p99 ≤ {}", humantime::format_duration(t)))
+        .unwrap_or_default();
     println!(
-        "  control     {}   (gRPC; policy {}, {})",
+        "  control     {}   (gRPC; policy {}{target}, {})",
         b.control_url,
-        b.policy.policy,
+        b.policy.kind(),
         b.policy.mode.as_str()
     );
     if let Some(path) = &b.admin_token {

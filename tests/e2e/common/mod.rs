@@ -204,17 +204,23 @@ impl Stack {
         port: u16,
         static_ms: u32,
     ) -> (tokio::process::Child, SocketAddr) {
+        let interval = format!("interval_ms={static_ms}");
+        self.spawn_control_with(port, &["--policy", "static", "--param", &interval])
+            .await
+    }
+
+    /// [`Self::spawn_control_process`] with the policy that `policy` (command-line flags) chooses.
+    pub async fn spawn_control_with(
+        &self,
+        port: u16,
+        policy: &[&str],
+    ) -> (tokio::process::Child, SocketAddr) {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer"));
         command
             .args(["control", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", &self.database_url()])
             .args(["--worker-token", WORKER_TOKEN, "--admin-token", ADMIN_TOKEN])
-            .args([
-                "--policy",
-                "static",
-                "--param",
-                &format!("interval_ms={static_ms}"),
-            ])
+            .args(policy)
             .args(["--lost-after", "2s", "--min-gap", "200ms"]);
         let (child, addresses) = spawn_listening(command, &[CONTROL_LISTENING]).await;
         let addr = addresses[0];

@@ -38,6 +38,9 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
             };
             policy_line.push(Span::styled("policy ", dim));
             policy_line.push(Span::styled(policy.name.clone(), bold));
+            if let Some(target) = slo_target(policy) {
+                policy_line.push(Span::raw(format!(" p99 ≤ {}", format::duration(target))));
+            }
             policy_line.push(Span::raw(" "));
             policy_line.push(Span::styled(
                 format!("[{mode}]"),
@@ -88,8 +91,18 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         ]);
         let recent = snapshot.recent_batches.as_ref();
         if let Some(p99) = recent.and_then(|r| r.receipt_commit_p99.as_ref()) {
+            let p99 = format::from_pb(p99);
+            // Red once the freshness target of the `slo` policy is missed.
+            let missed = snapshot
+                .policy
+                .as_ref()
+                .and_then(slo_target)
+                .is_some_and(|target| p99 > target);
             second.push(Span::styled("  fresh p99 ", dim));
-            second.push(Span::styled(format::duration(format::from_pb(p99)), bold));
+            second.push(Span::styled(
+                format::duration(p99),
+                if missed { bold.fg(Color::Red) } else { bold },
+            ));
         }
         // The scale advice, once the arrivals need more workers than are attached, or more than the
         // partitions let work.
@@ -124,6 +137,15 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         ]),
         area,
     );
+}
+
+/// The freshness target of the `slo` policy (its `target_ms`), if that is the policy running.
+fn slo_target(policy: &pb::PolicyState) -> Option<std::time::Duration> {
+    if policy.name != pacer_policy::PolicyKind::Slo.as_str() {
+        return None;
+    }
+    let ms = policy.params.get(pacer_policy::SLO_TARGET_PARAM).copied()?;
+    std::time::Duration::try_from_secs_f64(ms / 1000.0).ok()
 }
 
 /// `none`, `all 250ms`, `2 workers`, `all 250ms +1`.
