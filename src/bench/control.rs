@@ -116,23 +116,11 @@ async fn wait_for(url: &str) -> anyhow::Result<()> {
 
 /// CPU seconds (user + system) and resident MB of a process, from /proc.
 fn usage(pid: u32) -> (f64, f64) {
-    let ticks = 100.0; // USER_HZ on Linux
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name; rss (pages) is 24, here 22.
-    let cpu = (field(11) + field(12)) / ticks;
-    let rss_mb = field(21) * 4096.0 / 1e6;
-    (cpu, rss_mb)
+    use crate::bench::procstat;
+    (
+        procstat::cpu(pid).as_secs_f64(),
+        procstat::resident_bytes(pid) as f64 / 1e6,
+    )
 }
 
 async fn measure(url: &str, n: usize, args: &ControlBenchArgs, pid: u32) -> anyhow::Result<Step> {

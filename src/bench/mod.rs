@@ -5,6 +5,7 @@ mod control;
 mod ingest;
 mod ingest_schema;
 mod plot;
+mod procstat;
 mod profile;
 mod sink;
 mod sink_routes;
@@ -36,7 +37,8 @@ enum Which {
     /// and memory, step by step until the p99 passes a limit.
     Control(control::ControlBenchArgs),
     /// The standard load profile (idle, spike, steady, idle) on the real pipeline, per policy and static
-    /// interval: end-to-end latency, lag and setting changes per phase.
+    /// interval: freshness (receipt → commit), PostgreSQL commits/s, CPU per million rows, lag and setting
+    /// changes per phase.
     Profile(profile::ProfileArgs),
 }
 

@@ -1,4 +1,4 @@
-//! The standard profile as a picture: end-to-end latency and the batch interval over time, one line per
+//! The standard profile as a picture: freshness, the batch interval and the commits over time, one line per
 //! contender, with the phases marked. An SVG, so that it can be read in a browser and kept in the repository.
 
 use plotters::coord::Shift;
@@ -9,10 +9,12 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct Series {
     pub name: String,
-    /// (second, e2e p99 in ms of the events ingested in that second)
+    /// (second, the largest receipt → commit p99 in ms of the batches finished in that second)
     pub p99_ms: Vec<(f64, f64)>,
     /// (second, mean interval in ms of the batches finished in that second)
     pub interval_ms: Vec<(f64, f64)>,
+    /// (second, batches committed in that second)
+    pub commits_per_s: Vec<(f64, f64)>,
 }
 
 /// A phase of the profile: its name and where it starts and ends, in seconds.
@@ -23,21 +25,22 @@ pub struct PhaseSpan {
     pub to: f64,
 }
 
-/// Writes the two panels (latency above, interval below) to `path`.
+/// Writes the three panels (freshness, interval, commits) to `path`.
 pub fn write_svg(
     path: &Path,
     title: &str,
     phases: &[PhaseSpan],
     series: &[Series],
 ) -> anyhow::Result<()> {
-    let root = SVGBackend::new(path, (1200, 800)).into_drawing_area();
+    let root = SVGBackend::new(path, (1200, 1140)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
     let root = root.titled(title, ("sans-serif", 18)).map_err(draw_error)?;
-    let (upper, lower) = root.split_vertically(390);
+    let (upper, rest) = root.split_vertically(370);
+    let (middle, lower) = rest.split_vertically(370);
     let end = phases.last().map_or(1.0, |p| p.to);
     panel(
         &upper,
-        "end-to-end latency p99 (ms, log scale), per second of ingest",
+        "receipt → commit p99 (ms, log scale), the largest of the batches finished each second",
         end,
         phases,
         series
@@ -45,13 +48,22 @@ pub fn write_svg(
             .map(|s| (s.name.as_str(), s.p99_ms.as_slice())),
     )?;
     panel(
-        &lower,
+        &middle,
         "batch interval (ms, log scale), mean of the batches finished each second",
         end,
         phases,
         series
             .iter()
             .map(|s| (s.name.as_str(), s.interval_ms.as_slice())),
+    )?;
+    panel(
+        &lower,
+        "batches committed per second (log scale)",
+        end,
+        phases,
+        series
+            .iter()
+            .map(|s| (s.name.as_str(), s.commits_per_s.as_slice())),
     )?;
     root.present().map_err(draw_error)?;
     Ok(())
@@ -138,7 +150,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_both_panels_with_every_contender_and_phase() {
+    fn writes_every_panel_with_every_contender_and_phase() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("profile.svg");
         let phases = [
@@ -160,11 +172,13 @@ mod tests {
                     .map(|s| (f64::from(s), 50.0 + f64::from(s)))
                     .collect(),
                 interval_ms: (0..20).map(|s| (f64::from(s), 10.0)).collect(),
+                commits_per_s: (0..20).map(|s| (f64::from(s), 80.0)).collect(),
             },
             Series {
                 name: "static:1s".into(),
                 p99_ms: vec![(0.0, 1000.0), (1.0, f64::NAN), (2.0, 1100.0)],
                 interval_ms: Vec::new(),
+                commits_per_s: vec![(0.0, 1.0)],
             },
         ];
         write_svg(&path, "test", &phases, &series).unwrap();
@@ -175,17 +189,18 @@ mod tests {
             "static:1s",
             "idle",
             "spike",
-            "end-to-end latency",
+            "receipt → commit",
             "batch interval",
+            "batches committed",
         ] {
             assert!(svg.contains(text), "{text} is missing");
         }
-        // Lines of width 2 are the contenders': three with points (model twice, static:1s once) and a legend
-        // sample for each contender in each panel.
+        // Lines of width 2 are the contenders': five with points (model three times, static:1s twice) and a
+        // legend sample for each contender in each panel.
         let wide = svg
             .lines()
             .filter(|l| l.starts_with("<polyline") && l.contains("stroke-width=\"2\""))
             .count();
-        assert_eq!(wide, 3 + 4, "{svg}");
+        assert_eq!(wide, 5 + 6, "{svg}");
     }
 }

@@ -346,31 +346,10 @@ mod cpu {
         used(UsageWho::RUSAGE_CHILDREN)
     }
 
-    /// The CPU of the postmaster's children that have exited and been reaped (backends of closed sessions),
-    /// from `/proc/<postmaster>/stat`.
+    /// The CPU of the postmaster's children that have exited and been reaped (backends of closed sessions).
     pub fn reaped_by(pg: &pacer_stack::PrivatePostgres) -> anyhow::Result<Duration> {
-        let pid = std::fs::read_to_string(pg.data_dir().join("postmaster.pid"))?;
-        let pid = pid.lines().next().unwrap_or_default().trim();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // Fields after the command (which may hold spaces) end with ')'; cutime and cstime are fields 16 and 17.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-            .ok()
-            .flatten()
-            .and_then(|t| u64::try_from(t).ok())
-            .filter(|&t| t > 0)
-            .unwrap_or(100);
-        // Field 3 is the state; cutime is field 16, so index 16 - 3 = 13 in `fields`, cstime 14.
-        Ok(Duration::from_secs_f64(
-            (ticks(13) + ticks(14)) as f64 / per_second as f64,
-        ))
+        use crate::bench::procstat;
+        Ok(procstat::reaped(procstat::postmaster(pg)?))
     }
 }
 

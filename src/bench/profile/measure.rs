@@ -1,6 +1,7 @@
-//! Reading a contender's figures back from PostgreSQL: per phase (latency, rows, peak lag, setting changes)
-//! and second by second for the plot.
+//! Reading a contender's figures back: per phase (freshness, rows, peak lag, setting changes, and what the
+//! phase cost) and second by second for the plot.
 
+use super::cost::Cost;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -9,60 +10,88 @@ use time::OffsetDateTime;
 pub(super) struct PhaseResult {
     pub(super) name: &'static str,
     pub(super) rate: f64,
+    /// Receipt → commit, ms: the records-weighted median of the batches' medians, and the records-weighted
+    /// 99th percentile of the batches' 99th percentiles (each batch's p99 bounds 99 % of its rows).
     pub(super) p50: f64,
     pub(super) p99: f64,
+    /// Rows written by the batches that finished in the phase.
     pub(super) rows: i64,
     pub(super) peak_lag: i64,
     pub(super) changes: i64,
+    pub(super) commits_per_s: f64,
+    /// CPU seconds per million rows written: the worker processes, and the PostgreSQL cluster.
+    pub(super) worker_cpu: f64,
+    pub(super) postgres_cpu: f64,
 }
 
-/// A contender's latency and interval, second by second from `from` to `to`.
+/// A contender's freshness, its interval and its commits, second by second from `from` to `to`.
 pub(super) async fn over_time(
     pool: &PgPool,
     name: &str,
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> anyhow::Result<crate::bench::plot::Series> {
-    let p99_ms: Vec<(f64, f64)> = sqlx::query_as(
-        "SELECT floor(extract(epoch FROM ingested_at - $1))::float8 AS s, \
-         1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - ingested_at)) \
-         FROM events WHERE ingested_at >= $1 AND ingested_at < $2 GROUP BY 1 ORDER BY 1",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    let interval_ms: Vec<(f64, f64)> = sqlx::query_as(
-        "SELECT floor(extract(epoch FROM finished_at - $1))::float8 AS s, avg(interval_ms)::float8 \
-         FROM batch_metrics WHERE finished_at >= $1 AND finished_at < $2 GROUP BY 1 ORDER BY 1",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
+    let per_second = |what: &str| {
+        format!(
+            "SELECT floor(extract(epoch FROM finished_at - $1))::float8 AS s, {what} \
+             FROM batch_metrics WHERE finished_at >= $1 AND finished_at < $2 GROUP BY 1 ORDER BY 1"
+        )
+    };
+    let series = async |what: &str| -> anyhow::Result<Vec<(f64, f64)>> {
+        Ok(sqlx::query_as(&per_second(what))
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?)
+    };
     Ok(crate::bench::plot::Series {
         name: name.to_owned(),
-        p99_ms,
-        interval_ms,
+        p99_ms: series("max(receipt_commit_p99_ms)::float8").await?,
+        interval_ms: series("avg(interval_ms)::float8").await?,
+        commits_per_s: series("count(*)::float8").await?,
     })
+}
+
+/// The `q` quantile of `values` weighted by their counts; NaN when there are none.
+fn weighted_quantile(values: &mut [(f64, i64)], q: f64) -> f64 {
+    values.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: i64 = values.iter().map(|(_, w)| *w).sum();
+    let wanted = q * total as f64;
+    let mut seen = 0;
+    for (value, weight) in values.iter() {
+        seen += weight;
+        if seen as f64 >= wanted {
+            return *value;
+        }
+    }
+    f64::NAN
 }
 
 pub(super) async fn measure(
     pool: &PgPool,
     name: &'static str,
     rate: f64,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    cost: Cost,
 ) -> anyhow::Result<PhaseResult> {
-    let (p50, p99, rows): (Option<f64>, Option<f64>, i64) = sqlx::query_as(
-        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - ingested_at)), \
-         percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - ingested_at)), count(*) \
-         FROM events WHERE ingested_at >= $1 AND ingested_at < $2",
+    let batches: Vec<(f64, f64, i64)> = sqlx::query_as(
+        "SELECT receipt_commit_p50_ms, receipt_commit_p99_ms, rows_written::bigint FROM batch_metrics \
+         WHERE finished_at >= $1 AND finished_at < $2 AND receipt_commit_p99_ms IS NOT NULL",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let mut medians: Vec<(f64, i64)> = batches.iter().map(|b| (b.0, b.2)).collect();
+    let mut p99s: Vec<(f64, i64)> = batches.iter().map(|b| (b.1, b.2)).collect();
+    let rows: Option<i64> = sqlx::query_scalar(
+        "SELECT sum(rows_written)::bigint FROM batch_metrics WHERE finished_at >= $1 AND finished_at < $2",
     )
     .bind(from)
     .bind(to)
     .fetch_one(pool)
     .await?;
+    let rows = rows.unwrap_or(0);
     let peak_lag: Option<i64> = sqlx::query_scalar(
         "SELECT max(total)::bigint FROM (SELECT s, sum(l) AS total FROM (SELECT date_trunc('second', finished_at) AS s, \
          worker_id, max(lag) AS l FROM batch_metrics WHERE finished_at >= $1 AND finished_at < $2 GROUP BY 1, 2) per_worker \
@@ -79,13 +108,31 @@ pub(super) async fn measure(
     .bind(to)
     .fetch_one(pool)
     .await?;
+    let per_million = |cpu: std::time::Duration| cpu.as_secs_f64() * 1e6 / rows.max(1) as f64;
     Ok(PhaseResult {
         name,
         rate,
-        p50: p50.unwrap_or(f64::NAN) * 1e3,
-        p99: p99.unwrap_or(f64::NAN) * 1e3,
+        p50: weighted_quantile(&mut medians, 0.5),
+        p99: weighted_quantile(&mut p99s, 0.99),
         rows,
         peak_lag: peak_lag.unwrap_or(0),
         changes,
+        commits_per_s: cost.commits as f64 / cost.seconds.max(1e-9),
+        worker_cpu: per_million(cost.workers),
+        postgres_cpu: per_million(cost.postgres),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_weighted_quantile_counts_each_value_as_often_as_its_rows() {
+        let mut values = vec![(300.0, 1), (10.0, 98), (50.0, 1)];
+        assert_eq!(weighted_quantile(&mut values, 0.5), 10.0);
+        assert_eq!(weighted_quantile(&mut values, 0.99), 50.0);
+        assert_eq!(weighted_quantile(&mut values, 1.0), 300.0);
+        assert!(weighted_quantile(&mut [], 0.5).is_nan());
+    }
 }

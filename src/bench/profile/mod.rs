@@ -1,13 +1,15 @@
 //! The standard load profile on the real pipeline (nisshi, PostgreSQL, the control plane, ingest and
 //! workers, all on this machine), once per contender: the adaptive policies and static intervals. Rates are
 //! fractions of the sustainable rate, measured first in the same run unless given. Per phase it reports the
-//! p50/p99 end-to-end latency of the events (ingest's `ingested_at` to the worker's `processed_at`), the
-//! peak lag, the rows written and the setting changes.
+//! p50/p99 freshness of the rows (ingest's receipt to the commit, from the batches' own figures), the
+//! PostgreSQL commits per second, the CPU of the worker processes and of the PostgreSQL cluster per million
+//! rows, the peak lag, the rows written and the setting changes; then the goals of each `slo` contender.
 //!
 //! This file is the command: its arguments, the phases, the shared rig and the run over the contenders;
 //! `contender` parses what runs, `runner` runs it, `measure` reads the figures back and `report` prints them.
 
 mod contender;
+mod cost;
 mod measure;
 mod report;
 mod runner;
@@ -21,11 +23,12 @@ use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
-    /// The contenders: policy names, and `static:DURATION` for a static interval.
+    /// The contenders: policy names, `static:DURATION` for a static interval and `slo:DURATION` for the
+    /// `slo` policy with that p99 target.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "model,static:25ms,static:100ms,static:500ms,static:2s"
+        default_value = "slo:250ms,model,static:10ms,static:50ms,static:250ms,static:1s"
     )]
     contenders: Vec<Contender>,
     /// How long each phase lasts.
@@ -106,7 +109,7 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
             .collect();
         let (result, line) =
             runner::run_contender(&rig, &args, i, contender, Profile(phases)).await?;
-        results.push((contender.name.clone(), result));
+        results.push((contender.clone(), result));
         lines.push(line);
     }
     report::print_results(&results);

@@ -2,6 +2,7 @@
 //! plane and workers under the profile's load until what is left is written.
 
 use super::contender::Contender;
+use super::cost::{self, Sampler};
 use super::measure::{PhaseResult, measure, over_time};
 use super::{PHASES, ProfileArgs, Rig};
 use crate::load::{LoadPlan, LoadStats, Phase, Profile, generate};
@@ -60,19 +61,71 @@ async fn count(pool: &PgPool) -> anyhow::Result<i64> {
         .await?)
 }
 
-/// Ingest, the control plane and the workers of one contender, on a topic and group of its own.
+/// Ingest, the control plane and the workers of one contender, on a topic and group of its own. The
+/// workers are `pacer worker` processes, so that their CPU is theirs alone.
 struct Running {
     http: String,
     stop: watch::Sender<bool>,
     tasks: tokio::task::JoinSet<()>,
+    workers: Vec<tokio::process::Child>,
     topic: String,
 }
 
 impl Running {
+    fn worker_pids(&self) -> Vec<u32> {
+        self.workers
+            .iter()
+            .filter_map(tokio::process::Child::id)
+            .collect()
+    }
+
     async fn stop(mut self) {
+        // The workers first, as an operator stops them (SIGTERM: the batch in hand is written), while the
+        // control plane still answers.
+        for pid in self.worker_pids() {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        for worker in &mut self.workers {
+            if tokio::time::timeout(Duration::from_secs(30), worker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("a worker did not stop within 30 s of SIGTERM; killing it");
+                let _ = worker.kill().await;
+            }
+        }
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// A `pacer worker` process of the contender's group, attached to its control plane.
+fn spawn_worker(
+    brokers: &str,
+    topic: &str,
+    id: &str,
+    database_url: &str,
+    control_url: &str,
+) -> anyhow::Result<tokio::process::Child> {
+    let exe = std::env::current_exe().context("finding the pacer executable")?;
+    tokio::process::Command::new(exe)
+        .args([
+            "worker",
+            "--log",
+            "warn",
+            "--brokers",
+            brokers,
+            "--topic",
+            topic,
+        ])
+        .args(["--group", topic, "--worker-id", id, "--interval", "500ms"])
+        .args(["--database-url", database_url, "--control", control_url])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting a `pacer worker` process")
 }
 
 async fn start(
@@ -128,30 +181,19 @@ async fn start(
             tracing::error!(error = %e, "ingest failed");
         }
     });
-    for w in 0..args.workers {
-        let mut config = pacer_worker::WorkerConfig::new(&brokers, &topic, rig.pg.url());
-        config.group = topic.clone();
-        config.worker_id = format!("{topic}-w{w}");
-        config.settings.interval = Duration::from_millis(500);
-        config.control = Some(pacer_worker::ControlLink {
-            url: control_url.clone(),
-            token: None,
-            ca: None,
-        });
-        let (settings, _) = pacer_worker::SettingsHandle::new(config.settings);
-        let done = stopped();
-        tasks.spawn(async move {
-            if let Err(e) = pacer_worker::run(config, settings, done).await {
-                tracing::error!(error = %e, "a worker failed");
-            }
-        });
-    }
+    let workers = (0..args.workers)
+        .map(|w| {
+            let id = format!("{topic}-w{w}");
+            spawn_worker(&brokers, &topic, &id, &rig.pg.url(), &control_url)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     // Let the workers join the group before the first events.
     tokio::time::sleep(Duration::from_secs(3)).await;
     Ok(Running {
         http,
         stop,
         tasks,
+        workers,
         topic,
     })
 }
@@ -185,6 +227,8 @@ pub(super) async fn run_contender(
         );
     }
     let began = OffsetDateTime::now_utc() + args.warmup;
+    let postmaster = crate::bench::procstat::postmaster(&rig.pg)?;
+    let sampler = Sampler::start(rig.pool.clone(), stack.worker_pids(), postmaster);
     generate(plan(&stack.http, with_warmup), stats.clone(), stop).await;
     // Give the workers up to 30 s to write what is left; what they cannot is the backlog the policy left.
     let group = stack.topic.clone();
@@ -195,6 +239,7 @@ pub(super) async fn run_contender(
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
+    let readings = sampler.finish().await;
     stack.stop().await;
     let (_, acked, failed) = stats.snapshot();
     let written = count(&rig.pool).await?;
@@ -204,7 +249,8 @@ pub(super) async fn run_contender(
     let mut from = began;
     for (i, phase) in profile.0.iter().enumerate() {
         let to = from + phase.duration;
-        results.push(measure(&rig.pool, PHASES[i].0, phase.rate, from, to).await?);
+        let cost = cost::between(&readings, from, to);
+        results.push(measure(&rig.pool, PHASES[i].0, phase.rate, (from, to), cost).await?);
         from = to;
     }
     let line = over_time(&rig.pool, &contender.name, began, from).await?;
