@@ -2,6 +2,7 @@
 //! produce rate for the same events from a plain rdkafka producer with the same settings (idempotent,
 //! `acks=all`), alternating, on one nisshi broker.
 
+use super::ingest_single::{IN_FLIGHT, Round, post_each, produce_each};
 use super::print_table;
 use clap::Args;
 use futures::StreamExt;
@@ -24,6 +25,9 @@ pub struct IngestBenchArgs {
     /// Rounds of each contender.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Events per single-event round (one event per request), run with 1, 16 and 256 in flight.
+    #[arg(long, default_value_t = 2_000)]
+    single_events: usize,
 }
 
 fn events(n: usize, round: usize, contender: &str) -> Vec<serde_json::Value> {
@@ -101,6 +105,7 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
             .collect();
         http.push(post_all(&client, &url, bodies, args.concurrency).await?);
     }
+    let single = single_rounds(&client, &url, &producer, &args).await?;
     let _ = stop_tx.send(true);
     server.await??;
     broker.stop().await?;
@@ -117,7 +122,65 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
             ("POST /v1/events, acknowledged", &http),
         ],
     );
+    println!(
+        "\nsingle events: {} per round, one per request, {} rounds; events/s of the median round, latency over all rounds",
+        args.single_events, args.rounds
+    );
+    println!("| in flight | contender | events/s | vs reference | p50 ms | p99 ms |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (in_flight, raw, http) in &single {
+        let rate = |rounds: &[Round]| {
+            let took: Vec<Duration> = rounds.iter().map(|r| r.took).collect();
+            super::rate(args.single_events as u64, super::median(&took))
+        };
+        let all = |rounds: &[Round]| {
+            let mut latencies: Vec<Duration> =
+                rounds.iter().flat_map(|r| r.latencies.clone()).collect();
+            latencies.sort_unstable();
+            Round {
+                took: Duration::ZERO,
+                latencies,
+            }
+        };
+        let reference = rate(raw);
+        for (name, rounds) in [
+            ("rdkafka produce (reference)", raw),
+            ("POST /v1/events", http),
+        ] {
+            let latency = all(rounds);
+            println!(
+                "| {in_flight} | {name} | {:.0} | {:.2} | {:.1} | {:.1} |",
+                rate(rounds),
+                rate(rounds) / reference,
+                latency.ms(0.5),
+                latency.ms(0.99)
+            );
+        }
+    }
     Ok(())
+}
+
+/// Per number in flight: the reference's rounds and ingest's, alternating.
+async fn single_rounds(
+    client: &reqwest::Client,
+    url: &str,
+    producer: &FutureProducer,
+    args: &IngestBenchArgs,
+) -> anyhow::Result<Vec<(usize, Vec<Round>, Vec<Round>)>> {
+    let mut results = Vec::new();
+    for in_flight in IN_FLIGHT {
+        let (mut raw, mut http) = (Vec::new(), Vec::new());
+        for round in 0..args.rounds {
+            let contender = format!("raw{in_flight}-");
+            let events_raw = events(args.single_events, round, &contender);
+            raw.push(produce_each(producer, "bench", events_raw, in_flight).await?);
+            let contender = format!("one{in_flight}-");
+            let events_http = events(args.single_events, round, &contender);
+            http.push(post_each(client, url, events_http, in_flight).await?);
+        }
+        results.push((in_flight, raw, http));
+    }
+    Ok(results)
 }
 
 /// Posts every body as a batch of CloudEvents, `concurrency` in flight; the time until all were answered,

@@ -4,6 +4,8 @@
 mod control;
 mod ingest;
 mod ingest_schema;
+mod ingest_single;
+mod latency;
 mod plot;
 mod procstat;
 mod profile;
@@ -40,6 +42,10 @@ enum Which {
     /// interval: freshness (receipt → commit), PostgreSQL commits/s, CPU per million rows, lag and setting
     /// changes per phase.
     Profile(profile::ProfileArgs),
+    /// The freshness budget of single events on the default stack, stage by stage (receipt → broker
+    /// acknowledgement → fetched → batch closed → written and committed), against a plain rdkafka round trip
+    /// on the same broker.
+    Latency(latency::LatencyArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -50,6 +56,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Which::IngestSchema(a) => ingest_schema::run(a).await,
         Which::Profile(a) => profile::run(a).await,
         Which::Control(a) => control::run(a).await,
+        Which::Latency(a) => latency::run(a).await,
     }
 }
 
@@ -89,6 +96,22 @@ pub fn print_table(unit: &str, items: u64, rows: &[(&str, &[Duration])]) {
     }
 }
 
+/// The `q` quantile of `values` weighted by their counts (each value counts as often as its weight); NaN when
+/// there are none.
+pub fn weighted_quantile(values: &mut [(f64, i64)], q: f64) -> f64 {
+    values.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: i64 = values.iter().map(|(_, w)| *w).sum();
+    let wanted = q * total as f64;
+    let mut seen = 0;
+    for (value, weight) in values.iter() {
+        seen += weight;
+        if seen as f64 >= wanted {
+            return *value;
+        }
+    }
+    f64::NAN
+}
+
 /// A private PostgreSQL in a temporary state directory, for one benchmark run.
 pub async fn private_postgres() -> anyhow::Result<(PrivatePostgres, tempfile::TempDir)> {
     let dir = tempfile::Builder::new().prefix("pacer-bench-").tempdir()?;
@@ -104,6 +127,15 @@ pub async fn private_postgres() -> anyhow::Result<(PrivatePostgres, tempfile::Te
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_weighted_quantile_counts_each_value_as_often_as_its_weight() {
+        let mut values = vec![(300.0, 1), (10.0, 98), (50.0, 1)];
+        assert_eq!(weighted_quantile(&mut values, 0.5), 10.0);
+        assert_eq!(weighted_quantile(&mut values, 0.99), 50.0);
+        assert_eq!(weighted_quantile(&mut values, 1.0), 300.0);
+        assert!(weighted_quantile(&mut [], 0.5).is_nan());
+    }
 
     #[test]
     fn median_of_odd_and_even() {

@@ -11,6 +11,8 @@ mod tui;
 mod up;
 mod worker;
 
+pub use up::BrokerStorage;
+
 use crate::duration::parse_interval;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};

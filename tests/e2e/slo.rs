@@ -1,5 +1,6 @@
 //! `pacer control --slo p99=…` on the real pipeline: the `slo` policy runs with that target, its decisions
-//! reach the worker and say the margin they keep, and every batch records its freshness (receipt → commit).
+//! reach the worker and say the margin they keep, and every batch records its freshness (receipt → commit)
+//! and its stages before the close (receipt → fetched, fetched → closed).
 
 use crate::common::{Stack, WORKER_TOKEN, start_worker_with, wait_for_pipeline};
 use std::time::Duration;
@@ -63,8 +64,10 @@ async fn a_freshness_target_reaches_the_workers_and_every_batch_records_its_fres
         assert!(reason.contains("margin"), "{reason}");
     }
     // Every batch that wrote rows has its freshness.
-    let (batches, without): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE receipt_commit_p99_ms IS NULL) \
+    let (batches, without, unstaged, backwards): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE receipt_commit_p99_ms IS NULL), \
+         count(*) FILTER (WHERE receipt_fetch_p99_ms IS NULL OR fetch_close_p99_ms IS NULL), \
+         count(*) FILTER (WHERE receipt_fetch_p50_ms > receipt_commit_p99_ms + 1) \
          FROM batch_metrics WHERE rows_written > 0",
     )
     .fetch_one(&pool)
@@ -72,4 +75,7 @@ async fn a_freshness_target_reaches_the_workers_and_every_batch_records_its_fres
     .unwrap();
     assert!(batches > 0);
     assert_eq!(without, 0, "of {batches} batches");
+    // And where the records waited before the batch closed, which comes before the commit.
+    assert_eq!(unstaged, 0, "of {batches} batches");
+    assert_eq!(backwards, 0, "of {batches} batches");
 }

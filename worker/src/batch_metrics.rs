@@ -172,11 +172,13 @@ async fn insert_all(pool: &PgPool, reports: &[BatchReport]) -> Result<(), sqlx::
         "INSERT INTO batch_metrics (worker_id, batch_no, started_at, finished_at, records, rows_written, \
          duplicates, invalid, bytes, flush_reason, interval_ms, max_rows, max_bytes, poll_ms, transform_ms, \
          write_ms, commit_ms, write_attempts, lag, e2e_p50_ms, e2e_max_ms, receipt_commit_p50_ms, \
-         receipt_commit_p99_ms, receipt_commit_max_ms) \
+         receipt_commit_p99_ms, receipt_commit_max_ms, receipt_fetch_p50_ms, receipt_fetch_p99_ms, \
+         fetch_close_p50_ms, fetch_close_p99_ms) \
          SELECT * FROM UNNEST($1::text[], $2::int8[], $3::timestamptz[], $4::timestamptz[], $5::int4[], \
          $6::int4[], $7::int4[], $8::int4[], $9::int8[], $10::text[], $11::int8[], $12::int8[], $13::int8[], \
          $14::float8[], $15::float8[], $16::float8[], $17::float8[], $18::int4[], $19::int8[], $20::float8[], \
-         $21::float8[], $22::float8[], $23::float8[], $24::float8[])",
+         $21::float8[], $22::float8[], $23::float8[], $24::float8[], $25::float8[], $26::float8[], \
+         $27::float8[], $28::float8[])",
     )
     .bind(column(reports, |r| r.worker_id.clone()))
     .bind(column(reports, |r| r.batch_no as i64))
@@ -202,6 +204,10 @@ async fn insert_all(pool: &PgPool, reports: &[BatchReport]) -> Result<(), sqlx::
     .bind(column(reports, |r| r.receipt_to_commit.map(|w| ms(w[0]))))
     .bind(column(reports, |r| r.receipt_to_commit.map(|w| ms(w[1]))))
     .bind(column(reports, |r| r.receipt_to_commit.map(|w| ms(w[2]))))
+    .bind(column(reports, |r| r.stages.map(|s| ms(s.receipt_to_fetch[0]))))
+    .bind(column(reports, |r| r.stages.map(|s| ms(s.receipt_to_fetch[1]))))
+    .bind(column(reports, |r| r.stages.map(|s| ms(s.fetch_to_close[0]))))
+    .bind(column(reports, |r| r.stages.map(|s| ms(s.fetch_to_close[1]))))
     .execute(pool)
     .await?;
     Ok(())
@@ -246,6 +252,7 @@ mod tests {
             e2e_p50: None,
             e2e_max: None,
             receipt_to_commit: None,
+            stages: None,
             routes: Vec::new(),
         }
     }

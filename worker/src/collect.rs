@@ -6,6 +6,7 @@ use crate::attach::WorkerStatus;
 use crate::batch::Batch;
 use crate::consumer::Kafka;
 use crate::finish::{Finisher, Ready, Written};
+use crate::stages::{FetchStages, StageClock};
 use crate::transform::transform;
 use pacer_batch::{Flush, Settings};
 use rdkafka::Message;
@@ -26,8 +27,9 @@ pub(crate) struct Collector {
     paused: watch::Receiver<bool>,
     /// What the control plane is told between batches.
     status: watch::Sender<WorkerStatus>,
-    /// Records that arrived while paused (from partitions assigned during the pause), for the next batch.
-    carry: VecDeque<(OwnedMessage, u64)>,
+    /// Records that arrived while paused (from partitions assigned during the pause), for the next batch,
+    /// with when they were fetched.
+    carry: VecDeque<(OwnedMessage, u64, OffsetDateTime)>,
     stop: watch::Receiver<bool>,
     batch_no: u64,
 }
@@ -79,7 +81,7 @@ impl Collector {
             let settings = *self.settings.borrow_and_update();
             let started_at = OffsetDateTime::now_utc();
             let started = Instant::now();
-            let (batch, reason) = self.collect(settings).await;
+            let (batch, reason, stages) = self.collect(settings).await;
             let poll = started.elapsed();
             if !batch.is_empty() {
                 self.batch_no += 1;
@@ -97,6 +99,7 @@ impl Collector {
                     started_at,
                     poll,
                     transform: t0.elapsed(),
+                    stages,
                 };
                 // Batch N+1 may be written (and its offsets committed) only once batch N is written: a later
                 // commit would move the offsets past N's records.
@@ -140,7 +143,7 @@ impl Collector {
                     Ok(message) => {
                         // A partition assigned during the pause starts fetching; keep what it sent, pause it too.
                         let epoch = self.consumer.context().epoch(message.topic(), message.partition()).unwrap_or(0);
-                        self.carry.push_back((message.detach(), epoch));
+                        self.carry.push_back((message.detach(), epoch, OffsetDateTime::now_utc()));
                         self.set_fetching(false);
                     }
                     Err(e) => {
@@ -176,30 +179,39 @@ impl Collector {
         });
     }
 
-    /// Reads records until the interval elapses, a size limit is reached or the worker is told to stop.
-    async fn collect(&mut self, settings: Settings) -> (Batch, Flush) {
+    /// Reads records until the interval elapses, a size limit is reached or the worker is told to stop; with
+    /// the batch, where its records waited until it closed.
+    async fn collect(&mut self, settings: Settings) -> (Batch, Flush, Option<FetchStages>) {
+        let (batch, reason, clock) = self.fill(settings).await;
+        (batch, reason, clock.close(OffsetDateTime::now_utc()))
+    }
+
+    async fn fill(&mut self, settings: Settings) -> (Batch, Flush, StageClock) {
         self.publish_status();
         let mut batch = Batch::new(settings);
-        while let Some((message, epoch)) = self.carry.pop_front() {
+        let mut clock = StageClock::default();
+        while let Some((message, epoch, fetched_at)) = self.carry.pop_front() {
+            clock.fetched(&message, fetched_at);
             if let Some(reason) = batch.push(message, epoch) {
-                return (batch, reason);
+                return (batch, reason, clock);
             }
         }
         // A zero interval would spin; a millisecond is the shortest batch.
         let deadline =
             tokio::time::Instant::now() + settings.interval.max(Duration::from_millis(1));
         if *self.stop.borrow() {
-            return (batch, Flush::Drain);
+            return (batch, Flush::Drain, clock);
         }
         loop {
             tokio::select! {
-                _ = self.stop.changed() => return (batch, Flush::Drain),
-                _ = tokio::time::sleep_until(deadline) => return (batch, Flush::Interval),
+                _ = self.stop.changed() => return (batch, Flush::Drain, clock),
+                _ = tokio::time::sleep_until(deadline) => return (batch, Flush::Interval, clock),
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
+                        clock.fetched(&message, OffsetDateTime::now_utc());
                         let epoch = self.consumer.context().epoch(message.topic(), message.partition()).unwrap_or(0);
                         if let Some(reason) = batch.push(message.detach(), epoch) {
-                            return (batch, reason);
+                            return (batch, reason, clock);
                         }
                     }
                     Err(e) => {

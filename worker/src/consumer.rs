@@ -8,6 +8,11 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
 use std::sync::Arc;
 
+/// The longest the broker holds a fetch that has little data: records reach a batch soon after they are
+/// produced. (With nisshi keeping its log in PostgreSQL, 10 ms made freshness worse than 100 ms: see
+/// docs/BENCHMARKS.md.)
+pub const FETCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The consumer, shared by the collecting side (fetch) and the writing side (commit).
 pub(crate) type Kafka = Arc<StreamConsumer<OwnershipContext>>;
 
@@ -31,9 +36,7 @@ pub(crate) fn create(config: &WorkerConfig) -> Result<Kafka, KafkaError> {
                 .max(100)
                 .to_string(),
         )
-        // The broker answers a fetch within 100 ms even with little data: records reach a batch soon after
-        // they are produced.
-        .set("fetch.wait.max.ms", "100")
+        .set("fetch.wait.max.ms", FETCH_WAIT.as_millis().to_string())
         // The statistics give the lag per partition that the metrics and the control plane read.
         .set("statistics.interval.ms", "1000")
         .create_with_context(OwnershipContext::watching(&config.brokers))?;

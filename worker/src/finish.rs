@@ -28,6 +28,8 @@ pub(crate) struct Ready {
     pub(crate) started_at: OffsetDateTime,
     pub(crate) poll: Duration,
     pub(crate) transform: Duration,
+    /// Where the records waited until the batch closed.
+    pub(crate) stages: Option<crate::FetchStages>,
 }
 
 /// Whether a batch reached PostgreSQL.
@@ -65,6 +67,7 @@ impl Finisher {
             started_at,
             poll,
             transform,
+            stages,
         } = ready;
         let t1 = Instant::now();
         let Some((outcome, attempts)) = self.write_with_retry(&batch, &transformed).await else {
@@ -119,6 +122,7 @@ impl Finisher {
                 .receipt_to_commit(committed_at)
                 .map(|waits| waits.map(|wait| wait.try_into().unwrap_or_default())),
             routes: crate::report::route_counts(self.sink.routes(), &outcome, &transformed.dead),
+            stages,
         };
         self.metrics.batch(
             &report,

@@ -57,6 +57,8 @@ pub struct BatchReport {
     pub receipt_to_commit: Option<[Duration; 3]>,
     /// Per route that had rows or dead letters in the batch: its figures, in route order.
     pub routes: Vec<RouteCount>,
+    /// Where the records waited until the batch closed: receipt → fetched, fetched → closed.
+    pub stages: Option<crate::FetchStages>,
 }
 
 pub use pacer_batch::{NO_ROUTE, RouteCount};

@@ -2,6 +2,7 @@
 //! phase cost) and second by second for the plot.
 
 use super::cost::Cost;
+use crate::bench::weighted_quantile;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -18,7 +19,9 @@ pub(super) struct PhaseResult {
     pub(super) rows: i64,
     pub(super) peak_lag: i64,
     pub(super) changes: i64,
+    /// Every PostgreSQL commit (`pg_stat_database`), and the workers' batches (a commit each).
     pub(super) commits_per_s: f64,
+    pub(super) batches_per_s: f64,
     /// CPU seconds per million rows written: the worker processes, and the PostgreSQL cluster.
     pub(super) worker_cpu: f64,
     pub(super) postgres_cpu: f64,
@@ -52,21 +55,6 @@ pub(super) async fn over_time(
     })
 }
 
-/// The `q` quantile of `values` weighted by their counts; NaN when there are none.
-fn weighted_quantile(values: &mut [(f64, i64)], q: f64) -> f64 {
-    values.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total: i64 = values.iter().map(|(_, w)| *w).sum();
-    let wanted = q * total as f64;
-    let mut seen = 0;
-    for (value, weight) in values.iter() {
-        seen += weight;
-        if seen as f64 >= wanted {
-            return *value;
-        }
-    }
-    f64::NAN
-}
-
 pub(super) async fn measure(
     pool: &PgPool,
     name: &'static str,
@@ -84,8 +72,9 @@ pub(super) async fn measure(
     .await?;
     let mut medians: Vec<(f64, i64)> = batches.iter().map(|b| (b.0, b.2)).collect();
     let mut p99s: Vec<(f64, i64)> = batches.iter().map(|b| (b.1, b.2)).collect();
-    let rows: Option<i64> = sqlx::query_scalar(
-        "SELECT sum(rows_written)::bigint FROM batch_metrics WHERE finished_at >= $1 AND finished_at < $2",
+    let (rows, batches): (Option<i64>, i64) = sqlx::query_as(
+        "SELECT sum(rows_written)::bigint, count(*) FROM batch_metrics \
+         WHERE finished_at >= $1 AND finished_at < $2",
     )
     .bind(from)
     .bind(to)
@@ -118,21 +107,8 @@ pub(super) async fn measure(
         peak_lag: peak_lag.unwrap_or(0),
         changes,
         commits_per_s: cost.commits as f64 / cost.seconds.max(1e-9),
+        batches_per_s: batches as f64 / (to - from).as_seconds_f64().max(1e-9),
         worker_cpu: per_million(cost.workers),
         postgres_cpu: per_million(cost.postgres),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_weighted_quantile_counts_each_value_as_often_as_its_rows() {
-        let mut values = vec![(300.0, 1), (10.0, 98), (50.0, 1)];
-        assert_eq!(weighted_quantile(&mut values, 0.5), 10.0);
-        assert_eq!(weighted_quantile(&mut values, 0.99), 50.0);
-        assert_eq!(weighted_quantile(&mut values, 1.0), 300.0);
-        assert!(weighted_quantile(&mut [], 0.5).is_nan());
-    }
 }
