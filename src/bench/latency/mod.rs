@@ -83,11 +83,16 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
     let (settings, _) = pacer_worker::SettingsHandle::new(config.settings);
     let worker = tokio::spawn(pacer_worker::run(config, settings, stopped()));
 
+    super::ingest::wait_ready(&reqwest::Client::new(), &endpoint).await?;
     tracing::info!(rate = args.rate, "warming up");
     post(&endpoint, args.rate, WARMUP).await?;
     let measured_from = OffsetDateTime::now_utc();
     tracing::info!(rate = args.rate, duration = ?args.duration, "measuring");
     let acknowledged = post(&endpoint, args.rate, args.duration).await?;
+    anyhow::ensure!(
+        !acknowledged.is_empty(),
+        "ingest acknowledged no event while measuring"
+    );
     // What is left is written within a few intervals; wait for the group to catch up.
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline
@@ -179,7 +184,9 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Posts one event every 1/`rate` s for `duration`, each on its own; the answers' latencies, sorted.
+/// Posts one event every 1/`rate` s for `duration`, each on its own; the latencies of the acknowledged
+/// ones, sorted. An event that is not acknowledged (ingest answers 503 while it cannot reach the broker)
+/// is counted and said, not measured.
 async fn post(endpoint: &str, rate: f64, duration: Duration) -> anyhow::Result<Vec<Duration>> {
     let client = reqwest::Client::new();
     let run = format!("{:08x}", fastrand::u32(..));
@@ -202,20 +209,24 @@ async fn post(endpoint: &str, rate: f64, duration: Duration) -> anyhow::Result<V
                 .body(body)
                 .send()
                 .await?;
-            anyhow::ensure!(
-                answer.status() == reqwest::StatusCode::ACCEPTED,
-                "ingest answered {}",
-                answer.status()
-            );
+            if answer.status() != reqwest::StatusCode::ACCEPTED {
+                return Ok::<_, anyhow::Error>(false);
+            }
             latencies
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(sent.elapsed());
-            Ok(())
+            Ok(true)
         });
     }
+    let mut refused = 0;
     while let Some(done) = requests.join_next().await {
-        done??;
+        if !done?? {
+            refused += 1;
+        }
+    }
+    if refused > 0 {
+        tracing::warn!(refused, "events were not acknowledged and are not measured");
     }
     let mut latencies = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
     latencies.sort_unstable();
