@@ -104,24 +104,61 @@ impl Broker {
         self.kill().await
     }
 
-    /// Starts the broker again on the same port after [`Broker::kill`] or [`Broker::stop`].
+    /// Starts the broker again on the same port after [`Broker::kill`] or [`Broker::stop`] (or a crash). Fails
+    /// at once if another process holds the port, or if the broker exits before it serves.
     pub async fn restart(&mut self) -> Result<(), StackError> {
+        claim_port(self.port, "the Kafka broker", "--kafka-port")?;
         self.child = spawn(&self.options)?;
-        self.wait_ready().await
+        let (bootstrap, log) = (self.bootstrap(), self.options.log_file.clone());
+        tokio::select! {
+            ready = wait_ready(&bootstrap, &log) => ready,
+            status = self.child.wait() => Err(StackError::Failed {
+                what: "restarting the broker".into(),
+                detail: format!(
+                    "it exited before serving ({}); see {}",
+                    status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                    log.display()
+                ),
+            }),
+        }
     }
 
     async fn wait_ready(&self) -> Result<(), StackError> {
-        wait_for_broker(&self.bootstrap(), Duration::from_secs(30))
-            .await
-            .map_err(|e| match e {
-                StackError::Timeout { what, secs, .. } => StackError::Timeout {
-                    what,
-                    secs,
-                    log: self.options.log_file.clone(),
-                },
-                other => other,
-            })
+        wait_ready(&self.bootstrap(), &self.options.log_file).await
     }
+}
+
+impl crate::Child for Broker {
+    const NAME: &'static str = "broker";
+
+    fn log_file(&self) -> PathBuf {
+        self.options.log_file.clone()
+    }
+
+    async fn exited(&mut self) -> String {
+        match self.child.wait().await {
+            Ok(status) => status.to_string(),
+            Err(e) => format!("unknown ({e})"),
+        }
+    }
+
+    async fn restart(&mut self) -> Result<(), StackError> {
+        Broker::restart(self).await
+    }
+}
+
+/// Waits until the broker at `bootstrap` serves; a timeout names its log.
+async fn wait_ready(bootstrap: &str, log: &std::path::Path) -> Result<(), StackError> {
+    wait_for_broker(bootstrap, Duration::from_secs(30))
+        .await
+        .map_err(|e| match e {
+            StackError::Timeout { what, secs, .. } => StackError::Timeout {
+                what,
+                secs,
+                log: log.to_owned(),
+            },
+            other => other,
+        })
 }
 
 fn spawn(options: &BrokerOptions) -> Result<Child, StackError> {

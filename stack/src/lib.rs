@@ -5,10 +5,13 @@
 mod broker;
 mod ports;
 mod postgres;
+mod process;
+mod supervise;
 
 pub use broker::{Broker, BrokerOptions, create_topic, find_nisshi, group_lag, wait_for_broker};
 pub use ports::{free_port, port_is_free};
 pub use postgres::{PostgresOptions, PrivatePostgres};
+pub use supervise::{Child, ChildState, Health, RestartPolicy, StackMetrics, Supervised};
 
 use std::path::PathBuf;
 
@@ -29,6 +32,16 @@ pub enum StackError {
         port: u16,
         what: &'static str,
         flag: &'static str,
+    },
+    /// A supervised child kept failing.
+    #[error(
+        "the {child} kept failing ({failures} failures within {window_secs} s), so pacer gave up on it and stopped; see its log, {log}"
+    )]
+    GaveUp {
+        child: &'static str,
+        failures: usize,
+        window_secs: u64,
+        log: PathBuf,
     },
     /// Waiting for a service timed out.
     #[error("{what} did not become ready within {secs} s; see {log}")]
