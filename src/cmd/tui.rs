@@ -71,6 +71,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<()> {
         },
         refresh: args.refresh,
         confirm_quit: false,
+        stack: None,
     };
     config.target.check()?;
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {

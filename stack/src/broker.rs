@@ -81,6 +81,10 @@ impl Broker {
 
     /// Kills the broker (as a crash would) and waits for it to exit.
     pub async fn kill(&mut self) -> Result<(), StackError> {
+        // A broker that has exited already (and was waited on) has nothing left to kill.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return Ok(());
+        }
         self.child
             .kill()
             .await

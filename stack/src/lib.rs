@@ -51,16 +51,16 @@ pub enum StackError {
         log: PathBuf,
     },
     /// File-system or process error.
-    #[error("{context}")]
+    #[error("{context}: {source}")]
     Io {
         context: String,
         source: std::io::Error,
     },
     /// Kafka admin error.
-    #[error("Kafka error")]
+    #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     /// PostgreSQL error.
-    #[error("PostgreSQL error")]
+    #[error("PostgreSQL: {0}")]
     Database(#[from] sqlx::Error),
 }
 

@@ -35,4 +35,5 @@ mod tui;
 mod tui_tmux;
 mod up;
 mod up_routes;
+mod up_supervise;
 mod wrong_settings;

@@ -35,6 +35,17 @@ pub struct TuiConfig {
     pub refresh: Duration,
     /// Whether quitting asks first (when it stops more than the console, as under `pacer up`).
     pub confirm_quit: bool,
+    /// Under `pacer up`: the state of the processes it supervises, for the header.
+    pub stack: Option<tokio::sync::watch::Receiver<StackStatus>>,
+}
+
+/// The state of the processes `pacer up` supervises (the broker, the private PostgreSQL), as one line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackStatus {
+    /// For example `postgres up, broker restarting (1 restarts)`.
+    pub text: String,
+    /// False while a child is down or being restarted.
+    pub healthy: bool,
 }
 
 /// Why the console could not run.
@@ -63,6 +74,10 @@ pub async fn run(
     let (result_tx, mut result_rx) = mpsc::channel(16);
     let mut app = App::new(config.target.url.clone(), config.target.token.is_some());
     app.confirm_quit = config.confirm_quit;
+    let mut stack = config.stack.clone();
+    if let Some(rx) = &stack {
+        app.stack = Some(rx.borrow().clone());
+    }
     // Once a second for the clocks on screen (uptime, the retry countdown); otherwise only on news.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -79,6 +94,7 @@ pub async fn run(
         tokio::select! {
             () = &mut stop => break Ok(()),
             _ = tick.tick() => {}
+            Some(status) = stack_changed(&mut stack) => app.stack = Some(status),
             Some(feed) = feed_rx.recv() => match feed {
                 Feed::Snapshot(snapshot) => app.on_snapshot(*snapshot),
                 Feed::Disconnected { error, retry_in } => {
@@ -110,6 +126,19 @@ pub async fn run(
     // The reader stops within one poll; wait for it, so that it takes no key meant for what runs next.
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     outcome
+}
+
+/// The stack's next state, once it changes; never when there is no stack (or it is gone).
+async fn stack_changed(
+    stack: &mut Option<tokio::sync::watch::Receiver<StackStatus>>,
+) -> Option<StackStatus> {
+    if let Some(rx) = stack.as_mut()
+        && rx.changed().await.is_ok()
+    {
+        return Some(rx.borrow_and_update().clone());
+    }
+    *stack = None;
+    std::future::pending().await
 }
 
 /// Makes one admin call on a connection of its own, and says how it went.

@@ -7,7 +7,12 @@ use std::time::Duration;
 
 /// Runs the console on the control plane at `control_url`. Returns once the operator has quit it (and it has
 /// restored the terminal); if it fails, pacer keeps running as without a console, and this never returns.
-pub(super) async fn until_quit(args: &UpArgs, control_url: &str, admin_token: &str) {
+pub(super) async fn until_quit(
+    args: &UpArgs,
+    control_url: &str,
+    admin_token: &str,
+    children: Vec<tokio::sync::watch::Receiver<pacer_stack::Health>>,
+) {
     let config = pacer_tui::TuiConfig {
         target: pacer_tui::ControlTarget {
             url: control_url.to_owned(),
@@ -16,6 +21,7 @@ pub(super) async fn until_quit(args: &UpArgs, control_url: &str, admin_token: &s
         },
         refresh: Duration::from_secs(1),
         confirm_quit: true,
+        stack: super::children::stack_status(children),
     };
     match pacer_tui::run(config, std::future::pending()).await {
         Ok(()) => {

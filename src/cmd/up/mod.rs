@@ -7,6 +7,7 @@
 //! (the status lines and the totals) and `drain` (stopping in order).
 
 mod banner;
+mod children;
 mod console;
 mod drain;
 mod spawn;
@@ -27,10 +28,12 @@ use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Use this Kafka instead of starting the nisshi broker.
+    /// Use this Kafka instead of starting the nisshi broker. pacer up restarts a broker it started when it
+    /// dies; an external one is not its to supervise.
     #[arg(long, env = "PACER_BROKERS")]
     pub brokers: Option<String>,
-    /// Use this PostgreSQL instead of starting a private cluster.
+    /// Use this PostgreSQL instead of starting a private cluster. pacer up restarts the private cluster
+    /// when its server dies; an external one is not its to supervise.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// Where the private cluster and the logs live (default: /var/lib/pacer as root, else ~/.local/state/pacer).
@@ -171,11 +174,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         (Some(pipeline), Some(_)) => tables::prepare(&database_url, pipeline).await,
         _ => Ok(()),
     };
+    let mut children = children::Children::default();
+    if let Some(pg) = postgres {
+        children.postgres(pg);
+    }
     let result = match result {
         Ok(()) => {
             run_on(
                 &args,
                 &state_dir,
+                &mut children,
                 database_url,
                 broker_database_url,
                 pipeline,
@@ -184,12 +192,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         Err(e) => Err(e),
     };
-    if let Some(pg) = postgres.as_ref().filter(|pg| pg.started_here()) {
-        match pg.stop().await {
-            Ok(()) => tracing::info!("private PostgreSQL stopped"),
-            Err(e) => tracing::warn!(error = %e, "could not stop the private PostgreSQL"),
-        }
+    if let Err(e) = children.stop_broker().await {
+        tracing::warn!(error = %e, "could not stop the broker");
     }
+    children.stop_postgres().await;
     tracing::info!("pacer stopped");
     result
 }
@@ -198,19 +204,31 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 async fn run_on(
     args: &UpArgs,
     state_dir: &Path,
+    children: &mut children::Children,
     database_url: String,
     broker_database_url: String,
     pipeline: Option<Arc<pacer_pipeline::Pipeline>>,
 ) -> anyhow::Result<()> {
-    let (mut broker, brokers) = spawn::broker(args, state_dir, &broker_database_url).await?;
+    let (broker, brokers) = spawn::broker(args, state_dir, &broker_database_url).await?;
+    let ours = broker.is_some();
+    if let Some(broker) = broker {
+        children.broker(broker);
+    }
     // The topics the routes read (plain JSON ones, say) exist from the start, as --topic does.
     for topic in pipeline.iter().flat_map(|pipeline| pipeline.topics()) {
         if topic != args.topic {
             pacer_stack::create_topic(&brokers, topic, args.partitions).await?;
         }
     }
-    let mut stack =
-        spawn::Stack::start(args, state_dir, &brokers, &database_url, pipeline.clone()).await?;
+    let mut stack = spawn::Stack::start(
+        args,
+        state_dir,
+        &brokers,
+        &database_url,
+        pipeline.clone(),
+        &children.metrics,
+    )
+    .await?;
 
     let console = args.console();
     if console {
@@ -245,12 +263,18 @@ async fn run_on(
         pool.clone(),
         stack.run.clone(),
         load_stats.clone(),
+        children.health(),
         stack.stops.workers.subscribe(),
     ));
     // The console, when it opens, owns the screen until the operator quits it; quitting stops everything.
     let mut ingest_ended = false;
+    let mut failed = None;
     tokio::select! {
-        () = console::until_quit(args, &stack.control_url, &stack.admin_token), if console => {}
+        () = console::until_quit(args, &stack.control_url, &stack.admin_token, children.health()), if console => {}
+        error = children.gave_up() => {
+            tracing::error!(error = %error, "stopping everything");
+            failed = Some(error);
+        }
         _ = crate::shutdown::signalled() => {}
         _ = sleep_or_forever(args.run_for) => tracing::info!("--run-for elapsed; stopping"),
         result = &mut stack.ingest => {
@@ -261,13 +285,14 @@ async fn run_on(
             tracing::error!(?result, "a worker ended early; stopping");
         }
     }
-    let drain_from = broker.as_ref().map(|_| brokers.as_str());
+    // The topic is drained into PostgreSQL only when both are ours and both are up.
+    let drain_from = (ours && failed.is_none()).then_some(brokers.as_str());
     drain::stop(&mut stack, ingest_ended, drain_from, status, args).await;
     status::report_totals(&pool, &stack.run, &load_stats, console).await;
-    if let Some(broker) = broker.as_mut() {
-        broker.stop().await?;
+    match failed {
+        Some(error) => Err(error.into()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 async fn sleep_or_forever(limit: Option<Duration>) {

@@ -78,6 +78,7 @@ impl Stack {
         brokers: &str,
         database_url: &str,
         pipeline: Option<Arc<pacer_pipeline::Pipeline>>,
+        stack_metrics: &pacer_stack::StackMetrics,
     ) -> anyhow::Result<Self> {
         // The control plane first, so that the workers attach from their first batch.
         let control_listener = bind_or_free(args.control_port, "control plane").await?;
@@ -90,6 +91,7 @@ impl Stack {
         control_metrics.register(&registry)?;
         let worker_metrics = pacer_worker::WorkerMetrics::new();
         worker_metrics.register(&registry)?;
+        stack_metrics.register(&registry)?;
         let control_config = pacer_control::ControlConfig {
             metrics: control_metrics,
             database_url: database_url.to_owned(),

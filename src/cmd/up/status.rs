@@ -1,5 +1,5 @@
 //! What this run has done, from the workers' batch reports in PostgreSQL: a status line every 5 s while it
-//! runs, and its totals when it stops.
+//! runs (with the state of the children `pacer up` supervises), and its totals when it stops.
 
 use super::banner::say;
 use crate::load::LoadStats;
@@ -46,6 +46,7 @@ pub(super) async fn report_status(
     pool: sqlx::PgPool,
     run: Run,
     load: Arc<LoadStats>,
+    children: Vec<watch::Receiver<pacer_stack::Health>>,
     stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -54,6 +55,7 @@ pub(super) async fn report_status(
     while !*stop.borrow() {
         tick.tick().await;
         let (sent, acked, failed) = load.snapshot();
+        let stack = super::children::describe(&children);
         match run_totals(&pool, &run).await {
             Ok((rows, dead_letters, lag)) => {
                 tracing::info!(
@@ -64,11 +66,19 @@ pub(super) async fn report_status(
                     rows_per_s = (rows - last_rows) / 5,
                     dead_letters,
                     lag,
+                    stack,
                     "pipeline status"
                 );
                 last_rows = rows;
             }
-            Err(e) => tracing::debug!(error = %e, "status query failed"),
+            Err(e) => tracing::info!(
+                load_sent = sent,
+                load_acked = acked,
+                load_failed = failed,
+                stack,
+                error = %e,
+                "pipeline status (PostgreSQL does not answer)"
+            ),
         }
     }
 }

@@ -281,4 +281,3 @@ async fn run(mut command: Command, what: &str) -> Result<(), StackError> {
         ),
     })
 }
-

@@ -126,6 +126,8 @@ pub struct App {
     /// Whether the terminal is too small to show the console: then only the quit keys work, since nothing
     /// else could be seen.
     pub too_small: bool,
+    /// Under `pacer up`: the state of the processes it supervises.
+    pub stack: Option<crate::StackStatus>,
 }
 
 impl App {
@@ -145,6 +147,7 @@ impl App {
             in_flight: Vec::new(),
             confirm_quit: false,
             too_small: false,
+            stack: None,
         }
     }
 

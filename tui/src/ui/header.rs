@@ -123,6 +123,16 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     } else {
         second.push(Span::styled("no data yet", dim));
     }
+    // Under `pacer up`: the broker and PostgreSQL it supervises.
+    if let Some(stack) = &app.stack {
+        let color = if stack.healthy {
+            Color::Green
+        } else {
+            Color::Red
+        };
+        policy_line.push(Span::styled("  stack ", dim));
+        policy_line.push(Span::styled(stack.text.clone(), Style::default().fg(color)));
+    }
     // The connection last on its line: a long error is what gets cut, not the address.
     first.push(Span::raw("  "));
     first.push(Span::styled(
