@@ -110,6 +110,27 @@ fn the_full_console_shows_totals_rates_workers_lag_and_decisions() {
 }
 
 #[test]
+fn under_pacer_up_the_header_shows_the_children_it_supervises() {
+    let mut app = App::new("http://127.0.0.1:50051", true);
+    app.on_snapshot(pipeline(T0, pb::Mode::Enforce));
+    let screen = render(&app, 120, 40, Instant::now());
+    assert!(!screen.contains("stack "), "{screen}");
+    app.stack = Some(pacer_tui::StackStatus {
+        text: "postgres up, broker restarting (2 restarts)".into(),
+        healthy: false,
+    });
+    let screen = render(&app, 120, 40, Instant::now());
+    let line = screen
+        .lines()
+        .find(|l| l.contains("policy "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("stack postgres up, broker restarting (2 restarts)"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn an_override_shows_in_the_header_and_on_the_worker() {
     let mut app = App::new("http://127.0.0.1:50051", true);
     let mut snapshot = pipeline(T0, pb::Mode::Enforce);
