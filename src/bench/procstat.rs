@@ -1,6 +1,7 @@
 //! What `/proc/<pid>/stat` says of a process: its CPU time, the CPU of its children that it has reaped,
 //! its resident memory and its parent. The benchmarks read them to charge CPU to the part that used it.
 
+use anyhow::Context;
 use std::time::Duration;
 
 /// Clock ticks per second in `/proc` (USER_HZ, 100 on Linux unless `sysconf` says otherwise).
@@ -12,22 +13,9 @@ fn ticks_per_second() -> f64 {
         .map_or(100.0, |t| t as f64)
 }
 
-/// The fields of `/proc/<pid>/stat` after the command (which is in parentheses and may hold spaces): the
-/// first is the state, field 3 of `proc(5)`. `None` once the process is gone.
-fn fields(pid: u32) -> Option<Vec<u64>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    // The state is a letter; it reads as 0, and the numbered fields keep their places.
-    Some(
-        rest.split_whitespace()
-            .map(|f| f.parse::<u64>().unwrap_or(0))
-            .collect(),
-    )
-}
-
-/// Field `n` of `proc(5)` (1-based, as the manual numbers them) from [`fields`].
-fn field(fields: &[u64], n: usize) -> u64 {
-    fields.get(n.saturating_sub(3)).copied().unwrap_or(0)
+/// Field `n` of `proc(5)` of `pid`, if the process exists.
+fn field(pid: u32, n: usize) -> Option<u64> {
+    pacer_stack::process::Stat::read(pid).map(|s| s.field(n))
 }
 
 fn ticks(n: u64) -> Duration {
@@ -36,17 +24,19 @@ fn ticks(n: u64) -> Duration {
 
 /// User and system CPU of the process so far; zero once it is gone.
 pub fn cpu(pid: u32) -> Duration {
-    fields(pid).map_or(Duration::ZERO, |f| ticks(field(&f, 14) + field(&f, 15)))
+    pacer_stack::process::Stat::read(pid)
+        .map_or(Duration::ZERO, |s| ticks(s.field(14) + s.field(15)))
 }
 
 /// User and system CPU of the process's children that have exited and been reaped by it.
 pub fn reaped(pid: u32) -> Duration {
-    fields(pid).map_or(Duration::ZERO, |f| ticks(field(&f, 16) + field(&f, 17)))
+    pacer_stack::process::Stat::read(pid)
+        .map_or(Duration::ZERO, |s| ticks(s.field(16) + s.field(17)))
 }
 
 /// Resident memory in bytes.
 pub fn resident_bytes(pid: u32) -> u64 {
-    fields(pid).map_or(0, |f| field(&f, 24) * 4096)
+    field(pid, 24).map_or(0, |rss| rss * 4096)
 }
 
 /// The processes whose parent is `parent`.
@@ -56,14 +46,16 @@ pub fn children_of(parent: u32) -> Vec<u32> {
     };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| fields(pid).is_some_and(|f| field(&f, 4) == u64::from(parent)))
+        .filter(|&pid| field(pid, 4) == Some(u64::from(parent)))
         .collect()
 }
 
-/// The postmaster's process id, from the first line of its `postmaster.pid`.
+/// The postmaster's process id, from its `postmaster.pid`.
 pub fn postmaster(pg: &pacer_stack::PrivatePostgres) -> anyhow::Result<u32> {
-    let pid = std::fs::read_to_string(pg.data_dir().join("postmaster.pid"))?;
-    Ok(pid.lines().next().unwrap_or_default().trim().parse()?)
+    let pid = pg
+        .postmaster_pid()
+        .with_context(|| format!("no postmaster.pid in {}", pg.data_dir().display()))?;
+    Ok(u32::try_from(pid)?)
 }
 
 /// The CPU of a PostgreSQL cluster so far, from its `postmaster`'s process id: the postmaster, its live children (backends, WAL writer,

@@ -5,7 +5,7 @@
 mod broker;
 mod ports;
 mod postgres;
-mod process;
+pub mod process;
 mod supervise;
 
 pub use broker::{Broker, BrokerOptions, create_topic, find_nisshi, group_lag, wait_for_broker};

@@ -1,23 +1,62 @@
-//! Processes by pid, from `/proc`: whether one is alive, and whether it is a PostgreSQL server.
+//! Processes by pid, from `/proc`: whether one is alive, whether it is a PostgreSQL server, and the numbers
+//! `proc(5)` gives of it.
 
-/// The state letter and the command name of `pid` (`/proc/<pid>/stat`), if it exists.
-fn stat(pid: i32) -> Option<(char, String)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state …`; comm may itself hold parentheses, so split at the last one.
-    let (head, tail) = text.rsplit_once(')')?;
-    let comm = head.split_once('(')?.1.to_owned();
-    let state = tail.trim_start().chars().next()?;
-    Some((state, comm))
+/// What `/proc/<pid>/stat` says of a process.
+#[derive(Debug, Clone)]
+pub struct Stat {
+    /// The state letter (`R`, `S`, `Z` for a zombie, …).
+    pub state: char,
+    /// The command name.
+    pub comm: String,
+    /// The fields after the command, from field 3 of `proc(5)` (the state, read as 0) on.
+    fields: Vec<u64>,
 }
 
-/// True if `pid` is a running process: a zombie, which no parent has reaped yet, is not.
+impl Stat {
+    /// The process's stat, if it exists.
+    pub fn read(pid: u32) -> Option<Stat> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state …`; comm may itself hold parentheses and spaces, so split at the last one.
+        let (head, tail) = text.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_owned();
+        let state = tail.trim_start().chars().next()?;
+        let fields = tail
+            .split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .collect();
+        Some(Stat {
+            state,
+            comm,
+            fields,
+        })
+    }
+
+    /// Field `n` of `proc(5)` (1-based, as the manual numbers them; 0 if absent).
+    pub fn field(&self, n: usize) -> u64 {
+        n.checked_sub(3)
+            .and_then(|i| self.fields.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// False for a zombie, which no parent has reaped yet, or a dead process.
+    pub fn running(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X' | 'x')
+    }
+}
+
+fn stat(pid: i32) -> Option<Stat> {
+    Stat::read(u32::try_from(pid).ok()?)
+}
+
+/// True if `pid` is a running process: a zombie is not.
 pub(crate) fn alive(pid: i32) -> bool {
-    stat(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X' | 'x'))
+    stat(pid).is_some_and(|s| s.running())
 }
 
 /// True if `pid` is a running PostgreSQL server process.
 pub(crate) fn is_postgres(pid: i32) -> bool {
-    stat(pid).is_some_and(|(state, comm)| !matches!(state, 'Z' | 'X' | 'x') && comm == "postgres")
+    stat(pid).is_some_and(|s| s.running() && s.comm == "postgres")
 }
 
 #[cfg(test)]
@@ -29,6 +68,13 @@ mod tests {
         let me = std::process::id() as i32;
         assert!(alive(me));
         assert!(!is_postgres(me));
+        let stat = Stat::read(std::process::id()).unwrap();
+        // Field 4 is the parent's pid.
+        assert_eq!(
+            stat.field(4),
+            u64::from(std::os::unix::process::parent_id())
+        );
+        assert_eq!(stat.field(2), 0);
     }
 
     #[test]

@@ -89,17 +89,15 @@ impl Up {
 
     /// The pid of the nisshi broker `pacer up` runs as its child.
     fn broker(&self) -> Option<i32> {
-        let parent = self.child.id().to_string();
+        let parent = u64::from(self.child.id());
         std::fs::read_dir("/proc")
             .ok()?
             .flatten()
             .find_map(|entry| {
-                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-                let (head, tail) = stat.rsplit_once(')')?;
-                let fields: Vec<&str> = tail.split_whitespace().collect();
-                let alive = fields.first().is_some_and(|s| *s != "Z");
-                (head.ends_with("(nisshi") && alive && fields.get(1) == Some(&parent.as_str()))
-                    .then(|| entry.file_name().to_str()?.parse().ok())?
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = pacer_stack::process::Stat::read(pid)?;
+                let ours = stat.comm == "nisshi" && stat.running() && stat.field(4) == parent;
+                ours.then(|| i32::try_from(pid).ok())?
             })
     }
 
