@@ -9,9 +9,11 @@ mod latency;
 mod plot;
 mod procstat;
 mod profile;
+mod scale;
 mod sink;
 mod sink_routes;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use pacer_stack::{PostgresOptions, PrivatePostgres};
 use std::path::PathBuf;
@@ -46,6 +48,9 @@ enum Which {
     /// acknowledgement → fetched → batch closed → written and committed), against a plain rdkafka round trip
     /// on the same broker.
     Latency(latency::LatencyArgs),
+    /// The control plane's advice on workers, followed: one worker on 8 partitions at 150 % of what it
+    /// sustains, then as many more as the advice says; whether and how fast the lag drains.
+    Scale(scale::ScaleArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -57,6 +62,54 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Which::Profile(a) => profile::run(a).await,
         Which::Control(a) => control::run(a).await,
         Which::Latency(a) => latency::run(a).await,
+        Which::Scale(a) => scale::run(a).await,
+    }
+}
+
+/// A `pacer worker` process in group `topic`, attached to the control plane at `control_url`, so that its
+/// CPU is its own.
+pub(crate) fn worker_process(
+    brokers: &str,
+    topic: &str,
+    id: &str,
+    database_url: &str,
+    control_url: &str,
+) -> anyhow::Result<tokio::process::Child> {
+    let exe = std::env::current_exe().context("finding the pacer executable")?;
+    tokio::process::Command::new(exe)
+        .args([
+            "worker",
+            "--log",
+            "warn",
+            "--brokers",
+            brokers,
+            "--topic",
+            topic,
+        ])
+        .args(["--group", topic, "--worker-id", id, "--interval", "500ms"])
+        .args(["--database-url", database_url, "--control", control_url])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting a `pacer worker` process")
+}
+
+/// Stops worker processes as an operator does (SIGTERM: each writes the batch in hand), killing any that
+/// has not stopped within 30 s.
+pub(crate) async fn stop_workers(workers: &mut [tokio::process::Child]) {
+    for pid in workers.iter().filter_map(tokio::process::Child::id) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    }
+    for worker in workers {
+        if tokio::time::timeout(Duration::from_secs(30), worker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("a worker did not stop within 30 s of SIGTERM; killing it");
+            let _ = worker.kill().await;
+        }
     }
 }
 

@@ -80,52 +80,11 @@ impl Running {
     }
 
     async fn stop(mut self) {
-        // The workers first, as an operator stops them (SIGTERM: the batch in hand is written), while the
-        // control plane still answers.
-        for pid in self.worker_pids() {
-            let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        }
-        for worker in &mut self.workers {
-            if tokio::time::timeout(Duration::from_secs(30), worker.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!("a worker did not stop within 30 s of SIGTERM; killing it");
-                let _ = worker.kill().await;
-            }
-        }
+        // The workers first, as an operator stops them, while the control plane still answers.
+        super::super::stop_workers(&mut self.workers).await;
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
-}
-
-/// A `pacer worker` process of the contender's group, attached to its control plane.
-fn spawn_worker(
-    brokers: &str,
-    topic: &str,
-    id: &str,
-    database_url: &str,
-    control_url: &str,
-) -> anyhow::Result<tokio::process::Child> {
-    let exe = std::env::current_exe().context("finding the pacer executable")?;
-    tokio::process::Command::new(exe)
-        .args([
-            "worker",
-            "--log",
-            "warn",
-            "--brokers",
-            brokers,
-            "--topic",
-            topic,
-        ])
-        .args(["--group", topic, "--worker-id", id, "--interval", "500ms"])
-        .args(["--database-url", database_url, "--control", control_url])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting a `pacer worker` process")
 }
 
 async fn start(
@@ -184,7 +143,7 @@ async fn start(
     let workers = (0..args.workers)
         .map(|w| {
             let id = format!("{topic}-w{w}");
-            spawn_worker(&brokers, &topic, &id, &rig.pg.url(), &control_url)
+            super::super::worker_process(&brokers, &topic, &id, &rig.pg.url(), &control_url)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Let the workers join the group before the first events.
