@@ -94,7 +94,8 @@ pub async fn run(args: ControlBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for(url: &str) -> anyhow::Result<()> {
+/// Waits until the control plane at `url` answers the admin API (60 s at most).
+pub(super) async fn wait_for(url: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(endpoint) = Endpoint::from_shared(url.to_owned())

@@ -66,14 +66,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 }
 
-/// A `pacer worker` process in group `topic`, attached to the control plane at `control_url`, so that its
-/// CPU is its own.
+/// A `pacer worker` process in group `topic`, attached to the control plane at `control_url` (with `extra`
+/// flags), so that its CPU is its own.
 pub(crate) fn worker_process(
     brokers: &str,
     topic: &str,
     id: &str,
     database_url: &str,
     control_url: &str,
+    extra: &[&str],
 ) -> anyhow::Result<tokio::process::Child> {
     let exe = std::env::current_exe().context("finding the pacer executable")?;
     tokio::process::Command::new(exe)
@@ -88,6 +89,7 @@ pub(crate) fn worker_process(
         ])
         .args(["--group", topic, "--worker-id", id, "--interval", "500ms"])
         .args(["--database-url", database_url, "--control", control_url])
+        .args(extra)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)

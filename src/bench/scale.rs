@@ -33,7 +33,8 @@ pub struct ScaleArgs {
     /// How long the lag may take to drain once the advice is followed.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     drain_within: Duration,
-    /// The most rows a batch may hold (the policy's bound), so that batches report often.
+    /// The most rows a batch may hold (the policy's bound, and the workers' own before the first push), so
+    /// that batches report often.
     #[arg(long, default_value_t = 500)]
     max_rows: u64,
 }
@@ -45,24 +46,50 @@ struct Sample {
     acked_per_s: f64,
     rows_per_s: f64,
     lag: i64,
+    /// What the control plane sees: arrivals/s and the backlog the workers report.
+    seen_arrival: f64,
+    seen_lag: i64,
     needed: u32,
     advice: String,
 }
 
-/// The shared parts: PostgreSQL with the slow rows, the broker, the control plane and ingest.
+/// What the control plane's latest snapshot says.
+#[derive(Default)]
+struct Seen {
+    arrival: f64,
+    lag: i64,
+    needed: u32,
+    advice: String,
+}
+
+/// The shared parts: PostgreSQL with the slow rows and the broker. Each phase (calibration, the run) has
+/// its own topic, ingest and control plane: the control plane names partitions by number only, so one
+/// that had seen the calibration's topic would take the run's partitions for the same ones.
 struct Rig {
     pg: pacer_stack::PrivatePostgres,
     _dir: tempfile::TempDir,
     broker: Broker,
     pool: PgPool,
-    control_url: String,
+    /// Stops every phase's ingest and control plane.
     stop: watch::Sender<bool>,
 }
 
-#[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
 pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     let mut rig = rig(&args).await?;
-    let one = sustained(&rig, &args).await?;
+    let outcome = measure(&rig, &args).await;
+    rig.stop.send_replace(true);
+    rig.broker.stop().await?;
+    rig.pg.stop().await?;
+    let (samples, scaled_at, offered) = outcome?;
+    print(&samples, scaled_at, offered);
+    Ok(())
+}
+
+/// What one worker sustains, then the run that follows the advice: the samples, when the advice was
+/// followed and the rate offered.
+#[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+async fn measure(rig: &Rig, args: &ScaleArgs) -> anyhow::Result<(Vec<Sample>, Duration, f64)> {
+    let one = sustained(rig, args).await?;
     let offered = one * args.overload;
     println!(
         "\nScale advice, followed: one worker sustains {one:.0} rows/s (each row costs PostgreSQL {:?}); offered {offered:.0} events/s ({:.0} %), {} partitions\n",
@@ -70,13 +97,8 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         args.overload * 100.0,
         args.partitions
     );
-    let outcome = follow_the_advice(&rig, &args, offered).await;
-    let _ = rig.stop.send(true);
-    rig.broker.stop().await?;
-    rig.pg.stop().await?;
-    let (samples, scaled_at) = outcome?;
-    print(&samples, scaled_at, offered);
-    Ok(())
+    let (samples, scaled_at) = follow_the_advice(rig, args, offered).await?;
+    Ok((samples, scaled_at, offered))
 }
 
 async fn rig(args: &ScaleArgs) -> anyhow::Result<Rig> {
@@ -102,6 +124,18 @@ async fn rig(args: &ScaleArgs) -> anyhow::Result<Rig> {
     .execute(&pool)
     .await?;
 
+    let (stop, _) = watch::channel(false);
+    Ok(Rig {
+        pg,
+        _dir: dir,
+        broker,
+        pool,
+        stop,
+    })
+}
+
+/// A control plane of its own for a phase, serving until the rig stops; its URL.
+async fn control_plane(rig: &Rig, args: &ScaleArgs) -> anyhow::Result<String> {
     let settings = pacer_policy::Settings {
         interval: Duration::from_millis(100),
         max_rows: args.max_rows,
@@ -122,7 +156,7 @@ async fn rig(args: &ScaleArgs) -> anyhow::Result<Rig> {
     let control_url = format!("http://{}", listener.local_addr()?);
     let config = pacer_control::ControlConfig {
         metrics: pacer_control::ControlMetrics::new(),
-        database_url: pg.url(),
+        database_url: rig.pg.url(),
         worker_token: pacer_control::Token::new(None),
         admin_token: pacer_control::Token::new(None),
         policy,
@@ -134,8 +168,7 @@ async fn rig(args: &ScaleArgs) -> anyhow::Result<Rig> {
         hysteresis: 0.1,
         tls: None,
     };
-    let (stop, stopped) = watch::channel(false);
-    let mut done = stopped.clone();
+    let mut done = rig.stop.subscribe();
     tokio::spawn(async move {
         let stopped = async move {
             let _ = done.wait_for(|s| *s).await;
@@ -144,14 +177,8 @@ async fn rig(args: &ScaleArgs) -> anyhow::Result<Rig> {
             tracing::error!(error = %e, "the control plane failed");
         }
     });
-    Ok(Rig {
-        pg,
-        _dir: dir,
-        broker,
-        pool,
-        control_url,
-        stop,
-    })
+    super::control::wait_for(&control_url).await?;
+    Ok(control_url)
 }
 
 /// Ingest on `topic` (created with `partitions`), serving until the rig stops; its URL.
@@ -193,13 +220,17 @@ async fn rows(pool: &PgPool) -> anyhow::Result<i64> {
 async fn sustained(rig: &Rig, args: &ScaleArgs) -> anyhow::Result<f64> {
     let topic = "scale-calibration";
     let url = ingest(rig, topic, args.partitions).await?;
+    let control_url = control_plane(rig, args).await?;
     let brokers = rig.broker.bootstrap();
+    let max_rows = args.max_rows.to_string();
+    let first_rows = ["--max-rows", max_rows.as_str()];
     let mut workers = vec![super::worker_process(
         &brokers,
         topic,
         &format!("{topic}-w0"),
         &rig.pg.url(),
-        &rig.control_url,
+        &control_url,
+        &first_rows,
     )?];
     tokio::time::sleep(Duration::from_secs(3)).await;
     let offered = 3.0 / args.row_cost.as_secs_f64().max(1e-6);
@@ -219,18 +250,23 @@ async fn sustained(rig: &Rig, args: &ScaleArgs) -> anyhow::Result<f64> {
     Ok(rate)
 }
 
-/// The scale advice of the control plane's latest snapshot: workers needed and the words.
-async fn advice(url: &str) -> anyhow::Result<(u32, String)> {
+/// The control plane's latest snapshot: arrivals, backlog and the scale advice.
+async fn seen(url: &str) -> anyhow::Result<Seen> {
     let mut admin = pb::admin_client::AdminClient::connect(url.to_owned()).await?;
     let snapshot = admin
         .get_pipeline(pb::GetPipelineRequest {})
         .await?
-        .into_inner();
-    Ok(snapshot
+        .into_inner()
         .snapshot
-        .and_then(|s| s.recent_batches)
-        .and_then(|r| r.scale)
-        .map_or((0, String::new()), |s| (s.workers_needed, s.advice)))
+        .unwrap_or_default();
+    let recent = snapshot.recent_batches.unwrap_or_default();
+    let scale = recent.scale.unwrap_or_default();
+    Ok(Seen {
+        arrival: recent.arrival_per_s.unwrap_or(0.0),
+        lag: snapshot.totals.map_or(0, |t| t.lag),
+        needed: scale.workers_needed,
+        advice: scale.advice,
+    })
 }
 
 /// One worker under the overload until `--before`, then k − 1 more, k from the advice then; samples
@@ -242,10 +278,20 @@ async fn follow_the_advice(
 ) -> anyhow::Result<(Vec<Sample>, Duration)> {
     let topic = "scale";
     let url = ingest(rig, topic, args.partitions).await?;
+    let control_url = control_plane(rig, args).await?;
     let brokers = rig.broker.bootstrap();
+    let max_rows = args.max_rows.to_string();
+    let first_rows = ["--max-rows", max_rows.as_str()];
     let spawn = |i: usize| {
         let id = format!("{topic}-w{i}");
-        super::worker_process(&brokers, topic, &id, &rig.pg.url(), &rig.control_url)
+        super::worker_process(
+            &brokers,
+            topic,
+            &id,
+            &rig.pg.url(),
+            &control_url,
+            &first_rows,
+        )
     };
     let mut workers = vec![spawn(0)?];
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -263,7 +309,7 @@ async fn follow_the_advice(
         let (_, acked, _) = stats.snapshot();
         let written = rows(&rig.pool).await?;
         let lag = pacer_stack::group_lag(&brokers, topic, topic).await?;
-        let (needed, words) = advice(&rig.control_url).await.unwrap_or_default();
+        let seen = seen(&control_url).await.unwrap_or_default();
         let span = (at - last_at).as_secs_f64();
         let sample = Sample {
             at,
@@ -271,15 +317,17 @@ async fn follow_the_advice(
             acked_per_s: (acked - last_acked) as f64 / span,
             rows_per_s: (written - last_rows) as f64 / span,
             lag,
-            needed,
-            advice: words,
+            seen_arrival: seen.arrival,
+            seen_lag: seen.lag,
+            needed: seen.needed,
+            advice: seen.advice,
         };
         (last_acked, last_rows, last_at) = (acked, written, at);
-        tracing::info!(at = ?at, workers = sample.workers, lag, needed, "sample");
+        tracing::info!(at = ?at, workers = sample.workers, lag, needed = sample.needed, "sample");
         samples.push(sample);
         match scaled_at {
             None if at >= args.before => {
-                let k = needed.max(1) as usize;
+                let k = samples.last().map_or(1, |s| s.needed.max(1) as usize);
                 tracing::info!(k, "following the advice: starting {} more workers", k - 1);
                 for i in workers.len()..k {
                     workers.push(spawn(i)?);
@@ -308,17 +356,19 @@ fn drained(samples: &[Sample], offered: f64) -> bool {
 #[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
 fn print(samples: &[Sample], scaled_at: Duration, offered: f64) {
     println!(
-        "| t s | workers | acknowledged/s | written/s | lag | advice: workers needed | advice |"
+        "| t s | workers | acknowledged/s | written/s | lag | control plane: arrivals/s | its lag | workers needed | advice |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for s in samples {
         println!(
-            "| {:.0} | {} | {:.0} | {:.0} | {} | {} | {} |",
+            "| {:.0} | {} | {:.0} | {:.0} | {} | {:.0} | {} | {} | {} |",
             s.at.as_secs_f64(),
             s.workers,
             s.acked_per_s,
             s.rows_per_s,
             s.lag,
+            s.seen_arrival,
+            s.seen_lag,
             s.needed,
             s.advice
         );

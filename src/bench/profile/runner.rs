@@ -143,7 +143,7 @@ async fn start(
     let workers = (0..args.workers)
         .map(|w| {
             let id = format!("{topic}-w{w}");
-            super::super::worker_process(&brokers, &topic, &id, &rig.pg.url(), &control_url)
+            super::super::worker_process(&brokers, &topic, &id, &rig.pg.url(), &control_url, &[])
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Let the workers join the group before the first events.
