@@ -44,6 +44,9 @@ pub struct ProfileArgs {
     /// Workers.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Events per request of the load (as many clients post one event at a time, fewer is closer to them).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
     /// Partitions of each contender's topic.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
@@ -94,8 +97,8 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
         None => runner::calibrate(&rig, &args).await?,
     };
     println!(
-        "\nStandard profile on the real pipeline: sustainable rate {rate:.0} events/s, phases of {:?} after {:?} of warm-up, {} workers, {} partitions\n",
-        args.phase, args.warmup, args.workers, args.partitions
+        "\nStandard profile on the real pipeline: sustainable rate {rate:.0} events/s, phases of {:?} after {:?} of warm-up, {} workers, {} partitions, {} events per request\n",
+        args.phase, args.warmup, args.workers, args.partitions, args.batch
     );
     let mut results = Vec::new();
     let mut lines = Vec::new();

@@ -28,7 +28,11 @@ pub(super) async fn calibrate(rig: &Rig, args: &ProfileArgs) -> anyhow::Result<f
         let stats = Arc::new(LoadStats::default());
         let (stop_tx, stop) = watch::channel(false);
         let profile = Profile::constant(offered, Duration::from_secs(20));
-        let load = tokio::spawn(generate(plan(&stack.http, profile), stats, stop));
+        let load = tokio::spawn(generate(
+            plan(&stack.http, profile, args.batch as usize),
+            stats,
+            stop,
+        ));
         tokio::time::sleep(Duration::from_secs(8)).await;
         let (t0, r0) = (std::time::Instant::now(), count(&rig.pool).await?);
         tokio::time::sleep(Duration::from_secs(10)).await;
@@ -46,11 +50,11 @@ pub(super) async fn calibrate(rig: &Rig, args: &ProfileArgs) -> anyhow::Result<f
     anyhow::bail!("the pipeline kept up with every load offered; give the rate with --rate")
 }
 
-fn plan(http: &str, profile: Profile) -> LoadPlan {
+fn plan(http: &str, profile: Profile, batch: usize) -> LoadPlan {
     LoadPlan {
         url: http.to_owned(),
         profile,
-        batch: 100,
+        batch,
         concurrency: 32,
     }
 }
@@ -188,7 +192,12 @@ pub(super) async fn run_contender(
     let began = OffsetDateTime::now_utc() + args.warmup;
     let postmaster = crate::bench::procstat::postmaster(&rig.pg)?;
     let sampler = Sampler::start(rig.pool.clone(), stack.worker_pids(), postmaster);
-    generate(plan(&stack.http, with_warmup), stats.clone(), stop).await;
+    generate(
+        plan(&stack.http, with_warmup, args.batch as usize),
+        stats.clone(),
+        stop,
+    )
+    .await;
     // Give the workers up to 30 s to write what is left; what they cannot is the backlog the policy left.
     let group = stack.topic.clone();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
