@@ -179,6 +179,50 @@ pub async fn private_postgres() -> anyhow::Result<(PrivatePostgres, tempfile::Te
     Ok((pg, dir))
 }
 
+/// The rig of the benchmarks that run the pipeline: a private PostgreSQL with pacer's tables, a broker
+/// keeping its log in memory, and a small pool on the database.
+pub async fn pipeline_rig() -> anyhow::Result<(
+    PrivatePostgres,
+    tempfile::TempDir,
+    pacer_stack::Broker,
+    sqlx::PgPool,
+)> {
+    let (pg, dir) = private_postgres().await?;
+    let broker = pacer_stack::Broker::start(pacer_stack::BrokerOptions::in_memory(
+        pacer_stack::find_nisshi()?,
+        0,
+        dir.path().join("nisshi.log"),
+    ))
+    .await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&pg.url())
+        .await?;
+    pacer_worker::MIGRATOR.run(&pool).await?;
+    Ok((pg, dir, broker, pool))
+}
+
+/// A control plane's configuration for a benchmark: `policy` enforced, no tokens, the usual clocks.
+pub fn control_config(
+    database_url: String,
+    policy: pacer_policy::PolicyConfig,
+) -> pacer_control::ControlConfig {
+    pacer_control::ControlConfig {
+        metrics: pacer_control::ControlMetrics::new(),
+        database_url,
+        worker_token: pacer_control::Token::new(None),
+        admin_token: pacer_control::Token::new(None),
+        policy,
+        mode: pacer_control::Mode::Enforce,
+        heartbeat: Duration::from_secs(1),
+        lost_after: Duration::from_secs(5),
+        forget_after: Duration::from_secs(600),
+        min_gap: Duration::from_secs(1),
+        hysteresis: 0.1,
+        tls: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use crate::duration::parse_duration;
 use crate::load::{LoadPlan, LoadStats, Profile, generate};
 use clap::Args;
 use pacer_proto::v1 as pb;
-use pacer_stack::{Broker, BrokerOptions};
+use pacer_stack::Broker;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,19 +102,7 @@ async fn measure(rig: &Rig, args: &ScaleArgs) -> anyhow::Result<(Vec<Sample>, Du
 }
 
 async fn rig(args: &ScaleArgs) -> anyhow::Result<Rig> {
-    let (pg, dir) = super::private_postgres().await?;
-    let log = dir.path().join("nisshi.log");
-    let broker = Broker::start(BrokerOptions::in_memory(
-        pacer_stack::find_nisshi()?,
-        0,
-        log,
-    ))
-    .await?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&pg.url())
-        .await?;
-    pacer_worker::MIGRATOR.run(&pool).await?;
+    let (pg, dir, broker, pool) = super::pipeline_rig().await?;
     let seconds = args.row_cost.as_secs_f64();
     sqlx::raw_sql(&format!(
         "CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS \
@@ -154,20 +142,7 @@ async fn control_plane(rig: &Rig, args: &ScaleArgs) -> anyhow::Result<String> {
     )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let control_url = format!("http://{}", listener.local_addr()?);
-    let config = pacer_control::ControlConfig {
-        metrics: pacer_control::ControlMetrics::new(),
-        database_url: rig.pg.url(),
-        worker_token: pacer_control::Token::new(None),
-        admin_token: pacer_control::Token::new(None),
-        policy,
-        mode: pacer_control::Mode::Enforce,
-        heartbeat: Duration::from_secs(1),
-        lost_after: Duration::from_secs(5),
-        forget_after: Duration::from_secs(600),
-        min_gap: Duration::from_secs(1),
-        hysteresis: 0.1,
-        tls: None,
-    };
+    let config = super::control_config(rig.pg.url(), policy);
     let mut done = rig.stop.subscribe();
     tokio::spawn(async move {
         let stopped = async move {

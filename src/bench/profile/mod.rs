@@ -17,7 +17,7 @@ mod runner;
 use crate::load::{Phase, Profile};
 use clap::Args;
 use contender::Contender;
-use pacer_stack::{Broker, BrokerOptions};
+use pacer_stack::Broker;
 use sqlx::PgPool;
 use std::time::Duration;
 
@@ -73,18 +73,7 @@ struct Rig {
 
 #[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
 pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
-    let (pg, dir) = super::private_postgres().await?;
-    let broker = Broker::start(BrokerOptions::in_memory(
-        pacer_stack::find_nisshi()?,
-        0,
-        dir.path().join("nisshi.log"),
-    ))
-    .await?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&pg.url())
-        .await?;
-    pacer_worker::MIGRATOR.run(&pool).await?;
+    let (pg, dir, broker, pool) = super::pipeline_rig().await?;
     let mut rig = Rig {
         pg,
         _dir: dir,

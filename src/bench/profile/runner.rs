@@ -114,20 +114,7 @@ async fn start(
 
     let control_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let control_url = format!("http://{}", control_listener.local_addr()?);
-    let control = pacer_control::ControlConfig {
-        metrics: pacer_control::ControlMetrics::new(),
-        database_url: rig.pg.url(),
-        worker_token: pacer_control::Token::new(None),
-        admin_token: pacer_control::Token::new(None),
-        policy: contender.policy.clone(),
-        mode: pacer_control::Mode::Enforce,
-        heartbeat: Duration::from_secs(1),
-        lost_after: Duration::from_secs(5),
-        forget_after: Duration::from_secs(600),
-        min_gap: Duration::from_secs(1),
-        hysteresis: 0.1,
-        tls: None,
-    };
+    let control = super::super::control_config(rig.pg.url(), contender.policy.clone());
     let done = stopped();
     tasks.spawn(async move {
         if let Err(e) = pacer_control::serve(control, control_listener, done).await {
