@@ -74,6 +74,16 @@ struct Rig {
     stop: watch::Sender<bool>,
 }
 
+impl Rig {
+    /// Resolves once the rig stops.
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stop = self.stop.subscribe();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    }
+}
+
 pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     let mut rig = rig(&args).await?;
     let outcome = measure(&rig, &args).await;
@@ -143,11 +153,8 @@ async fn control_plane(rig: &Rig, args: &ScaleArgs) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let control_url = format!("http://{}", listener.local_addr()?);
     let config = super::control_config(rig.pg.url(), policy);
-    let mut done = rig.stop.subscribe();
+    let stopped = rig.stopped();
     tokio::spawn(async move {
-        let stopped = async move {
-            let _ = done.wait_for(|s| *s).await;
-        };
         if let Err(e) = pacer_control::serve(config, listener, stopped).await {
             tracing::error!(error = %e, "the control plane failed");
         }
@@ -163,11 +170,8 @@ async fn ingest(rig: &Rig, topic: &str, partitions: i32) -> anyhow::Result<Strin
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let config = pacer_ingest::IngestConfig::new(&brokers, topic);
-    let mut done = rig.stop.subscribe();
+    let stopped = rig.stopped();
     tokio::spawn(async move {
-        let stopped = async move {
-            let _ = done.wait_for(|s| *s).await;
-        };
         if let Err(e) = pacer_ingest::serve(config, listener, stopped).await {
             tracing::error!(error = %e, "ingest failed");
         }
@@ -191,22 +195,46 @@ async fn rows(pool: &PgPool) -> anyhow::Result<i64> {
         .await?)
 }
 
+/// A phase's topic, with its ingest and control plane.
+struct Phase {
+    topic: &'static str,
+    ingest: String,
+    control: String,
+}
+
+impl Phase {
+    async fn start(rig: &Rig, args: &ScaleArgs, topic: &'static str) -> anyhow::Result<Phase> {
+        Ok(Phase {
+            topic,
+            ingest: ingest(rig, topic, args.partitions).await?,
+            control: control_plane(rig, args).await?,
+        })
+    }
+
+    /// Worker `i` of the phase, starting at the bounded batch size.
+    fn worker(
+        &self,
+        rig: &Rig,
+        args: &ScaleArgs,
+        i: usize,
+    ) -> anyhow::Result<tokio::process::Child> {
+        let max_rows = args.max_rows.to_string();
+        super::worker_process(
+            &rig.broker.bootstrap(),
+            self.topic,
+            &format!("{}-w{i}", self.topic),
+            &rig.pg.url(),
+            &self.control,
+            &["--max-rows", &max_rows],
+        )
+    }
+}
+
 /// Rows/s one worker writes while offered three times what the row cost allows.
 async fn sustained(rig: &Rig, args: &ScaleArgs) -> anyhow::Result<f64> {
-    let topic = "scale-calibration";
-    let url = ingest(rig, topic, args.partitions).await?;
-    let control_url = control_plane(rig, args).await?;
-    let brokers = rig.broker.bootstrap();
-    let max_rows = args.max_rows.to_string();
-    let first_rows = ["--max-rows", max_rows.as_str()];
-    let mut workers = vec![super::worker_process(
-        &brokers,
-        topic,
-        &format!("{topic}-w0"),
-        &rig.pg.url(),
-        &control_url,
-        &first_rows,
-    )?];
+    let phase = Phase::start(rig, args, "scale-calibration").await?;
+    let url = phase.ingest.clone();
+    let mut workers = vec![phase.worker(rig, args, 0)?];
     tokio::time::sleep(Duration::from_secs(3)).await;
     let offered = 3.0 / args.row_cost.as_secs_f64().max(1e-6);
     tracing::info!(offered, "measuring what one worker sustains: 25 s of load");
@@ -251,23 +279,10 @@ async fn follow_the_advice(
     args: &ScaleArgs,
     offered: f64,
 ) -> anyhow::Result<(Vec<Sample>, Duration)> {
-    let topic = "scale";
-    let url = ingest(rig, topic, args.partitions).await?;
-    let control_url = control_plane(rig, args).await?;
+    let phase = Phase::start(rig, args, "scale").await?;
+    let (url, topic, control_url) = (phase.ingest.clone(), phase.topic, phase.control.clone());
     let brokers = rig.broker.bootstrap();
-    let max_rows = args.max_rows.to_string();
-    let first_rows = ["--max-rows", max_rows.as_str()];
-    let spawn = |i: usize| {
-        let id = format!("{topic}-w{i}");
-        super::worker_process(
-            &brokers,
-            topic,
-            &id,
-            &rig.pg.url(),
-            &control_url,
-            &first_rows,
-        )
-    };
+    let spawn = |i: usize| phase.worker(rig, args, i);
     let mut workers = vec![spawn(0)?];
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = Arc::new(LoadStats::default());

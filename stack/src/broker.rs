@@ -64,12 +64,12 @@ impl Broker {
     pub async fn start(mut options: BrokerOptions) -> Result<Self, StackError> {
         options.port = claim_port(options.port, "the Kafka broker", "--kafka-port")?;
         let child = spawn(&options)?;
-        let broker = Self {
+        let mut broker = Self {
             child,
             port: options.port,
             options,
         };
-        broker.wait_ready().await?;
+        broker.until_serving("starting the broker").await?;
         tracing::info!(port = broker.port, "nisshi broker started");
         Ok(broker)
     }
@@ -113,11 +113,16 @@ impl Broker {
     pub async fn restart(&mut self) -> Result<(), StackError> {
         claim_port(self.port, "the Kafka broker", "--kafka-port")?;
         self.child = spawn(&self.options)?;
+        self.until_serving("restarting the broker").await
+    }
+
+    /// Waits until the broker just spawned serves; fails at once if it exits first (`what` names the step).
+    async fn until_serving(&mut self, what: &str) -> Result<(), StackError> {
         let (bootstrap, log) = (self.bootstrap(), self.options.log_file.clone());
         tokio::select! {
             ready = wait_ready(&bootstrap, &log) => ready,
             status = self.child.wait() => Err(StackError::Failed {
-                what: "restarting the broker".into(),
+                what: what.into(),
                 detail: format!(
                     "it exited before serving ({}); see {}",
                     status.map_or_else(|e| e.to_string(), |s| s.to_string()),
@@ -125,10 +130,6 @@ impl Broker {
                 ),
             }),
         }
-    }
-
-    async fn wait_ready(&self) -> Result<(), StackError> {
-        wait_ready(&self.bootstrap(), &self.options.log_file).await
     }
 }
 
