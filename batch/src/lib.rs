@@ -6,6 +6,7 @@
 
 mod flush;
 mod overlay;
+mod partition_lag;
 #[cfg(feature = "proto")]
 pub mod proto;
 mod route_count;
@@ -14,6 +15,7 @@ mod worker_id;
 
 pub use flush::Flush;
 pub use overlay::Overlay;
+pub use partition_lag::PartitionLag;
 pub use route_count::{NO_ROUTE, RouteCount};
 pub use settings::Settings;
 pub use worker_id::WorkerId;

@@ -1,7 +1,7 @@
 //! The batch vocabulary in its `pacer.v1` wire form, and back: the one place both ends of the protocol (the
 //! worker and the control plane) convert settings, flush reasons, durations, times and lag.
 
-use crate::{Flush, Settings};
+use crate::{Flush, PartitionLag, Settings};
 use pacer_proto::v1 as pb;
 use std::fmt;
 use std::time::Duration;
@@ -115,14 +115,27 @@ pub fn timestamp(t: prost_types::Timestamp) -> Option<OffsetDateTime> {
     .ok()
 }
 
-/// Lag per partition as messages: `(partition, records behind, the partition's end if known)`.
-pub fn lag_pb(lag: impl IntoIterator<Item = (i32, i64, Option<i64>)>) -> Vec<pb::PartitionLag> {
-    lag.into_iter()
-        .map(|(partition, lag, end)| pb::PartitionLag {
-            partition,
-            lag,
+/// Lag per partition as messages.
+pub fn lag_pb(lag: &[PartitionLag]) -> Vec<pb::PartitionLag> {
+    lag.iter()
+        .map(|l| pb::PartitionLag {
+            topic: l.topic.clone(),
+            partition: l.partition,
+            lag: l.lag,
             // The wire's "unknown".
-            end_offset: end.unwrap_or(-1),
+            end_offset: l.end.unwrap_or(-1),
+        })
+        .collect()
+}
+
+/// Lag per partition from messages.
+pub fn lag(lag: Vec<pb::PartitionLag>) -> Vec<PartitionLag> {
+    lag.into_iter()
+        .map(|l| PartitionLag {
+            topic: l.topic,
+            partition: l.partition,
+            lag: l.lag,
+            end: (l.end_offset >= 0).then_some(l.end_offset),
         })
         .collect()
 }
@@ -162,5 +175,26 @@ mod tests {
         let d = Duration::from_micros(1_234_567);
         assert_eq!(duration(duration_pb(d)), Some(d));
         assert_eq!(duration_pb(Duration::MAX).seconds, i64::MAX);
+    }
+
+    #[test]
+    fn lag_round_trips_with_its_topic_and_an_unknown_end() {
+        let l = vec![
+            PartitionLag {
+                topic: "a".into(),
+                partition: 0,
+                lag: 5,
+                end: Some(100),
+            },
+            PartitionLag {
+                topic: "b".into(),
+                partition: 0,
+                lag: 0,
+                end: None,
+            },
+        ];
+        let wire = lag_pb(&l);
+        assert_eq!(wire[1].end_offset, -1);
+        assert_eq!(lag(wire), l);
     }
 }

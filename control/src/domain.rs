@@ -35,10 +35,8 @@ pub struct Hello {
 pub struct Heartbeat {
     /// Its partitions now.
     pub partitions: Vec<i32>,
-    /// Records behind per partition.
-    pub lag: Vec<(i32, i64)>,
-    /// The end of each partition, where known.
-    pub ends: Vec<(i32, i64)>,
+    /// Records behind, and the end where known, per (topic, partition).
+    pub lag: Vec<PartitionLag>,
     /// Whether it is paused now.
     pub paused: bool,
 }
@@ -73,10 +71,8 @@ pub struct Report {
     pub write: Duration,
     /// Commit time.
     pub commit: Duration,
-    /// Records behind per partition after it.
-    pub lag: Vec<(i32, i64)>,
-    /// The end of each partition after it, where known.
-    pub ends: Vec<(i32, i64)>,
+    /// Records behind, and the end where known, per (topic, partition) after it.
+    pub lag: Vec<PartitionLag>,
     /// Median end-to-end latency.
     pub e2e_p50: Option<Duration>,
     /// Largest end-to-end latency.
@@ -87,7 +83,7 @@ pub struct Report {
     pub routes: Vec<RouteCount>,
 }
 
-pub use pacer_batch::RouteCount;
+pub use pacer_batch::{PartitionLag, RouteCount};
 
 impl Report {
     /// Transform, write and commit: the time the batch took once collected.
@@ -102,7 +98,7 @@ impl Report {
         (!self.lag.is_empty()).then(|| {
             self.lag
                 .iter()
-                .fold(0u64, |sum, (_, l)| sum.saturating_add((*l).max(0) as u64))
+                .fold(0u64, |sum, l| sum.saturating_add(l.lag.max(0) as u64))
         })
     }
 }
@@ -130,7 +126,6 @@ impl Report {
             write: Duration::ZERO,
             commit: Duration::ZERO,
             lag: Vec::new(),
-            ends: Vec::new(),
             e2e_p50: None,
             e2e_max: None,
             receipt_to_commit: None,

@@ -243,7 +243,12 @@ async fn simulated_worker(
                     write: Some(duration_pb(write)),
                     commit: Some(duration_pb(Duration::from_micros(500))),
                     write_attempts: 1,
-                    lag: vec![pb::PartitionLag { partition: 0, lag: 0, end_offset: -1 }],
+                    lag: vec![pb::PartitionLag {
+                        topic: "bench".into(),
+                        partition: 0,
+                        lag: 0,
+                        end_offset: -1,
+                    }],
                     ..Default::default()
                 };
                 sent.insert(batch_no, Instant::now());

@@ -11,7 +11,7 @@ use pacer_backoff::{Attempt, Backoff, Retry};
 use pacer_batch::proto::{duration_pb, flush_pb, lag_pb, settings, settings_pb, timestamp_pb};
 use pacer_proto::v1 as pb;
 use pb::attach_response::Message as Incoming;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::ops::ControlFlow;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -224,7 +224,7 @@ impl Session<'_> {
                     let status = self.status.borrow().clone();
                     let beat = pb::Heartbeat {
                         partitions: partitions_pb(&status.partitions),
-                        lag: lag_wire(&status.lag),
+                        lag: lag_pb(&status.lag),
                         paused: status.paused,
                     };
                     if out.send(message(pb::attach_request::Message::Heartbeat(beat))).await.is_err() {
@@ -298,30 +298,13 @@ fn host() -> String {
         .unwrap_or_default()
 }
 
-// The control plane's protocol names a partition by its number alone. Until it carries topics, a worker of
-// several topics sends each partition number once, with the lag and the end summed over its topics: the
-// totals (backlog, and the growth of the ends that is the ingest rate) stay right while the same worker owns
-// partition n of every topic, which the default range assignor does.
+// The Hello's and the heartbeat's partition lists are numbers alone, for display; the lag says which topic
+// each partition belongs to, and the control plane counts arrivals and backlog per (topic, partition).
 
 /// The owned partition numbers, once each.
 fn partitions_pb(partitions: &[(String, i32)]) -> Vec<i32> {
     let numbers: BTreeSet<i32> = partitions.iter().map(|&(_, p)| p).collect();
     numbers.into_iter().collect()
-}
-
-/// The lag per partition number, summed over the topics; the end is known only if known for each.
-fn lag_wire(lag: &[PartitionLag]) -> Vec<pb::PartitionLag> {
-    let mut by_number: BTreeMap<i32, (i64, Option<i64>)> = BTreeMap::new();
-    for l in lag {
-        by_number
-            .entry(l.partition)
-            .and_modify(|(sum, end)| {
-                *sum += l.lag;
-                *end = end.zip(l.end).map(|(a, b)| a + b);
-            })
-            .or_insert((l.lag, l.end));
-    }
-    lag_pb(by_number.into_iter().map(|(p, (lag, end))| (p, lag, end)))
 }
 
 fn report_pb(r: &BatchReport) -> pb::BatchReport {
@@ -341,7 +324,7 @@ fn report_pb(r: &BatchReport) -> pb::BatchReport {
         write: Some(duration_pb(r.write)),
         commit: Some(duration_pb(r.commit)),
         write_attempts: r.write_attempts,
-        lag: lag_wire(&r.partition_lag),
+        lag: lag_pb(&r.partition_lag),
         e2e_p50: r.e2e_p50.map(duration_pb),
         e2e_max: r.e2e_max.map(duration_pb),
         receipt_to_commit: r
@@ -367,33 +350,25 @@ fn report_pb(r: &BatchReport) -> pb::BatchReport {
 mod tests {
     use super::*;
 
-    fn lag(topic: &str, partition: i32, lag: i64, end: Option<i64>) -> PartitionLag {
-        PartitionLag {
-            topic: topic.into(),
-            partition,
-            lag,
-            end,
-        }
-    }
-
     #[test]
-    fn several_topics_go_out_per_partition_number_with_their_sums() {
+    fn several_topics_send_each_partition_number_once_and_the_lag_with_its_topic() {
         let owned = [
             ("a".to_owned(), 1),
             ("a".to_owned(), 0),
             ("b".to_owned(), 0),
         ];
         assert_eq!(partitions_pb(&owned), [0, 1]);
-        let wire = lag_wire(&[
-            lag("a", 0, 5, Some(100)),
-            lag("b", 0, 2, Some(40)),
-            lag("a", 1, 7, Some(9)),
-            lag("b", 1, 1, None),
-        ]);
-        let sent: Vec<(i32, i64, i64)> = wire
+        let lag = |topic: &str, partition, lag, end| PartitionLag {
+            topic: topic.into(),
+            partition,
+            lag,
+            end,
+        };
+        let wire = lag_pb(&[lag("a", 0, 5, Some(100)), lag("b", 0, 2, None)]);
+        let sent: Vec<(&str, i32, i64, i64)> = wire
             .iter()
-            .map(|l| (l.partition, l.lag, l.end_offset))
+            .map(|l| (l.topic.as_str(), l.partition, l.lag, l.end_offset))
             .collect();
-        assert_eq!(sent, [(0, 7, 140), (1, 8, -1)]);
+        assert_eq!(sent, [("a", 0, 5, 100), ("b", 0, 2, -1)]);
     }
 }

@@ -8,6 +8,7 @@
 //! offsets of rows already durable in PostgreSQL, so at worst it moves a group offset back and the new owner
 //! re-reads records that the `(source, id)` key then absorbs; it never skips a record.
 
+pub use pacer_batch::PartitionLag;
 use pacer_kafka::BrokerWatch;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
@@ -32,19 +33,6 @@ impl Owned {
             .get(topic)
             .is_some_and(|partitions| partitions.contains_key(&partition))
     }
-}
-
-/// How far behind one (topic, partition) is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionLag {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-    /// Records between the committed offset and the end of the partition.
-    pub lag: i64,
-    /// The end of the partition (its high watermark), if known.
-    pub end: Option<i64>,
 }
 
 /// The consumer context: tracks ownership across rebalances.

@@ -67,22 +67,6 @@ fn timestamp(t: Option<prost_types::Timestamp>) -> Option<OffsetDateTime> {
     t.and_then(proto::timestamp)
 }
 
-fn lag(lag: Vec<pb::PartitionLag>) -> Vec<(i32, i64)> {
-    lag.into_iter().map(|l| (l.partition, l.lag)).collect()
-}
-
-/// The partitions' ends, where known (the worker sends -1 otherwise).
-fn ends(lag: &[pb::PartitionLag]) -> Vec<(i32, i64)> {
-    lag.iter()
-        .filter(|l| l.end_offset >= 0)
-        .map(|l| (l.partition, l.end_offset))
-        .collect()
-}
-
-fn lag_pb(lag: &[(i32, i64)]) -> Vec<pb::PartitionLag> {
-    proto::lag_pb(lag.iter().map(|&(partition, lag)| (partition, lag, None)))
-}
-
 impl TryFrom<pb::Hello> for Hello {
     type Error = Invalid;
 
@@ -104,8 +88,7 @@ impl From<pb::Heartbeat> for Heartbeat {
     fn from(h: pb::Heartbeat) -> Self {
         Heartbeat {
             partitions: h.partitions,
-            ends: ends(&h.lag),
-            lag: lag(h.lag),
+            lag: proto::lag(h.lag),
             paused: h.paused,
         }
     }
@@ -129,8 +112,7 @@ impl TryFrom<pb::BatchReport> for Report {
             transform: reported("report.transform", r.transform)?,
             write: reported("report.write", r.write)?,
             commit: reported("report.commit", r.commit)?,
-            ends: ends(&r.lag),
-            lag: lag(r.lag),
+            lag: proto::lag(r.lag),
             e2e_p50: r
                 .e2e_p50
                 .map(|d| reported("report.e2e_p50", Some(d)))
@@ -275,7 +257,7 @@ pub fn worker_pb(w: &WorkerView) -> pb::WorkerInfo {
         .into(),
         paused: w.paused,
         partitions: w.partitions.clone(),
-        lag: lag_pb(&w.lag),
+        lag: proto::lag_pb(&w.lag),
         settings: Some(settings_pb(w.settings)),
         settings_source: source_pb(w.source).into(),
         suggested: w.suggested.map(settings_pb),

@@ -47,11 +47,13 @@ fn a_report_needs_a_known_flush_reason() {
         write: Some(duration_pb(Duration::from_millis(10))),
         lag: vec![
             pb::PartitionLag {
+                topic: "t".into(),
                 partition: 0,
                 lag: 5,
                 end_offset: 1_000,
             },
             pb::PartitionLag {
+                topic: "t".into(),
                 partition: 1,
                 lag: 0,
                 end_offset: -1,
@@ -60,8 +62,13 @@ fn a_report_needs_a_known_flush_reason() {
         ..Default::default()
     };
     let domain = Report::try_from(report.clone()).unwrap();
-    // An unknown end (-1) is left out, not taken for an end.
-    assert_eq!(domain.ends, vec![(0, 1_000)]);
+    // An unknown end (-1) is not taken for an end.
+    let ends: Vec<_> = domain
+        .lag
+        .iter()
+        .map(|l| (l.topic.as_str(), l.partition, l.end))
+        .collect();
+    assert_eq!(ends, [("t", 0, Some(1_000)), ("t", 1, None)]);
     assert_eq!(domain.flush, Flush::MaxRows);
     assert_eq!(domain.processing(), Duration::from_millis(13));
     assert_eq!(domain.total_lag(), Some(5));

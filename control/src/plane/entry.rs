@@ -3,7 +3,7 @@
 
 use super::clock::Now;
 use super::snapshot::WorkerView;
-use crate::domain::{Heartbeat, Hello, Mode, Override, Report, Source, WorkerId};
+use crate::domain::{Heartbeat, Hello, Mode, Override, PartitionLag, Report, Source, WorkerId};
 pub use pacer_policy::Admitted;
 use pacer_policy::{Controller, Governor, Observation, Policy, Settings};
 use std::time::Duration;
@@ -54,7 +54,7 @@ pub struct Entry {
     pub last_seen_at: OffsetDateTime,
     pub attached_at: OffsetDateTime,
     pub partitions: Vec<i32>,
-    pub lag: Vec<(i32, i64)>,
+    pub lag: Vec<PartitionLag>,
     pub paused: bool,
     /// Whether an operator wants it paused.
     pub want_paused: bool,

@@ -24,7 +24,7 @@ impl State {
             return;
         };
         self.config.metrics.report();
-        self.partitions.observe(&report.ends, &report.lag);
+        self.partitions.observe(&report.lag);
         let topic = (self.partitions.arrived(), self.partitions.count());
         self.batches.push(now.mono, worker, &report, topic);
         self.routes.add(received, &report.routes);

@@ -6,7 +6,7 @@ use super::entry::Entry;
 use super::routes::RouteTotals;
 use super::state::State;
 use super::window::BatchWindow;
-use crate::domain::{DecisionRecord, Mode, Override, Report, Source, WorkerId};
+use crate::domain::{DecisionRecord, Mode, Override, PartitionLag, Report, Source, WorkerId};
 use pacer_policy::{PolicyConfig, Settings};
 use time::OffsetDateTime;
 
@@ -25,8 +25,8 @@ pub struct WorkerView {
     pub paused: bool,
     /// Its partitions.
     pub partitions: Vec<i32>,
-    /// Records behind per partition.
-    pub lag: Vec<(i32, i64)>,
+    /// Records behind per (topic, partition).
+    pub lag: Vec<PartitionLag>,
     /// The settings it runs with.
     pub settings: Settings,
     /// Who chose them.
@@ -147,7 +147,7 @@ impl State {
                 totals.lag = entry
                     .lag
                     .iter()
-                    .fold(totals.lag, |sum, (_, l)| sum.saturating_add(*l));
+                    .fold(totals.lag, |sum, l| sum.saturating_add(l.lag));
             }
         }
         totals.ingested = totals.records.saturating_add(self.partitions.backlog());

@@ -68,7 +68,7 @@ impl State {
         heartbeat: Heartbeat,
         now: Now,
     ) {
-        self.partitions.observe(&heartbeat.ends, &heartbeat.lag);
+        self.partitions.observe(&heartbeat.lag);
         let Some(entry) = self.current(worker, connection) else {
             return;
         };

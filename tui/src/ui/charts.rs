@@ -120,18 +120,20 @@ pub fn draw_lag(frame: &mut Frame<'_>, app: &App, area: Rect) {
         spark,
     );
     // Per partition, over the attached workers that own them.
-    let mut by_partition: Vec<(i32, i64)> = app
+    let mut by_partition: Vec<(&str, i32, i64)> = app
         .snapshot
         .as_ref()
         .map(|s| {
             s.workers
                 .iter()
                 .filter(|w| w.status() == pacer_proto::v1::WorkerStatus::Attached)
-                .flat_map(|w| w.lag.iter().map(|l| (l.partition, l.lag)))
+                .flat_map(|w| w.lag.iter().map(|l| (l.topic.as_str(), l.partition, l.lag)))
                 .collect()
         })
         .unwrap_or_default();
     by_partition.sort_unstable();
+    // Partitions are named by number alone while they are of one topic, and with their topic otherwise.
+    let topics = by_partition.windows(2).any(|pair| pair[0].0 != pair[1].0);
     let spans: Vec<Span<'_>> = if by_partition.is_empty() {
         vec![Span::styled(
             "no partition reported yet",
@@ -140,13 +142,18 @@ pub fn draw_lag(frame: &mut Frame<'_>, app: &App, area: Rect) {
     } else {
         by_partition
             .iter()
-            .map(|(p, l)| {
+            .map(|(topic, p, l)| {
                 let style = if *l > 0 {
                     Style::default().fg(Color::Yellow)
                 } else {
                     Style::default()
                 };
-                Span::styled(format!("p{p} {}  ", format::count(*l as f64)), style)
+                let name = if topics {
+                    format!("{topic}/p{p}")
+                } else {
+                    format!("p{p}")
+                };
+                Span::styled(format!("{name} {}  ", format::count(*l as f64)), style)
             })
             .collect()
     };

@@ -39,6 +39,7 @@ pub fn worker(id: &str, status: pb::WorkerStatus, partitions: &[i32], lag: i64) 
         lag: partitions
             .iter()
             .map(|&partition| pb::PartitionLag {
+                topic: "events".into(),
                 partition,
                 lag,
                 end_offset: 1_000,

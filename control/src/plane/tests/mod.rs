@@ -6,7 +6,7 @@ mod routes;
 mod sim_parity;
 
 use super::*;
-use crate::domain::{BoundsChange, Source};
+use crate::domain::{BoundsChange, PartitionLag, Source};
 use pacer_policy::{Bounds, Flush, PolicyKind, Settings};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -78,8 +78,7 @@ fn report(interval_ms: u64) -> Report {
         transform: Duration::from_millis(1),
         write: Duration::from_millis(5),
         commit: Duration::from_millis(1),
-        lag: vec![(0, 0)],
-        ends: vec![(0, 100)],
+        lag: vec![lag_at_end(100)],
         e2e_p50: Some(Duration::from_millis(60)),
         e2e_max: Some(Duration::from_millis(120)),
         receipt_to_commit: None,
@@ -87,11 +86,20 @@ fn report(interval_ms: u64) -> Report {
     }
 }
 
+/// Partition 0 of the topic, caught up at `end`.
+fn lag_at_end(end: i64) -> PartitionLag {
+    PartitionLag {
+        topic: "events".into(),
+        partition: 0,
+        lag: 0,
+        end: Some(end),
+    }
+}
+
 fn heartbeat() -> Heartbeat {
     Heartbeat {
         partitions: vec![0],
-        lag: vec![(0, 0)],
-        ends: vec![(0, 100)],
+        lag: vec![lag_at_end(100)],
         paused: false,
     }
 }

@@ -4,7 +4,7 @@
 
 use super::super::clock::Clock;
 use super::super::entry::{Connection, Entry, Push};
-use crate::domain::{Hello, Mode, Report, Source, WorkerId};
+use crate::domain::{Hello, Mode, PartitionLag, Report, Source, WorkerId};
 use pacer_policy::sim::{self, CostModel, SimConfig, standard_profile};
 use pacer_policy::{Bounds, Governor, Observation, PolicyConfig, PolicyKind, Settings};
 use std::time::Duration;
@@ -26,8 +26,17 @@ fn report_of(obs: &Observation, batch_no: u64) -> Report {
         transform: Duration::ZERO,
         write: obs.processing,
         commit: Duration::ZERO,
-        lag: obs.lag.map(|lag| vec![(0, lag as i64)]).unwrap_or_default(),
-        ends: Vec::new(),
+        lag: obs
+            .lag
+            .map(|lag| {
+                vec![PartitionLag {
+                    topic: "events".into(),
+                    partition: 0,
+                    lag: lag as i64,
+                    end: None,
+                }]
+            })
+            .unwrap_or_default(),
         e2e_p50: obs.e2e_p50,
         e2e_max: obs.e2e_max,
         // The controller reads the p99; the median and the largest do not reach it.
