@@ -41,9 +41,4 @@ impl CloudEvent {
             _ => self.subject.as_deref(),
         }
     }
-
-    /// The extensions as a JSON object text (`{}` when there are none).
-    pub fn extensions_json(&self) -> String {
-        serde_json::to_string(&self.extensions).unwrap_or_else(|_| "{}".to_owned())
-    }
 }

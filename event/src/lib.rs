@@ -7,6 +7,7 @@
 mod encode;
 mod error;
 mod event;
+mod object;
 mod parse;
 mod validate;
 

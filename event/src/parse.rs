@@ -2,7 +2,8 @@
 
 use crate::error::{EventError, Problem};
 use crate::event::CloudEvent;
-use crate::validate::{RawObject, validate};
+use crate::object::RawObject;
+use crate::validate::validate;
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::cell::Cell;
@@ -103,7 +104,7 @@ fn parse_object(
     line_offset: usize,
     now: OffsetDateTime,
 ) -> Result<CloudEvent, EventError> {
-    let object: RawObject = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+    let object = RawObject::parse(bytes).map_err(|e| match e.classify() {
         // Well-formed JSON of another type than an object.
         serde_json::error::Category::Data => EventError::new(Problem::NotAnObject),
         _ => EventError::new(Problem::syntax(&e, line_offset)),
@@ -116,7 +117,7 @@ fn parse_object(
 struct CountingSeq<'a>(&'a Cell<usize>);
 
 impl<'de> Visitor<'de> for CountingSeq<'_> {
-    type Value = Vec<Box<RawValue>>;
+    type Value = Vec<&'de RawValue>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON array of CloudEvents")
@@ -124,7 +125,7 @@ impl<'de> Visitor<'de> for CountingSeq<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(16));
-        while let Some(item) = seq.next_element::<Box<RawValue>>()? {
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
             items.push(item);
             self.0.set(items.len());
         }

@@ -2,20 +2,16 @@
 
 use crate::error::{EventError, Problem};
 use crate::event::CloudEvent;
-use serde_json::value::RawValue;
+use crate::object::{RawObject, string};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// The raw attributes of one event, as the JSON object held them.
-pub(crate) type RawObject = BTreeMap<String, Box<RawValue>>;
-
 /// Checks every attribute of `object` and builds the event. `default_time` fills a missing `time`.
 pub(crate) fn validate(
-    object: RawObject,
+    mut object: RawObject<'_>,
     default_time: OffsetDateTime,
 ) -> Result<CloudEvent, EventError> {
-    let mut object = object;
     let specversion = required_string(&mut object, "specversion")?;
     if specversion != CloudEvent::SPEC_VERSION {
         return Err(invalid(
@@ -61,7 +57,10 @@ pub(crate) fn validate(
     if dataschema.as_deref() == Some("") {
         return Err(invalid("dataschema", "must not be empty".into()));
     }
-    let data = object.remove("data").filter(|raw| raw.get() != "null");
+    let data = object
+        .take("data")
+        .filter(|raw| raw.get() != "null")
+        .map(ToOwned::to_owned);
     if let Some(raw) = &data {
         check_shape(raw.get())?;
         check_escapes(raw.get())?;
@@ -82,7 +81,7 @@ pub(crate) fn validate(
     }
 
     let mut extensions = BTreeMap::new();
-    for (name, raw) in object {
+    for (name, raw) in object.into_sorted() {
         if name.is_empty()
             || !name
                 .bytes()
@@ -93,8 +92,11 @@ pub(crate) fn validate(
                 "is not a valid attribute name (lower-case ASCII letters and digits)".into(),
             ));
         }
-        let value: serde_json::Value = serde_json::from_str(raw.get())
-            .map_err(|_| wrong_type(&name, "a string, integer or boolean"))?;
+        let value = match string(raw) {
+            Some(text) => serde_json::Value::String(text.into_owned()),
+            None => serde_json::from_str(raw.get())
+                .map_err(|_| wrong_type(&name, "a string, integer or boolean"))?,
+        };
         match &value {
             serde_json::Value::Null => continue,
             serde_json::Value::String(s) => check_text(&name, s)?,
@@ -102,7 +104,7 @@ pub(crate) fn validate(
             serde_json::Value::Number(n) if n.is_i64() => {}
             _ => return Err(wrong_type(&name, "a string, integer or boolean")),
         }
-        extensions.insert(name, value);
+        extensions.insert(name.into_owned(), value);
     }
     if name_is_string_or_absent(&extensions, "partitionkey") {
         Ok(CloudEvent {
@@ -130,7 +132,7 @@ fn name_is_string_or_absent(extensions: &BTreeMap<String, serde_json::Value>, na
 /// B-tree entry of PostgreSQL holds at most about 2.7 kB.
 pub const MAX_KEY_BYTES: usize = 1024;
 
-fn required_string(object: &mut RawObject, name: &'static str) -> Result<String, EventError> {
+fn required_string(object: &mut RawObject<'_>, name: &'static str) -> Result<String, EventError> {
     let value = optional_string(object, name)?
         .ok_or(EventError::new(Problem::Missing { attribute: name }))?;
     if value.is_empty() {
@@ -140,19 +142,18 @@ fn required_string(object: &mut RawObject, name: &'static str) -> Result<String,
 }
 
 fn optional_string(
-    object: &mut RawObject,
+    object: &mut RawObject<'_>,
     name: &'static str,
 ) -> Result<Option<String>, EventError> {
-    let Some(raw) = object.remove(name) else {
+    let Some(raw) = object.take(name) else {
         return Ok(None);
     };
     if raw.get() == "null" {
         return Ok(None);
     }
-    let value: String =
-        serde_json::from_str(raw.get()).map_err(|_| wrong_type(name, "a string"))?;
+    let value = string(raw).ok_or_else(|| wrong_type(name, "a string"))?;
     check_text(name, &value)?;
-    Ok(Some(value))
+    Ok(Some(value.into_owned()))
 }
 
 fn check_text(name: &str, value: &str) -> Result<(), EventError> {

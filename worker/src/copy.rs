@@ -1,8 +1,7 @@
 //! PostgreSQL's text `COPY` format: tab-separated columns, `\N` for NULL, backslash escapes.
 
-use std::fmt::Write as _;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use serde::Serialize;
+use time::{OffsetDateTime, UtcOffset};
 
 /// A position in a [`CopyText`] at the start of a row.
 #[derive(Debug, Clone, Copy)]
@@ -12,11 +11,19 @@ pub struct Mark {
 }
 
 /// Builds the text of a `COPY ... FROM STDIN` stream, one row at a time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CopyText {
     buf: String,
     first_in_row: bool,
     row_ends: Vec<usize>,
+    /// Where [`Self::json`] serialises a value before escaping it into `buf`.
+    scratch: Vec<u8>,
+}
+
+impl Default for CopyText {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
 }
 
 impl CopyText {
@@ -26,6 +33,7 @@ impl CopyText {
             buf: String::with_capacity(capacity),
             first_in_row: true,
             row_ends: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -61,21 +69,62 @@ impl CopyText {
     /// An integer column.
     pub fn int(&mut self, value: i64) -> &mut Self {
         self.separator();
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(itoa::Buffer::new().format(value));
         self
     }
 
-    /// A timestamptz column, in RFC 3339 and UTC (PostgreSQL refuses offsets beyond ±15:59 that RFC 3339 allows).
+    /// A `json` or `jsonb` column holding `value` serialised.
+    pub fn json<T: Serialize + ?Sized>(&mut self, value: &T) -> &mut Self {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        // serde_json writes valid UTF-8, and values made of JSON types always serialise.
+        match serde_json::to_writer(&mut scratch, value)
+            .ok()
+            .and_then(|()| std::str::from_utf8(&scratch).ok())
+        {
+            Some(text) => self.text(text),
+            None => self.null(),
+        };
+        self.scratch = scratch;
+        self
+    }
+
+    /// A timestamptz column, in RFC 3339 and UTC (PostgreSQL refuses offsets beyond ±15:59 that RFC 3339 allows):
+    /// `2020-01-02T03:04:05.25Z`, the fraction without trailing zeros and left out when zero.
     pub fn timestamp(&mut self, value: OffsetDateTime) -> &mut Self {
         self.separator();
-        match value
-            .checked_to_offset(time::UtcOffset::UTC)
-            .map(|utc| utc.format(&Rfc3339))
-        {
-            Some(Ok(text)) => self.buf.push_str(&text),
-            // Only timestamps outside years 0..=9999 cannot be formatted; parsing never yields them.
-            _ => self.buf.push_str("\\N"),
+        let utc = value
+            .checked_to_offset(UtcOffset::UTC)
+            .filter(|utc| (0..=9999).contains(&utc.year()));
+        // Only timestamps outside years 0..=9999 cannot be written; parsing never yields them.
+        let Some(utc) = utc else {
+            self.buf.push_str("\\N");
+            return self;
+        };
+        let (year, month, day) = utc.to_calendar_date();
+        let (hour, minute, second, nanos) = utc.to_hms_nano();
+        let buf = &mut self.buf;
+        digits(buf, year.unsigned_abs(), 4);
+        buf.push('-');
+        digits(buf, u32::from(u8::from(month)), 2);
+        buf.push('-');
+        digits(buf, u32::from(day), 2);
+        buf.push('T');
+        digits(buf, u32::from(hour), 2);
+        buf.push(':');
+        digits(buf, u32::from(minute), 2);
+        buf.push(':');
+        digits(buf, u32::from(second), 2);
+        if nanos != 0 {
+            let (mut fraction, mut width) = (nanos, 9);
+            while fraction % 10 == 0 {
+                fraction /= 10;
+                width -= 1;
+            }
+            buf.push('.');
+            digits(buf, fraction, width);
         }
+        buf.push('Z');
         self
     }
 
@@ -146,6 +195,14 @@ impl CopyText {
     }
 }
 
+/// `value` in decimal, zero-padded to `width` digits (`value` has at most `width`).
+fn digits(buf: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place) % 10) as u8;
+        buf.push(char::from(b'0' + digit));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,15 +217,48 @@ mod tests {
             .timestamp(datetime!(2020-01-02 23:04:05.25 +20:00));
         copy.end_row();
         copy.text("é").end_row();
+        copy.json(&serde_json::json!({"a": "x\ty\"z"})).end_row();
         let first = &b"a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\n"[..];
-        assert_eq!(copy.len(), 2);
+        assert_eq!(copy.len(), 3);
         assert_eq!(copy.row_range(0..1), first);
         assert_eq!(copy.row_range(1..2), "é\n".as_bytes());
-        assert_eq!(copy.row_range(0..2), copy.as_bytes());
+        assert_eq!(copy.row_range(0..3), copy.as_bytes());
         assert!(copy.row_range(1..1).is_empty());
         assert_eq!(
             std::str::from_utf8(copy.as_bytes()).unwrap(),
-            "a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\né\n"
+            "a\\tb\\\\c\\nd\\re\t\\N\t-5\t2020-01-02T03:04:05.25Z\né\n{\"a\":\"x\\\\ty\\\\\"z\"}\n"
         );
+    }
+
+    #[test]
+    fn timestamps_are_written_as_rfc3339_formats_them() {
+        use time::format_description::well_known::Rfc3339;
+        // Spread over the years 0001..=9999, with and without fractions.
+        let (first, last) = (-62_135_596_800i64, 253_402_300_799i64);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..20_000u64 {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let seconds = first + (seed >> 16) as i64 % (last - first);
+            let nanos = match i % 4 {
+                0 => 0,
+                1 => (seed % 1000) as i64 * 1_000_000,
+                _ => (seed % 1_000_000_000) as i64,
+            };
+            let time = OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(seconds) * 1_000_000_000 + i128::from(nanos),
+            )
+            .unwrap();
+            let mut copy = CopyText::default();
+            copy.timestamp(time);
+            assert_eq!(copy.buf, time.format(&Rfc3339).unwrap());
+        }
+        let mut copy = CopyText::default();
+        copy.timestamp(OffsetDateTime::new_utc(
+            time::Date::MIN,
+            time::Time::MIDNIGHT,
+        ));
+        assert_eq!(copy.buf, "\\N");
     }
 }

@@ -21,7 +21,7 @@ pub(crate) fn write(rows: &mut CopyText, event: &CloudEvent, facts: &RecordFacts
         .opt_text(event.dataschema.as_deref())
         .opt_text(data)
         .opt_text(event.data_base64.as_deref())
-        .text(&event.extensions_json())
+        .json(&event.extensions)
         .timestamp(facts.ingested_at)
         .timestamp(facts.processed_at)
         .int(i64::from(facts.partition))
