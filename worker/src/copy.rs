@@ -93,38 +93,10 @@ impl CopyText {
     /// `2020-01-02T03:04:05.25Z`, the fraction without trailing zeros and left out when zero.
     pub fn timestamp(&mut self, value: OffsetDateTime) -> &mut Self {
         self.separator();
-        let utc = value
-            .checked_to_offset(UtcOffset::UTC)
-            .filter(|utc| (0..=9999).contains(&utc.year()));
-        // Only timestamps outside years 0..=9999 cannot be written; parsing never yields them.
-        let Some(utc) = utc else {
+        if rfc3339_utc(value, &mut self.buf).is_none() {
+            // Only timestamps outside years 0..=9999 cannot be written; parsing never yields them.
             self.buf.push_str("\\N");
-            return self;
-        };
-        let (year, month, day) = utc.to_calendar_date();
-        let (hour, minute, second, nanos) = utc.to_hms_nano();
-        let buf = &mut self.buf;
-        digits(buf, year.unsigned_abs(), 4);
-        buf.push('-');
-        digits(buf, u32::from(u8::from(month)), 2);
-        buf.push('-');
-        digits(buf, u32::from(day), 2);
-        buf.push('T');
-        digits(buf, u32::from(hour), 2);
-        buf.push(':');
-        digits(buf, u32::from(minute), 2);
-        buf.push(':');
-        digits(buf, u32::from(second), 2);
-        if nanos != 0 {
-            let (mut fraction, mut width) = (nanos, 9);
-            while fraction % 10 == 0 {
-                fraction /= 10;
-                width -= 1;
-            }
-            buf.push('.');
-            digits(buf, fraction, width);
         }
-        buf.push('Z');
         self
     }
 
@@ -193,6 +165,38 @@ impl CopyText {
         }
         self.first_in_row = false;
     }
+}
+
+/// Appends `value` in RFC 3339 and UTC, as `time` formats it (`2020-01-02T03:04:05.25Z`: the fraction without
+/// trailing zeros, left out when zero), or nothing when it falls outside the years 0..=9999 in UTC.
+pub(crate) fn rfc3339_utc(value: OffsetDateTime, buf: &mut String) -> Option<()> {
+    let utc = value
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|utc| (0..=9999).contains(&utc.year()))?;
+    let (year, month, day) = utc.to_calendar_date();
+    let (hour, minute, second, nanos) = utc.to_hms_nano();
+    digits(buf, year.unsigned_abs(), 4);
+    buf.push('-');
+    digits(buf, u32::from(u8::from(month)), 2);
+    buf.push('-');
+    digits(buf, u32::from(day), 2);
+    buf.push('T');
+    digits(buf, u32::from(hour), 2);
+    buf.push(':');
+    digits(buf, u32::from(minute), 2);
+    buf.push(':');
+    digits(buf, u32::from(second), 2);
+    if nanos != 0 {
+        let (mut fraction, mut width) = (nanos, 9);
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            width -= 1;
+        }
+        buf.push('.');
+        digits(buf, fraction, width);
+    }
+    buf.push('Z');
+    Some(())
 }
 
 /// `value` in decimal, zero-padded to `width` digits (`value` has at most `width`).

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use std::fmt::Write as _;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime};
 
 /// A value found in the event or the record, before conversion.
 #[derive(Debug, Clone, Copy)]
@@ -274,8 +274,7 @@ fn timestamp(found: Found<'_>, out: &mut String) -> Option<()> {
         _ => return None,
     };
     // In UTC: RFC 3339 allows offsets beyond the ±15:59 PostgreSQL takes.
-    out.push_str(&t.checked_to_offset(UtcOffset::UTC)?.format(&Rfc3339).ok()?);
-    Some(())
+    crate::copy::rfc3339_utc(t, out)
 }
 
 fn date(found: Found<'_>, out: &mut String) -> Option<()> {
