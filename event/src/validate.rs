@@ -183,8 +183,13 @@ fn check_shape(json: &str) -> Result<(), EventError> {
         match bytes[i] {
             b'"' => {
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                // To the closing quote, over escapes.
+                loop {
+                    match memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or_default()) {
+                        Some(at) if bytes[i + at] == b'\\' => i += at + 2,
+                        Some(at) => break i += at,
+                        None => break i = bytes.len(),
+                    }
                 }
             }
             b'[' | b'{' => {

@@ -37,6 +37,15 @@ impl Batch {
     /// Adds a record read under ownership `epoch` of its (topic, partition); returns the reason to close the
     /// batch now, if a size limit is reached.
     pub fn push(&mut self, record: OwnedMessage, epoch: u64) -> Option<Flush> {
+        self.push_with(record, || epoch)
+    }
+
+    /// As [`Self::push`], asking for the epoch only when the record is its partition's first in the batch.
+    pub fn push_with(
+        &mut self,
+        record: OwnedMessage,
+        epoch: impl FnOnce() -> u64,
+    ) -> Option<Flush> {
         self.bytes += record.payload().map_or(0, <[u8]>::len) + record.key().map_or(0, <[u8]>::len);
         let partitions = match self.marks.get_mut(record.topic()) {
             Some(partitions) => partitions,
@@ -44,8 +53,8 @@ impl Batch {
         };
         let mark = partitions
             .entry(record.partition())
-            .or_insert(PartitionMark {
-                epoch,
+            .or_insert_with(|| PartitionMark {
+                epoch: epoch(),
                 last_offset: -1,
             });
         mark.last_offset = mark.last_offset.max(record.offset());

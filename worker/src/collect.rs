@@ -13,10 +13,13 @@ use rdkafka::Message;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::OwnedMessage;
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::sync::watch;
+use tokio_stream::{Stream, StreamExt as _};
 
 /// The collecting side: reads records into batches and transforms them.
 pub(crate) struct Collector {
@@ -202,16 +205,34 @@ impl Collector {
         if *self.stop.borrow() {
             return (batch, Flush::Drain, clock);
         }
+        // One stream and one timer for the whole batch, not one per record.
+        let mut stream = self.consumer.stream();
+        let interval = tokio::time::sleep_until(deadline);
+        tokio::pin!(interval);
         loop {
             tokio::select! {
                 _ = self.stop.changed() => return (batch, Flush::Drain, clock),
-                _ = tokio::time::sleep_until(deadline) => return (batch, Flush::Interval, clock),
-                received = self.consumer.recv() => match received {
+                () = &mut interval => return (batch, Flush::Interval, clock),
+                Some(received) = stream.next() => match received {
                     Ok(message) => {
-                        clock.fetched(&message, OffsetDateTime::now_utc());
-                        let epoch = self.consumer.context().epoch(message.topic(), message.partition()).unwrap_or(0);
-                        if let Some(reason) = batch.push(message.detach(), epoch) {
-                            return (batch, reason, clock);
+                        // This record and those already waiting behind it arrived together.
+                        let fetched_at = OffsetDateTime::now_utc();
+                        let mut next = Some(message);
+                        while let Some(message) = next {
+                            clock.fetched(&message, fetched_at);
+                            let context = self.consumer.context();
+                            let epoch = || context.epoch(message.topic(), message.partition()).unwrap_or(0);
+                            if let Some(reason) = batch.push_with(message.detach(), epoch) {
+                                return (batch, reason, clock);
+                            }
+                            next = match ready(&mut stream) {
+                                Some(Ok(message)) => Some(message),
+                                Some(Err(e)) => {
+                                    tracing::warn!(error = %e, "Kafka consumer error");
+                                    None
+                                }
+                                None => None,
+                            };
                         }
                     }
                     Err(e) => {
@@ -221,6 +242,14 @@ impl Collector {
                 },
             }
         }
+    }
+}
+
+/// The stream's next item if it is there now, without waiting.
+fn ready<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    match Pin::new(stream).poll_next(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(item) => item,
+        Poll::Pending => None,
     }
 }
 

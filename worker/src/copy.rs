@@ -18,6 +18,11 @@ pub struct CopyText {
     row_ends: Vec<usize>,
     /// Where [`Self::json`] serialises a value before escaping it into `buf`.
     scratch: Vec<u8>,
+    /// The column being written in the row (0 before the first).
+    column: usize,
+    /// The last timestamp written in each column, with its text: the next row's is often the same instant
+    /// (a batch's `processed_at`, records of the same millisecond).
+    stamps: Vec<Option<(OffsetDateTime, Rfc3339Utc)>>,
 }
 
 impl Default for CopyText {
@@ -34,6 +39,8 @@ impl CopyText {
             first_in_row: true,
             row_ends: Vec::new(),
             scratch: Vec::new(),
+            column: 0,
+            stamps: Vec::new(),
         }
     }
 
@@ -93,10 +100,21 @@ impl CopyText {
     /// `2020-01-02T03:04:05.25Z`, the fraction without trailing zeros and left out when zero.
     pub fn timestamp(&mut self, value: OffsetDateTime) -> &mut Self {
         self.separator();
-        if rfc3339_utc(value, &mut self.buf).is_none() {
-            // Only timestamps outside years 0..=9999 cannot be written; parsing never yields them.
-            self.buf.push_str("\\N");
+        let column = self.column - 1;
+        if self.stamps.len() <= column {
+            self.stamps.resize(column + 1, None);
         }
+        let text = match self.stamps[column] {
+            Some((last, text)) if last == value => Some(text),
+            _ => {
+                let text = Rfc3339Utc::of(value);
+                self.stamps[column] = text.map(|text| (value, text));
+                text
+            }
+        };
+        // Only timestamps outside years 0..=9999 cannot be written; parsing never yields them.
+        self.buf
+            .push_str(text.as_ref().map_or("\\N", Rfc3339Utc::as_str));
         self
     }
 
@@ -120,12 +138,14 @@ impl CopyText {
         self.buf.truncate(mark.len);
         self.row_ends.truncate(mark.rows);
         self.first_in_row = true;
+        self.column = 0;
     }
 
     /// Ends the row.
     pub fn end_row(&mut self) {
         self.buf.push('\n');
         self.first_in_row = true;
+        self.column = 0;
         self.row_ends.push(self.buf.len());
     }
 
@@ -164,46 +184,66 @@ impl CopyText {
             self.buf.push('\t');
         }
         self.first_in_row = false;
+        self.column += 1;
     }
 }
 
 /// Appends `value` in RFC 3339 and UTC, as `time` formats it (`2020-01-02T03:04:05.25Z`: the fraction without
 /// trailing zeros, left out when zero), or nothing when it falls outside the years 0..=9999 in UTC.
 pub(crate) fn rfc3339_utc(value: OffsetDateTime, buf: &mut String) -> Option<()> {
-    let utc = value
-        .checked_to_offset(UtcOffset::UTC)
-        .filter(|utc| (0..=9999).contains(&utc.year()))?;
-    let (year, month, day) = utc.to_calendar_date();
-    let (hour, minute, second, nanos) = utc.to_hms_nano();
-    digits(buf, year.unsigned_abs(), 4);
-    buf.push('-');
-    digits(buf, u32::from(u8::from(month)), 2);
-    buf.push('-');
-    digits(buf, u32::from(day), 2);
-    buf.push('T');
-    digits(buf, u32::from(hour), 2);
-    buf.push(':');
-    digits(buf, u32::from(minute), 2);
-    buf.push(':');
-    digits(buf, u32::from(second), 2);
-    if nanos != 0 {
-        let (mut fraction, mut width) = (nanos, 9);
-        while fraction % 10 == 0 {
-            fraction /= 10;
-            width -= 1;
-        }
-        buf.push('.');
-        digits(buf, fraction, width);
-    }
-    buf.push('Z');
+    buf.push_str(Rfc3339Utc::of(value)?.as_str());
     Some(())
 }
 
-/// `value` in decimal, zero-padded to `width` digits (`value` has at most `width`).
-fn digits(buf: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (value / 10u32.pow(place) % 10) as u8;
-        buf.push(char::from(b'0' + digit));
+/// The text of an instant in RFC 3339 and UTC, at most `2020-01-02T03:04:05.123456789Z` (30 bytes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rfc3339Utc {
+    text: [u8; 30],
+    len: u8,
+}
+
+impl Rfc3339Utc {
+    /// `value`'s text, if it falls in the years 0..=9999 in UTC.
+    fn of(value: OffsetDateTime) -> Option<Self> {
+        let utc = value
+            .checked_to_offset(UtcOffset::UTC)
+            .filter(|utc| (0..=9999).contains(&utc.year()))?;
+        let (year, month, day) = utc.to_calendar_date();
+        let (hour, minute, second, nanos) = utc.to_hms_nano();
+        let mut out = Self {
+            text: *b"0000-00-00T00:00:00.000000000Z",
+            len: 20,
+        };
+        out.digits(0, year.unsigned_abs(), 4);
+        out.digits(5, u32::from(u8::from(month)), 2);
+        out.digits(8, u32::from(day), 2);
+        out.digits(11, u32::from(hour), 2);
+        out.digits(14, u32::from(minute), 2);
+        out.digits(17, u32::from(second), 2);
+        if nanos != 0 {
+            let (mut fraction, mut width) = (nanos, 9);
+            while fraction % 10 == 0 {
+                fraction /= 10;
+                width -= 1;
+            }
+            out.digits(20, fraction, width);
+            out.len = 20 + width as u8 + 1;
+        }
+        out.text[usize::from(out.len) - 1] = b'Z';
+        Some(out)
+    }
+
+    /// Writes `value` in decimal at `at`, zero-padded to `width` digits (`value` has at most `width`).
+    fn digits(&mut self, at: usize, mut value: u32, width: usize) {
+        for place in (at..at + width).rev() {
+            self.text[place] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are ever written.
+        std::str::from_utf8(&self.text[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
@@ -258,6 +298,20 @@ mod tests {
             copy.timestamp(time);
             assert_eq!(copy.buf, time.format(&Rfc3339).unwrap());
         }
+        // Repeated instants come from the column's last text; a new one is written afresh.
+        let (a, b) = (
+            datetime!(2020-01-02 03:04:05.5 UTC),
+            datetime!(1999-12-31 23:59:59 UTC),
+        );
+        let mut copy = CopyText::default();
+        for (x, y) in [(a, b), (a, b), (b, b), (a, a)] {
+            copy.timestamp(x).int(1).timestamp(y).end_row();
+        }
+        let (a, b) = ("2020-01-02T03:04:05.5Z", "1999-12-31T23:59:59Z");
+        assert_eq!(
+            copy.buf,
+            format!("{a}\t1\t{b}\n{a}\t1\t{b}\n{b}\t1\t{b}\n{a}\t1\t{a}\n")
+        );
         let mut copy = CopyText::default();
         copy.timestamp(OffsetDateTime::new_utc(
             time::Date::MIN,

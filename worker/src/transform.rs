@@ -85,7 +85,8 @@ impl Transformed {
 /// Transforms every record of `batch` by `routes`; `processed_at` stamps every row.
 pub fn transform(batch: &Batch, routes: &Routes, processed_at: OffsetDateTime) -> Transformed {
     let pipeline = routes.pipeline();
-    let mut tables = ByRoute::default();
+    // A row takes about its record's payload, plus the columns pacer adds (timestamps, offsets).
+    let mut tables = ByRoute::with_room(batch.bytes() + batch.len() * 96);
     let mut dead = Vec::new();
     let mut latencies = Vec::with_capacity(batch.len());
     let mut receipts = Vec::with_capacity(batch.len());

@@ -127,10 +127,10 @@ pub struct TableRows {
 }
 
 impl TableRows {
-    fn new(route: usize) -> Self {
+    fn new(route: usize, capacity: usize) -> Self {
         Self {
             route,
-            rows: CopyText::with_capacity(4096),
+            rows: CopyText::with_capacity(capacity),
             row_records: Vec::new(),
             distinct_keys: true,
             keys: HashSet::new(),
@@ -149,18 +149,29 @@ impl TableRows {
 }
 
 /// The rows of a batch by route, in the pipeline's route order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ByRoute {
     tables: Vec<Option<TableRows>>,
+    /// The room each route's rows start with.
+    capacity: usize,
 }
 
 impl ByRoute {
+    /// Room for rows of about `bytes` in all, in each route: one allocation of the right size rather than a
+    /// buffer that doubles (and copies) its way up. Room never written costs no memory.
+    pub(crate) fn with_room(bytes: usize) -> Self {
+        Self {
+            tables: Vec::new(),
+            capacity: bytes,
+        }
+    }
+
     /// The rows of route `index`, started on first use.
     pub(crate) fn of(&mut self, index: usize) -> &mut TableRows {
         if self.tables.len() <= index {
             self.tables.resize_with(index + 1, || None);
         }
-        self.tables[index].get_or_insert_with(|| TableRows::new(index))
+        self.tables[index].get_or_insert_with(|| TableRows::new(index, self.capacity))
     }
 
     /// The routes that have rows, in route order.
