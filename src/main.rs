@@ -12,12 +12,6 @@ mod shutdown;
 
 use clap::Parser;
 
-/// mimalloc rather than the system's allocator: a batch allocates and frees many small values (records,
-/// attributes) on several threads, and its large buffers come back to the same memory instead of fresh
-/// pages from the kernel each batch (see docs/BENCHMARKS.md, "The cost of a row in the worker").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();

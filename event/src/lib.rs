@@ -13,4 +13,5 @@ mod validate;
 
 pub use error::{EventError, Problem};
 pub use event::CloudEvent;
+pub use object::string as json_string;
 pub use parse::{BodyFormat, parse_batch, parse_body, parse_ndjson, parse_one};

@@ -40,7 +40,7 @@ impl<'a> RawObject<'a> {
 }
 
 /// The text of a JSON string, borrowed when it holds no escape, if `raw` is a string.
-pub(crate) fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
     let json = raw.get();
     let inner = json.strip_prefix('"')?.strip_suffix('"')?;
     // Well-formed JSON (the parser checked it): a string without a backslash is its text between the quotes.

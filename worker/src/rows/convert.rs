@@ -5,6 +5,7 @@
 use pacer_pipeline::{ColumnType, ScalarType};
 use serde_json::Value as Json;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -116,11 +117,7 @@ fn raw_text(ty: ColumnType, raw: &RawValue, out: &mut String) -> Result<(), Stri
         out.push_str(text);
         return Ok(());
     }
-    if let Some(plain) = text
-        .strip_prefix('"')
-        .and_then(|rest| rest.strip_suffix('"'))
-        .filter(|inside| !inside.contains('\\'))
-    {
+    if let Some(Cow::Borrowed(plain)) = pacer_event::json_string(raw) {
         return to_text(ty, Found::Text(plain), out);
     }
     match serde_json::from_str::<Json>(text) {
