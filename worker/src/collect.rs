@@ -215,15 +215,21 @@ impl Collector {
                 () = &mut interval => return (batch, Flush::Interval, clock),
                 Some(received) = stream.next() => match received {
                     Ok(message) => {
-                        // This record and those already waiting behind it arrived together.
+                        // This record and up to TAKEN_TOGETHER - 1 already waiting behind it arrived together;
+                        // then the loop turns again, so that the interval and the stop are seen in time.
                         let fetched_at = OffsetDateTime::now_utc();
                         let mut next = Some(message);
+                        let mut taken = 0;
                         while let Some(message) = next {
+                            taken += 1;
                             clock.fetched(&message, fetched_at);
                             let context = self.consumer.context();
                             let epoch = || context.epoch(message.topic(), message.partition()).unwrap_or(0);
                             if let Some(reason) = batch.push_with(message.detach(), epoch) {
                                 return (batch, reason, clock);
+                            }
+                            if taken == TAKEN_TOGETHER {
+                                break;
                             }
                             next = match ready(&mut stream) {
                                 Some(Ok(message)) => Some(message),
@@ -244,6 +250,9 @@ impl Collector {
         }
     }
 }
+
+/// The most records taken from the stream in one turn of the batch loop, under one fetch time.
+const TAKEN_TOGETHER: usize = 64;
 
 /// The stream's next item if it is there now, without waiting.
 fn ready<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
