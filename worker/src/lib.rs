@@ -11,6 +11,7 @@ mod config;
 mod consumer;
 mod copy;
 mod finish;
+mod letter;
 mod offsets;
 mod ownership;
 pub mod replay;

@@ -1,9 +1,9 @@
 //! The figures of one written batch: the worker counts them in Prometheus, reports them to the control plane
 //! and keeps them in `batch_metrics` (see [`crate::batch_metrics`]).
 
+use crate::letter::DeadLetter;
 use crate::rows::Routes;
 use crate::sink::WriteOutcome;
-use crate::transform::DeadLetter;
 use pacer_batch::Flush;
 use pacer_batch::Settings;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Dead letters: the records that did not become rows, kept with the reason (and, for a route's schema or
 //! column, the route, the pointer and the keyword) in `dead_letters`.
 
-use crate::transform::{DeadLetter, dead_letter, record_time};
+use crate::letter::{DeadLetter, dead_letter, record_time};
 use rdkafka::Message;
 use sqlx::PgConnection;
 use time::OffsetDateTime;

@@ -12,8 +12,9 @@ use super::sqlstate::{is_data_error, is_duplicate_of};
 use super::{WriteOutcome, dead_letters};
 use crate::batch::Batch;
 use crate::copy::CopyText;
+use crate::letter::DeadLetter;
 use crate::rows::{Routes, TableRows};
-use crate::transform::{DeadLetter, Transformed};
+use crate::transform::Transformed;
 use rdkafka::Message;
 use sqlx::{Connection, PgConnection};
 
