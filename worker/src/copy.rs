@@ -14,11 +14,10 @@ pub struct Mark {
 #[derive(Debug)]
 pub struct CopyText {
     buf: String,
-    first_in_row: bool,
     row_ends: Vec<usize>,
     /// Where [`Self::json`] serialises a value before escaping it into `buf`.
     scratch: Vec<u8>,
-    /// The column being written in the row (0 before the first).
+    /// The column being written in the row, counted from 1 (0 before the first).
     column: usize,
     /// The last timestamp written in each column, with its text: the next row's is often the same instant
     /// (a batch's `processed_at`, records of the same millisecond).
@@ -36,7 +35,6 @@ impl CopyText {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             buf: String::with_capacity(capacity),
-            first_in_row: true,
             row_ends: Vec::new(),
             scratch: Vec::new(),
             column: 0,
@@ -137,14 +135,12 @@ impl CopyText {
     pub fn rollback(&mut self, mark: Mark) {
         self.buf.truncate(mark.len);
         self.row_ends.truncate(mark.rows);
-        self.first_in_row = true;
         self.column = 0;
     }
 
     /// Ends the row.
     pub fn end_row(&mut self) {
         self.buf.push('\n');
-        self.first_in_row = true;
         self.column = 0;
         self.row_ends.push(self.buf.len());
     }
@@ -180,10 +176,9 @@ impl CopyText {
     }
 
     fn separator(&mut self) {
-        if !self.first_in_row {
+        if self.column > 0 {
             self.buf.push('\t');
         }
-        self.first_in_row = false;
         self.column += 1;
     }
 }
