@@ -1,6 +1,8 @@
-//! The signals policies read off an observation: the arrival rate, the backlog and the busy ratio.
+//! The signals policies read off an observation: the arrival rate, the backlog and the busy ratio, and the
+//! largest of a signal's recent values.
 
 use crate::types::{Flush, Observation};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// A duration in seconds, the unit policies compute in.
@@ -41,6 +43,49 @@ impl ArrivalRate {
             });
         }
         self.rate.unwrap_or(0.0)
+    }
+}
+
+/// The largest of the last `len` values pushed: it rises at once with a larger value and falls only when
+/// every larger one has left the window, so a run of quick batches cannot hide the slow one before them.
+#[derive(Debug, Clone)]
+pub(crate) struct WindowMax {
+    len: u64,
+    pushed: u64,
+    /// (index, value), values strictly falling from front to back: the front is the window's largest.
+    candidates: VecDeque<(u64, f64)>,
+}
+
+impl WindowMax {
+    /// A window over the last `len` values (at least one).
+    pub(crate) fn new(len: u64) -> Self {
+        WindowMax {
+            len: len.max(1),
+            pushed: 0,
+            candidates: VecDeque::new(),
+        }
+    }
+
+    /// Adds `value` and returns the window's largest.
+    pub(crate) fn push(&mut self, value: f64) -> f64 {
+        while self.candidates.back().is_some_and(|(_, v)| *v <= value) {
+            self.candidates.pop_back();
+        }
+        self.candidates.push_back((self.pushed, value));
+        self.pushed += 1;
+        while self
+            .candidates
+            .front()
+            .is_some_and(|(i, _)| *i + self.len < self.pushed)
+        {
+            self.candidates.pop_front();
+        }
+        self.max().unwrap_or(value)
+    }
+
+    /// The window's largest value, once one was pushed.
+    pub(crate) fn max(&self) -> Option<f64> {
+        self.candidates.front().map(|(_, v)| *v)
     }
 }
 
@@ -91,6 +136,34 @@ mod tests {
             (rate.update(&o, 1.0) - 10_000.0).abs() < 1e-6,
             "a capped batch is no sample"
         );
+    }
+
+    #[test]
+    fn window_max_keeps_the_largest_of_the_last_values() {
+        let mut w = WindowMax::new(3);
+        assert_eq!(w.max(), None);
+        let seen: Vec<f64> = [1.0, 5.0, 2.0, 3.0, 1.0, 0.5, 4.0]
+            .into_iter()
+            .map(|v| w.push(v))
+            .collect();
+        // 5 holds while it is among the last three, then 3, then the window's own largest.
+        assert_eq!(seen, [1.0, 5.0, 5.0, 5.0, 3.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn window_max_agrees_with_a_scan() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for len in [1_usize, 2, 7, 50] {
+            let mut w = WindowMax::new(len as u64);
+            let mut values = Vec::new();
+            for _ in 0..500 {
+                let v = (rng.f64() * 100.0).round();
+                values.push(v);
+                let start = values.len().saturating_sub(len);
+                let scan = values[start..].iter().copied().fold(f64::MIN, f64::max);
+                assert_eq!(w.push(v), scan, "window {len}");
+            }
+        }
     }
 
     #[test]

@@ -13,10 +13,13 @@
 //! Each batch costs a commit, so the longer the interval the cheaper the pipeline: `slo` runs as long as the
 //! target allows, where `model` runs as short as the writer keeps up with.
 //!
-//! F is what the batches' own p99 shows beyond collection and processing. It rises at once with a batch that
-//! waited longer, and falls slowly (`floor_smoothing`), so one quick batch does not spend the margin. A
-//! batch that missed the target halves the interval at once, whatever the fit says; a slower writer
-//! (larger a or b) shortens it through the formula.
+//! F is what the batches' own p99 shows beyond collection and processing, the largest over the last
+//! `floor_window` batches. The floor outside the batch is noisy (the broker answers fetches in rounds), and
+//! a floor that fell after each quick batch let the interval grow back into the next slow one: the p99 then
+//! missed the target by a few per cent in every phase. The window's largest rises at once with a batch that
+//! waited longer and falls only when that batch has left the window. A batch that missed the target halves
+//! the interval at once, whatever the fit says; a slower writer (larger a or b) shortens it through the
+//! formula.
 //!
 //! The interval must also keep up: at least `headroom` × a / (1 − b·λ), as in `model`. When the longest
 //! interval within the target is shorter than that, no interval meets the target. The policy then runs the
@@ -31,7 +34,7 @@ use crate::cost::CostFit;
 use crate::kind::PolicyKind;
 use crate::params::declare_params;
 use crate::reason::{count, fixed, ms};
-use crate::signals::{ArrivalRate, secs};
+use crate::signals::{ArrivalRate, WindowMax, secs};
 use crate::sizing::adaptive_settings;
 use crate::types::{Decision, Observation, Settings};
 
@@ -49,8 +52,9 @@ declare_params! {
         forgetting: 0.995 in 0.5..=1.0,
         /// Weight of the newest batch in the smoothed arrival rate.
         rate_smoothing: 0.1 in 0.01..=1.0,
-        /// Weight of the newest batch in the floor when the floor falls (a higher one is taken at once).
-        floor_smoothing: 0.05 in 0.001..=1.0,
+        /// Batches over which the floor is the largest one seen: a floor that waited longer is taken at once
+        /// and is forgotten only this many batches later.
+        floor_window: 100.0 in 1.0..=100_000.0,
         /// Batches fitted before the cost fit is trusted; until then the whole last processing time counts
         /// as fixed cost.
         warmup_batches: 5.0 in 2.0..=10_000.0,
@@ -80,12 +84,15 @@ pub(crate) struct Slo {
     margin: f64,
     headroom: f64,
     rate_smoothing: f64,
-    floor_smoothing: f64,
     warmup: u64,
     rate: ArrivalRate,
     fit: CostFit,
-    /// Seconds the batches' p99 spends outside collection and processing, once a batch has shown it.
-    floor: Option<f64>,
+    /// Seconds the batches' p99 spends outside collection and processing: the largest of the window's.
+    floor: WindowMax,
+    /// The same, negated: its largest is the window's smallest floor. Part of what a batch shows as floor is
+    /// its wait for the writer and for the backlog, which more workers would shorten; the advice counts
+    /// workers against the smallest floor, the part they cannot.
+    low_floor: WindowMax,
 }
 
 /// The longest interval that meets the plan, and the shortest that keeps up, at load `load` = b·λ.
@@ -121,12 +128,13 @@ impl Slo {
             margin: params.margin,
             headroom: params.headroom,
             rate_smoothing: params.rate_smoothing,
-            floor_smoothing: params.floor_smoothing,
             // Validated to 2..=10 000, so the cast is exact.
             warmup: params.warmup_batches.round() as u64,
             rate: ArrivalRate::default(),
             fit: CostFit::new(params.forgetting),
-            floor: None,
+            // Validated to 1..=100 000, so the cast is exact.
+            floor: WindowMax::new(params.floor_window.round() as u64),
+            low_floor: WindowMax::new(params.floor_window.round() as u64),
         }
     }
 
@@ -134,10 +142,8 @@ impl Slo {
     fn track_floor(&mut self, obs: &Observation) {
         let Some(p99) = obs.receipt_p99 else { return };
         let sample = (secs(p99) - secs(obs.collect) - secs(obs.processing)).max(0.0);
-        self.floor = Some(match self.floor {
-            Some(floor) if sample < floor => floor + self.floor_smoothing * (sample - floor),
-            _ => sample,
-        });
+        self.floor.push(sample);
+        self.low_floor.push(-sample);
     }
 
     /// The fewest workers, each with this one's cost and an equal share of `rate`, for which an interval
@@ -150,6 +156,36 @@ impl Slo {
         // Feasibility only grows as the share shrinks, so the first k that works is the fewest.
         (1..=MAX_WORKERS)
             .find(|k| Limits::at(room, a, b * rate / f64::from(*k), self.headroom).feasible())
+    }
+
+    /// What to do when no interval meets the target: how many workers would, counted against the smallest
+    /// floor of the window (`floors` is the smallest and the largest), or why none would.
+    fn advice(&self, plan: f64, floors: (f64, f64), a: f64, b: f64, rate: f64) -> String {
+        let (low, high) = floors;
+        match self.workers_needed(plan - low - a, a, b, rate) {
+            Some(k) if k > 1 => format!(
+                "p99 ≤ {} needs {k} workers sharing these partitions: each row costs {} µs and {} rows/s arrive",
+                ms(self.target),
+                fixed(b * 1e6, 1),
+                count(rate)
+            ),
+            Some(_) => format!(
+                "p99 ≤ {} is out of reach while the floor outside the batch is {} (it was {} at the least in the \
+                 window): more workers would not shorten it; look at the broker's storage and the fetch wait, or \
+                 raise the target",
+                ms(self.target),
+                ms(high),
+                ms(low)
+            ),
+            None => format!(
+                "no number of workers meets p99 ≤ {}: the floor {} and the fixed cost {} leave no room in the \
+                 plan {}; look at the broker's storage and the fetch wait, or raise the target",
+                ms(self.target),
+                ms(low),
+                ms(a),
+                ms(plan)
+            ),
+        }
     }
 }
 
@@ -168,7 +204,8 @@ impl Policy for Slo {
         } else {
             self.fit.cost()
         };
-        let floor = self.floor.unwrap_or(0.0);
+        let floor = self.floor.max().unwrap_or(0.0);
+        let low_floor = self.low_floor.max().map_or(0.0, |v| -v);
         let plan = self.target * (1.0 - self.margin);
         let room = plan - floor - a;
         let load = b * rate;
@@ -216,22 +253,7 @@ impl Policy for Slo {
                     ),
                 )
             };
-            let advice = match self.workers_needed(room, a, b, rate) {
-                Some(k) => format!(
-                    "p99 ≤ {} needs {k} workers sharing these partitions: each row costs {} µs and {} rows/s arrive",
-                    ms(self.target),
-                    fixed(b * 1e6, 1),
-                    count(rate)
-                ),
-                None => format!(
-                    "no number of workers meets p99 ≤ {}: the floor {} and the fixed cost {} leave no room in the \
-                     plan {}; look at the broker's storage and the fetch wait, or raise the target",
-                    ms(self.target),
-                    ms(floor),
-                    ms(a),
-                    ms(plan)
-                ),
-            };
+            let advice = self.advice(plan, (low_floor, floor), a, b, rate);
             (next, rule, Some(advice))
         };
         let settings = adaptive_settings(&self.bounds, next, current, obs, rate);
@@ -358,5 +380,37 @@ mod tests {
         let mut p = policy(&[("target_ms", 100.0)]);
         let advice = run(&mut p, 100.0, 90.0, 20).advice.expect("advice");
         assert!(advice.starts_with("no number of workers"), "{advice}");
+    }
+
+    /// One batch that waited 150 ms outside its batch after quick ones: the floor takes it at once and keeps
+    /// it for the window, and the advice, counted against the window's smallest floor, names the floor
+    /// rather than more workers.
+    #[test]
+    fn a_slow_batch_holds_the_floor_for_the_window() {
+        let mut p = policy(&[("target_ms", 200.0), ("floor_window", 10.0)]);
+        let quick = run(&mut p, 1_000.0, 10.0, 30).settings;
+        let slow = |p: &mut Slo, at_ms: u64, floor_ms: u64, current: Settings| {
+            let mut o = obs(at_ms, 0, 100, 10, 0);
+            o.settings = current;
+            o.collect = current.interval;
+            o.receipt_p99 = Some(Duration::from_millis(floor_ms + 10) + current.interval);
+            p.decide(current, &o)
+        };
+        let d = slow(&mut p, 100_000, 150, quick);
+        assert!(d.settings.interval < quick.interval, "{d:?}");
+        let advice = d.advice.expect("advice");
+        assert!(advice.contains("out of reach while the floor"), "{advice}");
+        // Nine quick batches later the slow one is still in the window; the tenth pushes it out.
+        let mut current = d.settings;
+        for i in 1..=10 {
+            let d = slow(&mut p, 100_000 + 100 * i, 10, current);
+            assert_eq!(
+                i < 10,
+                d.reason.contains("floor 150 ms"),
+                "{i}: {}",
+                d.reason
+            );
+            current = d.settings;
+        }
     }
 }

@@ -119,6 +119,16 @@ pub struct GovernorConfig {
     pub hysteresis: f64,
 }
 
+/// What an event waits outside its batch, from its receipt to the time the worker can take it (the broker's
+/// acknowledgement, its fetch rounds): `fixed + jitter × u`, with u uniform in [0, 1) drawn per batch.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FloorModel {
+    /// What every event waits.
+    pub fixed: Duration,
+    /// The most a batch's events wait beyond `fixed`.
+    pub jitter: Duration,
+}
+
 /// The control plane's defaults: at most one change a second, none under 10 %.
 impl Default for GovernorConfig {
     fn default() -> Self {
@@ -160,13 +170,15 @@ pub struct SimConfig {
     pub seed: u64,
     /// Bytes per row, for `max_bytes`.
     pub row_bytes: u64,
+    /// What events wait before the worker can take them; none by default.
+    pub floor: FloorModel,
     /// How workers pace batches.
     pub worker: WorkerModel,
 }
 
 impl SimConfig {
     /// `policy` under `profile`, with 4 workers, the default cost model and governor, seed 1, 500-byte rows,
-    /// pacer's pipelined worker.
+    /// no floor, pacer's pipelined worker.
     pub fn new(policy: PolicyConfig, profile: Vec<Phase>) -> Self {
         SimConfig {
             workers: 4,
@@ -176,6 +188,7 @@ impl SimConfig {
             governor: GovernorConfig::default(),
             seed: 1,
             row_bytes: 500,
+            floor: FloorModel::default(),
             worker: WorkerModel::Pipelined,
         }
     }

@@ -120,6 +120,8 @@ pub(crate) fn simulate(
     let fixed = config.cost.fixed.as_secs_f64();
     let per_row = config.cost.per_row.as_secs_f64();
     let sigma = config.cost.noise.max(0.0);
+    let fixed_floor = config.floor.fixed.as_secs_f64();
+    let jitter = config.floor.jitter.as_secs_f64();
     let row_bytes = config.row_bytes.max(1) as f64;
     let mut controller = Controller::new(
         config.policy.build(),
@@ -175,8 +177,20 @@ pub(crate) fn simulate(
         let processing = (fixed + per_row * rows) * lognormal;
         let written = began + processing;
         writer_free = written;
+        // The batch's events were received this long before the worker could take them.
+        // (Drawn only with a jitter, so that a profile without one sees the same noise as before.)
+        let floor = fixed_floor
+            + if jitter > 0.0 {
+                jitter * noise.f64()
+            } else {
+                0.0
+            };
         let phase = phase_of(ends, 0.5 * (first_arrival + last_arrival));
-        tally.latency[phase].add_range(written - last_arrival, written - first_arrival, rows);
+        tally.latency[phase].add_range(
+            floor + written - last_arrival,
+            floor + written - first_arrival,
+            rows,
+        );
         let done = phase_of(ends, written);
         tally.batches[done] += 1;
         tally.processing[done] += processing;
@@ -198,7 +212,7 @@ pub(crate) fn simulate(
             e2e_max: Some(duration(written - first_arrival)),
             // The rows arrived evenly between the first and the last: 1 % of them waited longer.
             receipt_p99: Some(duration(
-                written - first_arrival - 0.01 * (last_arrival - first_arrival),
+                floor + written - first_arrival - 0.01 * (last_arrival - first_arrival),
             )),
         };
         let admitted = controller.observe(&obs, pushed, Mode::Enforce, None);
