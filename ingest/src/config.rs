@@ -39,7 +39,7 @@ impl IngestConfig {
             max_body_bytes: 4 * 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(10),
-            linger: Duration::from_millis(5),
+            linger: Duration::from_millis(1),
             max_in_flight: 256,
             metrics: crate::IngestMetrics::new(),
             registry: None,

@@ -28,6 +28,9 @@ pub struct IngestBenchArgs {
     /// Events per single-event round (one event per request), run with 1, 16 and 256 in flight.
     #[arg(long, default_value_t = 2_000)]
     single_events: usize,
+    /// The producers' linger (librdkafka `linger.ms`), ingest's and the reference's alike.
+    #[arg(long, default_value = "1ms", value_parser = crate::duration::parse_duration)]
+    linger: Duration,
 }
 
 fn events(n: usize, round: usize, contender: &str) -> Vec<serde_json::Value> {
@@ -56,7 +59,8 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1/events", listener.local_addr()?);
-    let config = pacer_ingest::IngestConfig::new(&brokers, "bench");
+    let mut config = pacer_ingest::IngestConfig::new(&brokers, "bench");
+    config.linger = args.linger;
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(pacer_ingest::serve(config, listener, async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -68,7 +72,7 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
         .set("bootstrap.servers", &brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "5")
+        .set("linger.ms", args.linger.as_millis().to_string())
         .create()?;
 
     let (mut http, mut raw) = (vec![], vec![]);
@@ -111,8 +115,8 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     broker.stop().await?;
 
     println!(
-        "ingest: {} events per round, {} per request, {} in flight, {} rounds, medians",
-        args.events, args.batch, args.concurrency, args.rounds
+        "ingest: {} events per round, {} per request, {} in flight, {} rounds, linger {:?}, medians",
+        args.events, args.batch, args.concurrency, args.rounds, args.linger
     );
     print_table(
         "events",

@@ -26,6 +26,11 @@ pub struct IngestArgs {
     /// How long the broker may take to acknowledge a request's events before it fails with 503.
     #[arg(long, env = "PACER_DELIVERY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub delivery_timeout: Duration,
+    /// How long the producer waits to fill a Kafka batch before it sends (librdkafka `linger.ms`). Every
+    /// request waits it out before the broker sees its events; under load, records that queue while earlier
+    /// batches are in flight go together anyway.
+    #[arg(long, env = "PACER_LINGER", default_value = "1ms", value_parser = parse_duration)]
+    pub linger: Duration,
     /// A pipeline file (pacer.toml): an event whose route has a JSON Schema is refused (422) unless its
     /// data matches it. Without one, no data is checked.
     #[arg(long, env = "PACER_PIPELINE")]
@@ -38,6 +43,7 @@ impl IngestArgs {
         let mut config = pacer_ingest::IngestConfig::new(&self.kafka.brokers, &self.kafka.topic);
         config.max_body_bytes = self.max_body_bytes;
         config.delivery_timeout = self.delivery_timeout;
+        config.linger = self.linger;
         config.max_in_flight = self.max_in_flight;
         if let Some(path) = &self.pipeline {
             let pipeline = Pipeline::from_file(path)?;

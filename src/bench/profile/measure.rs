@@ -15,6 +15,8 @@ pub(super) struct PhaseResult {
     /// 99th percentile of the batches' 99th percentiles (each batch's p99 bounds 99 % of its rows).
     pub(super) p50: f64,
     pub(super) p99: f64,
+    /// Receipt → fetched by the worker, ms, the same 99th percentile: the part of `p99` outside the batch.
+    pub(super) fetched_p99: f64,
     /// Rows written by the batches that finished in the phase.
     pub(super) rows: i64,
     pub(super) peak_lag: i64,
@@ -62,16 +64,20 @@ pub(super) async fn measure(
     (from, to): (OffsetDateTime, OffsetDateTime),
     cost: Cost,
 ) -> anyhow::Result<PhaseResult> {
-    let batches: Vec<(f64, f64, i64)> = sqlx::query_as(
-        "SELECT receipt_commit_p50_ms, receipt_commit_p99_ms, rows_written::bigint FROM batch_metrics \
+    let batches: Vec<(f64, f64, Option<f64>, i64)> = sqlx::query_as(
+        "SELECT receipt_commit_p50_ms, receipt_commit_p99_ms, receipt_fetch_p99_ms, rows_written::bigint FROM batch_metrics \
          WHERE finished_at >= $1 AND finished_at < $2 AND receipt_commit_p99_ms IS NOT NULL",
     )
     .bind(from)
     .bind(to)
     .fetch_all(pool)
     .await?;
-    let mut medians: Vec<(f64, i64)> = batches.iter().map(|b| (b.0, b.2)).collect();
-    let mut p99s: Vec<(f64, i64)> = batches.iter().map(|b| (b.1, b.2)).collect();
+    let mut medians: Vec<(f64, i64)> = batches.iter().map(|b| (b.0, b.3)).collect();
+    let mut p99s: Vec<(f64, i64)> = batches.iter().map(|b| (b.1, b.3)).collect();
+    let mut fetched: Vec<(f64, i64)> = batches
+        .iter()
+        .filter_map(|b| b.2.map(|f| (f, b.3)))
+        .collect();
     let (rows, batches): (Option<i64>, i64) = sqlx::query_as(
         "SELECT sum(rows_written)::bigint, count(*) FROM batch_metrics \
          WHERE finished_at >= $1 AND finished_at < $2",
@@ -103,6 +109,7 @@ pub(super) async fn measure(
         rate,
         p50: weighted_quantile(&mut medians, 0.5),
         p99: weighted_quantile(&mut p99s, 0.99),
+        fetched_p99: weighted_quantile(&mut fetched, 0.99),
         rows,
         peak_lag: peak_lag.unwrap_or(0),
         changes,

@@ -11,19 +11,20 @@ pub(super) type Results = [(Contender, Vec<PhaseResult>)];
 #[allow(clippy::print_stdout, reason = "a benchmark prints its table")]
 pub(super) fn print_results(results: &Results) {
     println!(
-        "| contender | phase | rate/s | rows | receipt → commit p50 ms | p99 ms | batches/s | PostgreSQL commits/s | worker CPU s/M rows | PostgreSQL CPU s/M rows | peak lag | changes |"
+        "| contender | phase | rate/s | rows | receipt → commit p50 ms | p99 ms | receipt → fetched p99 ms | batches/s | PostgreSQL commits/s | worker CPU s/M rows | PostgreSQL CPU s/M rows | peak lag | changes |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (contender, phases) in results {
         for p in phases {
             println!(
-                "| {} | {} | {:.0} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {} | {} |",
+                "| {} | {} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {} | {} |",
                 contender.name,
                 p.name,
                 p.rate,
                 p.rows,
                 p.p50,
                 p.p99,
+                p.fetched_p99,
                 p.batches_per_s,
                 p.commits_per_s,
                 p.worker_cpu,
