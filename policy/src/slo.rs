@@ -122,6 +122,8 @@ impl Limits {
 
 impl Slo {
     pub(crate) fn new(bounds: &Bounds, params: &SloParams) -> Self {
+        // Validated to 1..=100 000, so the cast is exact.
+        let window = params.floor_window.round() as u64;
         Slo {
             bounds: *bounds,
             target: params.target_ms / 1000.0,
@@ -132,9 +134,8 @@ impl Slo {
             warmup: params.warmup_batches.round() as u64,
             rate: ArrivalRate::default(),
             fit: CostFit::new(params.forgetting),
-            // Validated to 1..=100 000, so the cast is exact.
-            floor: WindowMax::new(params.floor_window.round() as u64),
-            low_floor: WindowMax::new(params.floor_window.round() as u64),
+            floor: WindowMax::new(window),
+            low_floor: WindowMax::new(window),
         }
     }
 
